@@ -1,0 +1,65 @@
+/** attention() / attentionSync(): validate once, pick a backend, run. */
+import { runCpu, runCpuSync } from './backends/cpu.js';
+import { runReference } from './backends/reference.js';
+import { NativeUnavailableError, tryLoadNative } from './native.js';
+import type { Tensor } from './tensor.js';
+import { planAttention, type AttentionOptions, type AttentionPlan } from './validate.js';
+
+export type { AttentionOptions, BackendName, Layout, RopeOptions } from './validate.js';
+
+export interface AttentionWithLse {
+  out: Tensor;
+  /** float32 [batch, heads, seqQ]: log-sum-exp of each query row's scores; −Infinity for empty rows */
+  lse: Tensor;
+}
+
+let warnedFallback = false;
+
+/** The backend that runs a plan: the inputs' device decides under 'auto', as in PyTorch. */
+function chooseBackend(plan: AttentionPlan): 'cpu' | 'reference' {
+  const device = plan.q.tensor.device;
+  if (plan.backend === 'cuda' || device !== 'cpu') {
+    const native = tryLoadNative();
+    const reason = 'error' in native ? native.error : native.addon.info().cuda.reason || 'the CUDA backend is not built into this version';
+    throw new Error(`options.backend 'cuda' is unavailable: ${reason}`);
+  }
+  if (plan.backend === 'reference') return 'reference';
+  const native = tryLoadNative();
+  if (plan.backend === 'cpu') {
+    if ('error' in native) throw new NativeUnavailableError(native.error);
+    return 'cpu';
+  }
+  if ('error' in native) {
+    if (!warnedFallback) {
+      warnedFallback = true;
+      process.emitWarning(new NativeUnavailableError(native.error).message + ' Falling back to the reference backend.', 'AttnflowWarning');
+    }
+    return 'reference';
+  }
+  return 'cpu';
+}
+
+function result(plan: AttentionPlan, r: { out: Tensor; lse: Tensor }): Tensor | AttentionWithLse {
+  return plan.returnLse ? r : r.out;
+}
+
+/**
+ * Attention over the neighborhoods of a pattern, off the event loop where the backend allows
+ * (native backends run on worker threads; the reference backend runs on the calling thread).
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & { returnLse: true }): Promise<AttentionWithLse>;
+export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Promise<Tensor>;
+export async function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Promise<Tensor | AttentionWithLse> {
+  const plan = planAttention(q, k, v, options);
+  const backend = chooseBackend(plan);
+  return result(plan, backend === 'cpu' ? await runCpu(plan) : runReference(plan));
+}
+
+/** attention() on the calling thread. */
+export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & { returnLse: true }): AttentionWithLse;
+export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor;
+export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor | AttentionWithLse {
+  const plan = planAttention(q, k, v, options);
+  const backend = chooseBackend(plan);
+  return result(plan, backend === 'cpu' ? runCpuSync(plan) : runReference(plan));
+}

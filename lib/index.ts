@@ -1,0 +1,18 @@
+/**
+ * attnflow: fast attention for Node.js. See README.md and SPEC.md.
+ */
+export { Tensor } from './tensor.js';
+export type { DType } from './dtypes.js';
+export { attention, attentionSync } from './attention.js';
+export type { AttentionOptions, AttentionWithLse, BackendName, Layout, RopeOptions } from './attention.js';
+export { mergeAttention } from './merge.js';
+export type { AttentionPart } from './merge.js';
+export { patterns, parsePattern, toPattern, PatternSyntaxError } from './patterns/index.js';
+export type { Pattern } from './patterns/pattern.js';
+export { compileMask, clearMaskCache } from './mask/index.js';
+export type { BlockMask } from './mask/blockmask.js';
+export { analyze } from './analysis/index.js';
+export { renderMask } from './render/index.js';
+export { info, formatInfo } from './info.js';
+export type { AttnflowInfo, BackendStatus } from './info.js';
+export { NativeUnavailableError } from './native.js';

@@ -1,0 +1,134 @@
+/**
+ * The float64 oracle: naive attention straight from the definition, one (batch, head, query)
+ * row at a time, evaluating the pattern's predicate for every (query, key) pair. Slow and
+ * simple on purpose; every other backend is measured against it.
+ */
+import { elementReader } from '../dtypes.js';
+import type { AttentionProblem, AttentionResult, OperandView } from './problem.js';
+import { applyRope, checkRope, ropeInvFreq } from './rope.js';
+
+function checkView(name: string, v: OperandView): void {
+  for (const [k, x] of [['batch', v.batch], ['heads', v.heads], ['seq', v.seq], ['headDim', v.headDim]] as const) {
+    if (!Number.isInteger(x) || x < 0) throw new RangeError(`${name}.${k} must be a non-negative integer, got ${x}`);
+  }
+  if (v.heads === 0 || v.headDim === 0) throw new RangeError(`${name} must have at least one head and headDim ≥ 1`);
+  if (v.strides.length !== 4 || !v.strides.every(Number.isInteger) || !Number.isInteger(v.offset)) {
+    throw new RangeError(`${name}: strides and offset must be integers`);
+  }
+  const expected = v.dtype === 'float32' ? Float32Array : Uint16Array;
+  if (!(v.data instanceof expected)) throw new TypeError(`${name}: ${v.dtype} data must be a ${expected.name}`);
+  if (v.batch === 0 || v.seq === 0) return;
+  const dims = [v.batch, v.heads, v.seq, v.headDim];
+  let lo = v.offset;
+  let hi = v.offset;
+  for (let a = 0; a < 4; a++) {
+    const span = (dims[a] - 1) * v.strides[a];
+    if (span < 0) lo += span;
+    else hi += span;
+  }
+  if (lo < 0 || hi >= v.data.length) {
+    throw new RangeError(`${name}: view reaches elements [${lo}, ${hi}] outside its data of length ${v.data.length}`);
+  }
+}
+
+/** Checks that a problem's operands agree and stay inside their data; throws otherwise. */
+export function checkProblem(p: AttentionProblem): void {
+  const { q, k, v } = p;
+  checkView('q', q);
+  checkView('k', k);
+  checkView('v', v);
+  if (k.batch !== q.batch || v.batch !== q.batch) throw new RangeError('q, k and v must have the same batch size');
+  if (k.heads !== v.heads) throw new RangeError('k and v must have the same number of heads');
+  if (q.heads % k.heads !== 0) throw new RangeError(`query heads (${q.heads}) must be a multiple of kv heads (${k.heads})`);
+  if (k.seq !== v.seq) throw new RangeError('k and v must have the same sequence length');
+  if (k.headDim !== q.headDim) throw new RangeError('q and k must have the same head dimension');
+  if (!Number.isFinite(p.scale)) throw new RangeError(`scale must be finite, got ${p.scale}`);
+  if (!(p.softcap >= 0) || !Number.isFinite(p.softcap)) throw new RangeError(`softcap must be ≥ 0 and finite, got ${p.softcap}`);
+  if (p.alibiSlopes !== null && p.alibiSlopes.length !== q.heads) {
+    throw new RangeError(`alibiSlopes must have one slope per query head (${q.heads}), got ${p.alibiSlopes.length}`);
+  }
+  if (p.rope !== null) checkRope(p.rope, q.headDim);
+}
+
+/**
+ * Attention in float64, from the definition: for each (b, h, i), scores against every key j of
+ * kv head ⌊h/(Hq/Hkv)⌋ that the pattern allows at (pos(i) = i + Sk − Sq, j, h); s = scale·q·k,
+ * then softcap, then ALiBi; a max-subtracted softmax; out = Σ p·v, lse = max + log Σ. A row with
+ * no allowed key gives out 0 and lse −Infinity. Output in contiguous bhsd order.
+ */
+export function attentionOracle(p: AttentionProblem): AttentionResult<Float64Array> {
+  checkProblem(p);
+  const { q, k, v, pattern, scale, softcap, alibiSlopes, rope } = p;
+  const B = q.batch;
+  const Hq = q.heads;
+  const Sq = q.seq;
+  const D = q.headDim;
+  const Hkv = k.heads;
+  const Sk = k.seq;
+  const Dv = v.headDim;
+  const group = Hq / Hkv;
+  const shift = Sk - Sq;
+
+  const rq = elementReader(q.data, q.dtype);
+  const rk = elementReader(k.data, k.dtype);
+  const rv = elementReader(v.data, v.dtype);
+  const invFreq = rope ? ropeInvFreq(rope, D) : null;
+
+  const out = new Float64Array(B * Hq * Sq * Dv);
+  const lse = new Float64Array(B * Hq * Sq);
+  const qRow = new Float64Array(D);
+  const keys = new Float64Array(Sk * D); // kv head's keys, RoPE applied
+  const scores = new Float64Array(Sk);
+  const allowed = new Uint8Array(Sk);
+
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < Hq; h++) {
+      const hk = Math.floor(h / group);
+      if (h % group === 0) {
+        for (let j = 0; j < Sk; j++) {
+          const base = k.offset + b * k.strides[0] + hk * k.strides[1] + j * k.strides[2];
+          for (let d = 0; d < D; d++) keys[j * D + d] = rk(base + d * k.strides[3]);
+          if (rope && invFreq) applyRope(keys, j, rope, invFreq, j * D);
+        }
+      }
+      const slope = alibiSlopes ? alibiSlopes[h] : 0;
+      for (let i = 0; i < Sq; i++) {
+        const pos = i + shift;
+        const qBase = q.offset + b * q.strides[0] + h * q.strides[1] + i * q.strides[2];
+        for (let d = 0; d < D; d++) qRow[d] = rq(qBase + d * q.strides[3]);
+        if (rope && invFreq) applyRope(qRow, pos, rope, invFreq);
+
+        let max = -Infinity;
+        for (let j = 0; j < Sk; j++) {
+          allowed[j] = pattern.allows(pos, j, h) ? 1 : 0;
+          if (!allowed[j]) continue;
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += qRow[d] * keys[j * D + d];
+          let s = scale * dot;
+          if (softcap > 0) s = softcap * Math.tanh(s / softcap);
+          if (alibiSlopes) s -= slope * Math.abs(pos - j);
+          scores[j] = s;
+          if (s > max) max = s;
+        }
+
+        const row = (b * Hq + h) * Sq + i;
+        const o = row * Dv;
+        if (max === -Infinity) {
+          lse[row] = -Infinity; // empty neighborhood: out stays 0
+          continue;
+        }
+        let sum = 0;
+        for (let j = 0; j < Sk; j++) {
+          if (!allowed[j]) continue;
+          const w = Math.exp(scores[j] - max);
+          sum += w;
+          const vBase = v.offset + b * v.strides[0] + hk * v.strides[1] + j * v.strides[2];
+          for (let d = 0; d < Dv; d++) out[o + d] += w * rv(vBase + d * v.strides[3]);
+        }
+        for (let d = 0; d < Dv; d++) out[o + d] /= sum;
+        lse[row] = max + Math.log(sum);
+      }
+    }
+  }
+  return { out, lse };
+}

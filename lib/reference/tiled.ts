@@ -1,0 +1,184 @@
+/**
+ * The FlashAttention-2 forward algorithm in TypeScript, in float32 arithmetic, exactly as the
+ * native kernels run it: for each (batch, head, tile of blockQ queries) the Q tile is loaded
+ * (RoPE applied on load), then every tile of blockK keys is visited in order; its scores
+ * S = scale·QKᵀ (then softcap, then ALiBi, then the pattern) update a running max m, a running
+ * denominator l and an unnormalised output o (online softmax); finally out = o / l and
+ * lse = m + log l. Tiles in which the pattern allows no pair are skipped. The mask is evaluated
+ * element by element with pattern.allows (never the compiled mask, nor classify), so comparing
+ * a backend against this also checks the mask compiler.
+ *
+ * Every value the kernels hold in float32 is rounded to float32 here (Math.fround or
+ * Float32Array storage); a product of two float32 values is exact in float64, so
+ * fround(acc + a·b) is a fused multiply-add.
+ */
+import { elementReader } from '../dtypes.js';
+import { checkProblem } from './oracle.js';
+import type { AttentionProblem, AttentionResult } from './problem.js';
+import { applyRope, ropeInvFreq } from './rope.js';
+
+export interface TiledOptions {
+  /** query rows per tile (default 64) */
+  readonly blockQ?: number;
+  /** keys per tile (default 64) */
+  readonly blockK?: number;
+}
+
+const fround = Math.fround;
+
+function blockSize(name: string, x: number | undefined): number {
+  if (x === undefined) return 64;
+  if (!Number.isInteger(x) || x <= 0) throw new RangeError(`${name} must be a positive integer, got ${x}`);
+  return x;
+}
+
+/** FlashAttention-2 forward in float32; result in contiguous bhsd order. */
+export function attentionTiled(p: AttentionProblem, opts: TiledOptions = {}): AttentionResult<Float32Array> {
+  checkProblem(p);
+  const blockQ = blockSize('blockQ', opts.blockQ);
+  const blockK = blockSize('blockK', opts.blockK);
+  const { q, k, v, pattern, alibiSlopes, rope } = p;
+  const B = q.batch;
+  const Hq = q.heads;
+  const Sq = q.seq;
+  const D = q.headDim;
+  const Hkv = k.heads;
+  const Sk = k.seq;
+  const Dv = v.headDim;
+  const group = Hq / Hkv;
+  const shift = Sk - Sq;
+  const scale = fround(p.scale);
+  const softcap = fround(p.softcap);
+  const [qs0, qs1, qs2, qs3] = q.strides;
+  const [ks0, ks1, ks2, ks3] = k.strides;
+  const [vs0, vs1, vs2, vs3] = v.strides;
+
+  const rq = elementReader(q.data, q.dtype);
+  const rk = elementReader(k.data, k.dtype);
+  const rv = elementReader(v.data, v.dtype);
+  const invFreq = rope ? ropeInvFreq(rope, D) : null;
+
+  const out = new Float32Array(B * Hq * Sq * Dv);
+  const lse = new Float32Array(B * Hq * Sq);
+
+  // Per-tile working storage, allocated once.
+  const qT = new Float32Array(blockQ * D);
+  const kT = new Float32Array(blockK * D);
+  const vT = new Float32Array(blockK * Dv);
+  const sT = new Float32Array(blockQ * blockK); // scores, then probabilities
+  const mask = new Uint8Array(blockQ * blockK);
+  const m = new Float32Array(blockQ);
+  const l = new Float32Array(blockQ);
+  const o = new Float32Array(blockQ * Dv);
+
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < Hq; h++) {
+      const hk = Math.floor(h / group);
+      const slope = alibiSlopes ? fround(alibiSlopes[h]) : 0;
+      for (let q0 = 0; q0 < Sq; q0 += blockQ) {
+        const rows = Math.min(blockQ, Sq - q0);
+        const p0 = q0 + shift; // position of the tile's first query
+
+        // Load the Q tile (RoPE on load).
+        for (let r = 0; r < rows; r++) {
+          const base = q.offset + b * qs0 + h * qs1 + (q0 + r) * qs2;
+          for (let d = 0; d < D; d++) qT[r * D + d] = rq(base + d * qs3);
+          if (rope && invFreq) applyRope(qT, p0 + r, rope, invFreq, r * D);
+        }
+        m.fill(-Infinity);
+        l.fill(0);
+        o.fill(0);
+
+        for (let k0 = 0; k0 < Sk; k0 += blockK) {
+          const cols = Math.min(blockK, Sk - k0);
+
+          // The tile's mask, straight from the predicate; skip the tile when it allows nothing.
+          let any = false;
+          for (let r = 0; r < rows; r++) {
+            for (let c = 0; c < cols; c++) {
+              const a = pattern.allows(p0 + r, k0 + c, h);
+              mask[r * blockK + c] = a ? 1 : 0;
+              if (a) any = true;
+            }
+          }
+          if (!any) continue;
+
+          // Load the K tile (RoPE on load) and the V tile.
+          for (let c = 0; c < cols; c++) {
+            const kb = k.offset + b * ks0 + hk * ks1 + (k0 + c) * ks2;
+            for (let d = 0; d < D; d++) kT[c * D + d] = rk(kb + d * ks3);
+            if (rope && invFreq) applyRope(kT, k0 + c, rope, invFreq, c * D);
+            const vb = v.offset + b * vs0 + hk * vs1 + (k0 + c) * vs2;
+            for (let d = 0; d < Dv; d++) vT[c * Dv + d] = rv(vb + d * vs3);
+          }
+
+          for (let r = 0; r < rows; r++) {
+            const pos = p0 + r;
+            const sRow = r * blockK;
+            const qRow = r * D;
+
+            // S = scale·q·k, softcap, ALiBi, mask; and the row's max over this tile.
+            let rowMax = -Infinity;
+            for (let c = 0; c < cols; c++) {
+              if (!mask[sRow + c]) continue;
+              const kRow = c * D;
+              let dot = 0;
+              for (let d = 0; d < D; d++) dot = fround(dot + qT[qRow + d] * kT[kRow + d]);
+              let s = fround(scale * dot);
+              if (softcap > 0) s = fround(softcap * fround(Math.tanh(fround(s / softcap))));
+              if (alibiSlopes) s = fround(s - slope * Math.abs(pos - (k0 + c)));
+              sT[sRow + c] = s;
+              if (s > rowMax) rowMax = s;
+            }
+            // Nothing allowed in this row of the tile: its running state is unchanged.
+            if (rowMax === -Infinity) continue;
+
+            // Online softmax update. m[r] may still be −∞ (no key seen yet): then alpha = 0 and
+            // l and o (both 0) stay 0 before the new terms are added; mNew is finite, so no NaN.
+            const mOld = m[r];
+            const mNew = mOld > rowMax ? mOld : rowMax;
+            const alpha = fround(Math.exp(mOld - mNew));
+            let rowSum = 0;
+            for (let c = 0; c < cols; c++) {
+              if (!mask[sRow + c]) {
+                sT[sRow + c] = 0;
+                continue;
+              }
+              const pr = fround(Math.exp(fround(sT[sRow + c] - mNew)));
+              sT[sRow + c] = pr;
+              rowSum = fround(rowSum + pr);
+            }
+            m[r] = mNew;
+            l[r] = fround(alpha * l[r] + rowSum);
+
+            // o ← alpha·o + P·V
+            const oRow = r * Dv;
+            for (let d = 0; d < Dv; d++) o[oRow + d] = alpha * o[oRow + d];
+            for (let c = 0; c < cols; c++) {
+              if (!mask[sRow + c]) continue;
+              const pr = sT[sRow + c];
+              const vRow = c * Dv;
+              for (let d = 0; d < Dv; d++) o[oRow + d] = fround(o[oRow + d] + pr * vT[vRow + d]);
+            }
+          }
+        }
+
+        // Epilogue: out = o / l, lse = m + log l; a row that saw no key gives 0 and −∞.
+        for (let r = 0; r < rows; r++) {
+          const row = (b * Hq + h) * Sq + q0 + r;
+          const dst = row * Dv;
+          const lr = l[r];
+          if (lr === 0) {
+            lse[row] = -Infinity;
+            out.fill(0, dst, dst + Dv);
+            continue;
+          }
+          const inv = fround(1 / lr);
+          for (let d = 0; d < Dv; d++) out[dst + d] = o[r * Dv + d] * inv;
+          lse[row] = m[r] + fround(Math.log(lr));
+        }
+      }
+    }
+  }
+  return { out, lse };
+}
