@@ -97,14 +97,14 @@ export function bfloat16BitsToFloat32(h: number): number {
 }
 
 /** Encodes numbers into a 16-bit dtype's bits. */
-export function encode16(src: ArrayLike<number>, dtype: 'float16' | 'bfloat16', out = new Uint16Array(src.length)): Uint16Array {
+export function encode16(src: ArrayLike<number>, dtype: 'float16' | 'bfloat16', out: Uint16Array = new Uint16Array(src.length)): Uint16Array {
   const conv = dtype === 'float16' ? float32ToFloat16Bits : float32ToBfloat16Bits;
   for (let i = 0; i < src.length; i++) out[i] = conv(src[i]);
   return out;
 }
 
 /** Decodes a 16-bit dtype's bits into float32 values. */
-export function decode16(bits: Uint16Array, dtype: 'float16' | 'bfloat16', out = new Float32Array(bits.length)): Float32Array {
+export function decode16(bits: Uint16Array, dtype: 'float16' | 'bfloat16', out: Float32Array = new Float32Array(bits.length)): Float32Array {
   if (dtype === 'float16') {
     const t = float16Table();
     for (let i = 0; i < bits.length; i++) out[i] = t[bits[i]];

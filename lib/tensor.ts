@@ -412,7 +412,9 @@ export class Tensor {
         `cuda device tensors are not available: no CUDA backend is loaded (the native addon was not built with CUDA, or no NVIDIA GPU was found); cannot move ${this.toString()} to ${dev}`,
       );
     }
-    return transferHook(this, dev);
+    const out = transferHook(this, dev);
+    if (!(out instanceof Tensor)) throw new TypeError(`device transfer hook returned ${describe(out)}, not a Tensor`);
+    return out;
   }
 
   /**

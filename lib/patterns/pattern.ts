@@ -4,15 +4,19 @@
  * asks it to classify whole tiles so that only partial tiles are evaluated element by element.
  */
 
-/** How a rectangle of (query position, key position) pairs relates to a pattern. */
-export const enum TileClass {
+/**
+ * How a rectangle of (query position, key position) pairs relates to a pattern. (An object
+ * rather than a const enum, so declaration files work under isolatedModules.)
+ */
+export const TileClass = {
   /** no pair allowed */
-  Empty = 0,
+  Empty: 0,
   /** some pairs allowed, some not (or not known analytically) */
-  Partial = 1,
+  Partial: 1,
   /** every pair allowed */
-  Full = 2,
-}
+  Full: 2,
+} as const;
+export type TileClass = (typeof TileClass)[keyof typeof TileClass];
 
 export interface Pattern {
   /** Canonical text; parsePattern(p.toString()) yields an equal pattern. */

@@ -1,0 +1,354 @@
+#!/usr/bin/env node
+/**
+ * The `attnflow` command line (contract). Subcommands live in the `commands` map below; each is
+ * a summary, a help text and a handler returning the exit code. `main(argv, io)` is the whole
+ * program and never exits the process, so tests drive it directly; only when this file is run as
+ * the bin is the exit code handed to the process.
+ *
+ * Exit codes: 0 success, 1 a failure while running, 2 bad usage or bad input (unknown command or
+ * option, missing or malformed value, unparsable pattern). Errors are one line on stderr, never a
+ * stack trace (set ATTNFLOW_DEBUG=1 to see one).
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { packageVersion } from './native.js';
+import { toPattern } from './patterns/index.js';
+import type { Pattern } from './patterns/pattern.js';
+import { analyze, type Analysis } from './analysis/analyze.js';
+import { renderMask, type RenderFormat } from './render/index.js';
+
+/** Where the CLI writes; process.stdout / process.stderr by default. */
+export interface CliIO {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+}
+
+/** One subcommand. `run` receives the arguments after the subcommand's name. */
+export interface Command {
+  /** one line for `attnflow --help` */
+  summary: string;
+  /** the full text of `attnflow <cmd> --help` */
+  help: string;
+  run(args: string[], io: CliIO): Promise<number> | number;
+}
+
+/** Bad usage or input: reported as one line, exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** the largest --n that `mask` prints as text (grid or bits) */
+export const MAX_TEXT_N = 512;
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** parseArgs for one subcommand, with its errors turned into UsageErrors. */
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(cmd: string, args: string[], options: T) {
+  try {
+    return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(`${cmd}: ${oneLine((e as Error).message)}`);
+  }
+}
+
+function parseCount(cmd: string, flag: string, v: string | undefined, min: number, max: number): number {
+  if (v === undefined) throw new UsageError(`${cmd}: --${flag} is required`);
+  if (!/^\d+$/.test(v.trim())) throw new UsageError(`${cmd}: --${flag} must be a non-negative integer, got '${v}'`);
+  const n = Number(v.trim());
+  if (n < min || n > max) throw new UsageError(`${cmd}: --${flag} must be in [${min}, ${max}], got ${v}`);
+  return n;
+}
+
+function parseTile(cmd: string, v: string): { blockQ: number; blockK: number } {
+  const m = /^\s*(\d+)\s*[x×,]\s*(\d+)\s*$/i.exec(v);
+  if (!m) throw new UsageError(`${cmd}: --tile must look like 128x64, got '${v}'`);
+  const blockQ = Number(m[1]);
+  const blockK = Number(m[2]);
+  if (blockQ < 1 || blockK < 1 || blockQ > 65536 || blockK > 65536) throw new UsageError(`${cmd}: --tile sides must be in [1, 65536], got '${v}'`);
+  return { blockQ, blockK };
+}
+
+function parsePatternArg(cmd: string, positionals: string[]): Pattern {
+  if (positionals.length === 0) throw new UsageError(`${cmd}: a pattern is required, e.g. attnflow ${cmd} "causal & sliding(8)" --n 16`);
+  const text = positionals.join(' ');
+  try {
+    return toPattern(text);
+  } catch (e) {
+    throw new UsageError(`${cmd}: bad pattern '${text}': ${oneLine((e as Error).message)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// info
+
+const infoCommand: Command = {
+  summary: 'backends, devices and CPU features of this installation',
+  help: `Usage: attnflow info [--json]
+
+Reports the package version and which backends (reference, cpu, cuda) are available here,
+with devices and CPU features, or why a backend is unavailable.
+
+Options:
+  --json      print the info object as JSON
+  -h, --help  show this help`,
+  async run(args, io) {
+    const { values, positionals } = parse('info', args, { json: { type: 'boolean' } });
+    if (positionals.length > 0) throw new UsageError(`info: unexpected argument '${positionals[0]}'`);
+    const { info, formatInfo } = await import('./info.js');
+    const i = info();
+    io.stdout.write(values.json ? JSON.stringify(i, null, 2) + '\n' : withNewline(formatInfo(i)));
+    return 0;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// mask
+
+const maskCommand: Command = {
+  summary: 'draw a pattern: the ✔ grid, a 0/1 bit matrix, or SVG',
+  help: `Usage: attnflow mask "<pattern>" --n N [--format grid|bits|svg] [--seq-q Q]
+
+Draws which keys each query may read. Rows are queries, columns keys; with --seq-q the Q
+queries are the last Q positions (bottom-right alignment).
+
+Formats:
+  grid   ✔ table with key indices on top and query indices on the left (default; N ≤ ${MAX_TEXT_N})
+  bits   N lines of N characters, 1 = allowed, 0 = not (N ≤ ${MAX_TEXT_N})
+  svg    a standalone SVG picture; long sequences are shaded per block
+
+Options:
+  --n N            number of keys (and queries, unless --seq-q)
+  --format F       grid | bits | svg (default grid)
+  --seq-q Q        number of queries (default N)
+  --head H         head to draw, for perHead patterns (default 0)
+  --tile QxK       svg: outline the tiles the mask compiler visits, e.g. 128x64
+  -h, --help       show this help
+
+Example:
+  attnflow mask "causal & sliding(3) | sink(1)" --n 9`,
+  run(args, io) {
+    const { values, positionals } = parse('mask', args, {
+      n: { type: 'string' },
+      format: { type: 'string', short: 'f' },
+      'seq-q': { type: 'string' },
+      head: { type: 'string' },
+      tile: { type: 'string' },
+    });
+    const format = (values.format ?? 'grid') as RenderFormat;
+    if (format !== 'grid' && format !== 'bits' && format !== 'svg') {
+      throw new UsageError(`mask: --format must be grid, bits or svg, got '${values.format}'`);
+    }
+    const maxN = format === 'svg' ? 1 << 20 : MAX_TEXT_N;
+    const n = parseCount('mask', 'n', values.n, 1, format === 'svg' ? maxN : Number.MAX_SAFE_INTEGER);
+    if (n > maxN) throw new UsageError(`mask: --n ${n} is too large for --format ${format} (at most ${maxN}; use --format svg)`);
+    const seqQ = values['seq-q'] === undefined ? n : parseCount('mask', 'seq-q', values['seq-q'], 1, n);
+    const head = values.head === undefined ? 0 : parseCount('mask', 'head', values.head, 0, 2 ** 31 - 1);
+    const tile = values.tile === undefined ? undefined : parseTile('mask', values.tile);
+    if (tile && format !== 'svg') throw new UsageError('mask: --tile applies to --format svg only');
+    const pattern = parsePatternArg('mask', positionals);
+    io.stdout.write(withNewline(renderMask(pattern, { seqK: n, seqQ, format, head, tile })));
+    return 0;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// analyze
+
+function fmtNum(x: number): string {
+  if (Number.isInteger(x)) return x.toLocaleString('en-US');
+  return x.toLocaleString('en-US', { maximumFractionDigits: 2 });
+}
+
+function pct(x: number): string {
+  const p = 100 * x;
+  return p === 0 || p >= 10 ? `${p.toFixed(p === 100 || p === 0 ? 0 : 1)}%` : `${p.toPrecision(2)}%`;
+}
+
+/** The human table `attnflow analyze` prints. */
+export function formatAnalysis(a: Analysis): string {
+  const T = a.seqLen;
+  const lines = [
+    `pattern          ${a.pattern}`,
+    `sequence         n = ${fmtNum(T)}, ${a.layers} layer${a.layers === 1 ? '' : 's'}${a.head ? `, head ${a.head}` : ''}`,
+    `edges            ${fmtNum(a.edges)} (density ${pct(a.density)})`,
+    `neighborhood     min ${fmtNum(a.neighborhood.min)} · mean ${fmtNum(a.neighborhood.mean)} · max ${fmtNum(a.neighborhood.max)}`,
+    `full depth       ${a.fullDepth === null ? `not within ${a.layers} layer${a.layers === 1 ? '' : 's'}` : `${a.fullDepth} layer${a.fullDepth === 1 ? '' : 's'}`}`,
+    `tile efficiency  ${pct(a.tileEfficiency)} of computed elements are allowed (tiles ${a.tile.blockQ}×${a.tile.blockK})`,
+  ];
+  if (a.layers > 0) {
+    lines.push('', 'receptive field after each layer (tokens):');
+    const head = ['layer', 'last query', '', 'smallest', ''];
+    const rows: string[][] = [];
+    const show = (l: number) => {
+      const last = a.receptiveField.last[l - 1];
+      const min = a.receptiveField.min[l - 1];
+      rows.push([String(l), fmtNum(last), pct(last / T), fmtNum(min), pct(min / T)]);
+    };
+    const L = a.layers;
+    if (L <= 40) for (let l = 1; l <= L; l++) show(l);
+    else {
+      for (let l = 1; l <= 16; l++) show(l);
+      rows.push(['…', '', '', '', '']);
+      for (let l = L - 7; l <= L; l++) show(l);
+    }
+    const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+    const fmtRow = (r: string[]) => r.map((s, c) => (c === 0 ? s.padStart(widths[c]) : s.padStart(widths[c]))).join('  ').trimEnd();
+    lines.push(fmtRow(head));
+    for (const r of rows) lines.push(fmtRow(r));
+  }
+  return lines.join('\n');
+}
+
+const analyzeCommand: Command = {
+  summary: 'density, neighborhoods, receptive fields and tile efficiency of a pattern',
+  help: `Usage: attnflow analyze "<pattern>" --n N --layers L [--json] [--tile 128x64]
+
+Treats the pattern as an information-flow graph over N tokens and reports its density, the
+neighborhood sizes |N(i)|, the receptive field after each of L layers (of the last query and the
+smallest over all queries; a token always keeps its own information), the depth at which every
+token's receptive field is complete, and the tile efficiency of the compiled block mask
+(allowed pairs / elements computed in the visited tiles).
+
+Options:
+  --n N         sequence length
+  --layers L    number of layers
+  --json        print the analysis object as JSON
+  --tile QxK    tile shape for the efficiency (default 128x64)
+  --head H      head to analyze, for perHead patterns (default 0)
+  -h, --help    show this help
+
+Example:
+  attnflow analyze "causal & sliding(256)" --n 65536 --layers 8`,
+  run(args, io) {
+    const { values, positionals } = parse('analyze', args, {
+      n: { type: 'string' },
+      layers: { type: 'string', short: 'l' },
+      json: { type: 'boolean' },
+      tile: { type: 'string' },
+      head: { type: 'string' },
+    });
+    const n = parseCount('analyze', 'n', values.n, 1, 1 << 24);
+    const layers = parseCount('analyze', 'layers', values.layers, 0, 1 << 24);
+    const tile = values.tile === undefined ? undefined : parseTile('analyze', values.tile);
+    const head = values.head === undefined ? 0 : parseCount('analyze', 'head', values.head, 0, 2 ** 31 - 1);
+    const pattern = parsePatternArg('analyze', positionals);
+    const a = analyze(pattern, { seqLen: n, layers, tile, head });
+    io.stdout.write(values.json ? JSON.stringify(a, null, 2) + '\n' : withNewline(formatAnalysis(a)));
+    return 0;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// The dispatch table. Further subcommands register here, e.g. (by the benchmark module):
+//   commands.bench = benchCommand;
+// `bench` is documented in the SPEC but not implemented in this file.
+
+export const commands: Record<string, Command> = {
+  info: infoCommand,
+  mask: maskCommand,
+  analyze: analyzeCommand,
+};
+
+// ---------------------------------------------------------------------------------------------
+
+function withNewline(s: string): string {
+  return s.endsWith('\n') ? s : s + '\n';
+}
+
+function topHelp(): string {
+  const names = Object.keys(commands);
+  const w = Math.max(...names.map((n) => n.length));
+  return `attnflow ${packageVersion} — attention kernels, patterns and their analysis
+
+Usage: attnflow <command> [options]
+
+Commands:
+${names.map((n) => `  ${n.padEnd(w)}  ${commands[n].summary}`).join('\n')}
+
+Options:
+  -h, --help     show help (attnflow <command> --help for a command's options)
+  -v, --version  print the version
+
+Patterns are strings such as "causal & sliding(256) | sink(4)", "log", "longformer(128, 0)".`;
+}
+
+/**
+ * Runs the CLI on argv (the arguments after the program name) and returns the exit code; never
+ * exits the process.
+ */
+export async function main(argv: string[], io: CliIO = process): Promise<number> {
+  const [first, ...rest] = argv;
+  try {
+    if (first === undefined) {
+      io.stderr.write(topHelp() + '\n');
+      return 2;
+    }
+    if (first === '-h' || first === '--help') {
+      io.stdout.write(topHelp() + '\n');
+      return 0;
+    }
+    if (first === '-v' || first === '--version') {
+      io.stdout.write(packageVersion + '\n');
+      return 0;
+    }
+    if (first === 'help') {
+      const cmd = rest[0];
+      if (cmd === undefined) io.stdout.write(topHelp() + '\n');
+      else if (Object.hasOwn(commands, cmd)) io.stdout.write(commands[cmd].help + '\n');
+      else throw new UsageError(`unknown command '${cmd}'`);
+      return 0;
+    }
+    if (!Object.hasOwn(commands, first)) {
+      throw new UsageError(first.startsWith('-') ? `unknown option '${first}'` : `unknown command '${first}'`);
+    }
+    const cmd = commands[first];
+    if (rest.includes('-h') || rest.includes('--help')) {
+      io.stdout.write(cmd.help + '\n');
+      return 0;
+    }
+    return await cmd.run(rest, io);
+  } catch (e) {
+    const err = e as Error;
+    if (process.env.ATTNFLOW_DEBUG) io.stderr.write(`${err?.stack ?? String(e)}\n`);
+    if (e instanceof UsageError) {
+      io.stderr.write(`attnflow: ${err.message} (see attnflow --help)\n`);
+      return 2;
+    }
+    if (e instanceof RangeError || e instanceof TypeError) {
+      // invalid values caught by the library's own validation
+      io.stderr.write(`attnflow: ${oneLine(err.message)}\n`);
+      return 2;
+    }
+    io.stderr.write(`attnflow: ${oneLine(err?.message ?? String(e))}\n`);
+    return 1;
+  }
+}
+
+function runningAsBin(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (runningAsBin()) {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0); // e.g. `attnflow mask ... | head`
+    throw e;
+  });
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`attnflow: ${String((e as Error)?.message ?? e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
