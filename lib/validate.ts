@@ -181,8 +181,8 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: unkno
   if (o.out !== undefined) {
     if (!(o.out instanceof Tensor)) throw new TypeError(`options.out must be a Tensor (got ${describe(o.out)})`);
     if (o.out.disposed) throw new Error('options.out was disposed');
-    if (o.out.dtype !== dtype || o.out.shape.join() !== Q.tensor.shape.join() || o.out.layout !== Q.tensor.layout || o.out.device !== Q.tensor.device) {
-      throw new RangeError(`options.out must match q: ${dtype} [${Q.tensor.shape.join(', ')}] ${Q.tensor.layout} on ${Q.tensor.device} (got ${o.out.dtype} [${o.out.shape.join(', ')}] ${o.out.layout} on ${o.out.device})`);
+    if (o.out.dtype !== dtype || o.out.shape.join() !== Q.tensor.shape.join() || o.out.layout !== Q.layout || o.out.device !== Q.tensor.device) {
+      throw new RangeError(`options.out must match q: ${dtype} [${Q.tensor.shape.join(', ')}] ${Q.layout} on ${Q.tensor.device} (got ${o.out.dtype} [${o.out.shape.join(', ')}] ${o.out.layout} on ${o.out.device})`);
     }
     if ([q, k, v].includes(o.out)) throw new RangeError('options.out must not be q, k or v');
     out = o.out;

@@ -19,15 +19,15 @@ function inputs(o: { b?: number; hq?: number; hkv?: number; sq: number; sk: numb
 }
 
 /** Output poisoned with NaN, so a backend that skips an element fails. */
-function poisoned(like: Tensor): Tensor {
-  const t = Tensor.zeros(like.shape, { dtype: like.dtype, layout: like.layout });
+function poisoned(like: Tensor, layout: 'bhsd' | 'bshd' = like.layout): Tensor {
+  const t = Tensor.zeros(like.shape, { dtype: like.dtype, layout });
   (t.data as Float32Array | Uint16Array).fill(like.dtype === 'float32' ? NaN : 0x7e00);
   return t;
 }
 
 function checkAgainstOracle(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions) {
   const ref = oracle(q, k, v, options);
-  const out = poisoned(q);
+  const out = poisoned(q, options.layout);
   const res = attentionSync(q, k, v, { ...options, backend: 'reference', returnLse: true, out });
   expect(res.out).toBe(out);
   const err = relError(toBhsd(res.out), ref.out);
@@ -79,6 +79,7 @@ describe('attention (reference backend) vs the float64 oracle', () => {
     const a = attentionSync(q, k, v, { backend: 'reference' });
     const asBshd = attentionSync(q, k, v, { backend: 'reference', layout: 'bshd' });
     expect(asBshd.shape).toEqual(q.shape);
+    expect(asBshd.layout).toBe('bshd');
     expect(relError(asBshd.toFloat32(), a.toFloat32())).toBeGreaterThan(1e-3);
     checkAgainstOracle(q, k, v, { layout: 'bshd' });
   });

@@ -19,7 +19,7 @@ export function operandView(o: Operand): OperandView {
 /** The output tensor (options.out or a new one shaped and laid out like q) and the lse tensor. */
 export function allocateOutputs(plan: AttentionPlan): { out: Tensor; lse: Tensor } {
   const q = plan.q;
-  const out = plan.out ?? Tensor.zeros(q.tensor.shape, { dtype: plan.dtype, layout: q.tensor.layout });
+  const out = plan.out ?? Tensor.zeros(q.tensor.shape, { dtype: plan.dtype, layout: q.layout });
   const lse = Tensor.zeros([q.batch, q.heads, q.seq], { dtype: 'float32' });
   return { out, lse };
 }
