@@ -36,6 +36,12 @@ export interface Command {
 /** Bad usage or input: reported as one line, exit code 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
+  /** whether to point at --help after the message */
+  readonly hint: boolean;
+  constructor(message: string, hint = true) {
+    super(message);
+    this.hint = hint;
+  }
 }
 
 /** the largest --n that `mask` prints as text (grid or bits) */
@@ -77,7 +83,9 @@ function parsePatternArg(cmd: string, positionals: string[]): Pattern {
   try {
     return toPattern(text);
   } catch (e) {
-    throw new UsageError(`${cmd}: bad pattern '${text}': ${oneLine((e as Error).message)}`);
+    // pattern errors may carry a caret display after their first line; keep the first line
+    const first = String((e as Error).message ?? e).split('\n')[0].trim();
+    throw new UsageError(`${cmd}: bad pattern '${text}': ${first}`, false);
   }
 }
 
@@ -314,7 +322,8 @@ export async function main(argv: string[], io: CliIO = process): Promise<number>
     const err = e as Error;
     if (process.env.ATTNFLOW_DEBUG) io.stderr.write(`${err?.stack ?? String(e)}\n`);
     if (e instanceof UsageError) {
-      io.stderr.write(`attnflow: ${err.message} (see attnflow --help)\n`);
+      const help = first !== undefined && Object.hasOwn(commands, first) ? `attnflow ${first} --help` : 'attnflow --help';
+      io.stderr.write(`attnflow: ${err.message}${e.hint ? ` (see ${help})` : ''}\n`);
       return 2;
     }
     if (e instanceof RangeError || e instanceof TypeError) {

@@ -42,8 +42,10 @@
  *    max_{j∈[L_i,R_i]} hi_{l−1}(j)], computed per layer with a monotone deque (L, R
  *    non-decreasing) or a sparse table, O(T) or O(T log T) per layer, stopping at the fixed point.
  *  - 'bfs': the general case: the bounded search above from every query, O(T · (T + intervals
- *    of reached rows)) — exact for any pattern, and refused with a RangeError past a work budget
- *    (seqLen in the few thousands is fine for any pattern).
+ *    of reached rows)) — exact for any pattern. A row that reads every key (a global token) ends
+ *    a search at once: everything not yet reached sits at the next depth. Refused with a
+ *    RangeError when a sample of sources predicts more work than a budget (seqLen in the few
+ *    thousands is fine for any pattern; sliding | sink at 65536 with 8 layers takes seconds).
  */
 import type { Pattern } from '../patterns/pattern.js';
 import { toPattern } from '../patterns/index.js';
@@ -66,7 +68,10 @@ export interface AnalyzeOptions {
    * that applies). Forcing a method that does not apply to the pattern throws. For testing.
    */
   method?: 'auto' | AnalysisMethod;
-  /** work budget of the general 'bfs' method, in interval/node visits (default 2e9) */
+  /**
+   * work budget of the general 'bfs' method, in interval and node visits (default 1e9, about
+   * 15 s); past it analyze throws a RangeError rather than run on
+   */
   maxWork?: number;
 }
 
@@ -92,7 +97,7 @@ const DEFAULT_TILE = { blockQ: 128, blockK: 64 } as const;
 /** the most intervals kept in memory (two Int32Arrays); past this, rows are re-read from the mask */
 const MAX_STORED_INTERVALS = 1 << 23;
 const MAX_SEQ_LEN = 1 << 24;
-const DEFAULT_MAX_WORK = 2e9;
+const DEFAULT_MAX_WORK = 1e9;
 
 function checkInt(name: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
@@ -272,7 +277,11 @@ function find(nxt: Int32Array, x: number): number {
 interface SearchResult {
   /** counts[d] = nodes at distance exactly d (counts[0] = 1), up to the last non-empty layer */
   counts: number[];
-  /** true when the search ran out of nodes: the receptive field is complete at depth counts.length−1 */
+  /**
+   * true when counts is known to be complete: the receptive field reaches its limit at depth
+   * counts.length − 1 (which may be maxDepth); false when nodes at depth maxDepth were found and
+   * the search stopped there
+   */
   exhausted: boolean;
   work: number;
 }
@@ -289,7 +298,8 @@ function search(src: number, maxDepth: number, rows: RowSource, nxt: Int32Array,
   let tail = 1;
   let work = 1;
   let exhausted = false;
-  for (let d = 1; d <= maxDepth; d++) {
+  const T = nxt.length - 1;
+  search: for (let d = 1; d <= maxDepth; d++) {
     const layerEnd = tail;
     for (; head < layerEnd; head++) {
       rows.load(order[head]);
@@ -297,6 +307,13 @@ function search(src: number, maxDepth: number, rows: RowSource, nxt: Int32Array,
       const hi = rows.hi;
       const e = rows.e;
       work += e - rows.s + 1;
+      if (e === rows.s + 1 && lo[rows.s] === 0 && hi[rows.s] === T) {
+        // a row that reads every key (a global token): depth d holds everything not yet reached
+        const rest = T - layerEnd;
+        if (rest > 0) counts.push(rest);
+        exhausted = true;
+        break search;
+      }
       for (let k = rows.s; k < e; k++) {
         const b = hi[k];
         let x = find(nxt, lo[k]);
@@ -430,18 +447,26 @@ function allSources(T: number, layers: number, rows: RowSource, maxWork: number)
   const min = new Array<number>(layers).fill(Infinity);
   let complete = true;
   let depth = 0;
+  const refuse = () =>
+    new RangeError(
+      `analyze: exact receptive-field statistics for this pattern need more than ${maxWork.toExponential(1)} ` +
+        `steps at seqLen ${T} (it is neither translation-invariant causal nor interval-shaped); use a smaller seqLen`,
+    );
+  // estimate the cost from a sample of sources first, so that hopeless cases are refused at once
+  const samples = Math.min(T, 33);
+  let sampled = 0;
+  for (let k = 0; k < samples; k++) {
+    sampled += search(Math.floor(((T - 1) * k) / Math.max(1, samples - 1)), layers + 1, rows, nxt, order).work;
+  }
+  if ((sampled / samples) * T > maxWork) throw refuse();
   let work = 0;
   for (let s = 0; s < T; s++) {
     const r = search(s, layers + 1, rows, nxt, order);
     work += r.work;
-    if (work > maxWork) {
-      throw new RangeError(
-        `analyze: exact receptive-field statistics for this pattern need more than ${maxWork.toExponential(1)} ` +
-          `steps at seqLen ${T} (it is neither translation-invariant causal nor interval-shaped); use a smaller seqLen`,
-      );
-    }
-    if (!r.exhausted) complete = false;
-    else if (r.counts.length - 1 > depth) depth = r.counts.length - 1;
+    if (work > 2 * maxWork) throw refuse();
+    const ecc = r.counts.length - 1;
+    if (!r.exhausted || ecc > layers) complete = false;
+    else if (ecc > depth) depth = ecc;
     let c = r.counts[0];
     for (let l = 1; l <= layers; l++) {
       if (l < r.counts.length) c += r.counts[l];
@@ -486,7 +511,8 @@ export function analyze(pattern: Pattern | string, options: AnalyzeOptions): Ana
   if (used === 'toeplitz-causal') {
     if (!scan.toeplitzCausal) throw new Error(`analyze: ${p.toString()} is not translation-invariant causal at seqLen ${T}`);
     min = new Array<number>(layers).fill(1);
-    fullDepth = lastSearch.exhausted ? lastSearch.counts.length - 1 : null;
+    const ecc = lastSearch.counts.length - 1;
+    fullDepth = lastSearch.exhausted && ecc <= layers ? ecc : null;
   } else if (used === 'interval') {
     if (!scan.intervals) throw new Error(`analyze: the neighborhoods of ${p.toString()} are not intervals at seqLen ${T}`);
     ({ min, fullDepth } = intervalLayers(scan.intervals.L, scan.intervals.R, scan.intervals.monotone, layers));

@@ -1,7 +1,7 @@
 /**
  * A standalone SVG picture of a mask. Short sequences (≤ 128 per side) are drawn cell by cell
  * (with index labels up to 32); longer ones are aggregated into at most 256×256 blocks of f×f
- * positions, each shaded by the fraction of its pairs that are allowed, computed from the
+ * positions, shaded by the fraction of its pairs that are allowed (opacity 0.2 + 0.8·√fraction), from the
  * compiled mask (so 65536² masks draw in time proportional to their intervals, not their area).
  * With `tile`, the tiles the mask compiler visits are outlined (solid: full, dashed: partial).
  */
@@ -28,6 +28,11 @@ const LABEL_LIMIT = 32;
 const MAX_CELLS = 256;
 /** the most tile outlines drawn */
 const MAX_TILE_OUTLINES = 4096;
+
+/** Opacity of a block with this fraction of allowed pairs: sparse blocks stay visible. */
+function shade(fraction: number): number {
+  return Math.round((0.2 + 0.8 * Math.sqrt(fraction)) * 100) / 100;
+}
 
 export function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -86,24 +91,25 @@ export function renderSvg(p: Pattern, { seqQ, seqK, head, tile }: SvgShape): str
   }
 
   const left = labels ? 40 : 48;
-  const top = labels ? 74 : 66;
+  const top = (labels ? 74 : 66) + (tile ? 16 : 0);
   const w = gk * cs;
   const h = gq * cs;
-  const width = left + w + 24;
-  const height = top + h + 40;
-  const out: string[] = [];
   const density = edges / (seqQ * seqK);
   const sizeText = seqQ === seqK ? `n = ${seqQ}` : `seqQ = ${seqQ}, seqK = ${seqK}`;
   const title = `${name} · ${sizeText}`;
+  const sub = individual
+    ? `density ${(100 * density).toFixed(1)}% · ${edges} allowed pairs · row = query, column = key`
+    : `density ${(100 * density).toPrecision(3)}% · each cell = ${f}×${f} positions, shade = fraction allowed`;
+  // wide enough for the title (16px bold, ≈ 0.62 em per character) and the subtitle (12px)
+  const width = Math.ceil(Math.max(left + w + 24, left + title.length * 10 + 16, left + sub.length * 7 + 16));
+  const height = top + h + 40;
+  const out: string[] = [];
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">`,
   );
   out.push(`<title>${escapeXml(title)}</title>`);
   out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
   out.push(`<text x="${left}" y="24" font-size="16" font-weight="bold" fill="${TEXT}">${escapeXml(title)}</text>`);
-  const sub = individual
-    ? `density ${(100 * density).toFixed(1)}% · ${edges} allowed pairs · row = query, column = key`
-    : `density ${(100 * density).toPrecision(3)}% · each cell = ${f}×${f} positions, shade = fraction allowed`;
   out.push(`<text x="${left}" y="44" font-size="12" fill="${MUTED}">${escapeXml(sub)}</text>`);
   out.push(`<rect x="${left}" y="${top}" width="${w}" height="${h}" fill="${PAPER}"/>`);
 
@@ -136,9 +142,9 @@ export function renderSvg(p: Pattern, { seqQ, seqK, head, tile }: SvgShape): str
           c++;
           continue;
         }
-        const q = Math.round((0.15 + 0.85 * v) * 100) / 100;
+        const q = shade(v);
         let e = c + 1;
-        while (e < gk && frac[r * gk + e] > 0 && Math.round((0.15 + 0.85 * frac[r * gk + e]) * 100) / 100 === q) e++;
+        while (e < gk && frac[r * gk + e] > 0 && shade(frac[r * gk + e]) === q) e++;
         out.push(`<rect x="${left + c * cs}" y="${top + r * cs}" width="${(e - c) * cs}" height="${cs}"${q < 1 ? ` fill-opacity="${q}"` : ''}/>`);
         c = e;
       }
@@ -153,7 +159,7 @@ export function renderSvg(p: Pattern, { seqQ, seqK, head, tile }: SvgShape): str
     const total = mask.rowPtr[r0 + mask.numQBlocks] - mask.rowPtr[r0];
     if (total <= MAX_TILE_OUTLINES) {
       const sx = cs / f;
-      out.push(`<g fill="none" stroke="#f97316" stroke-width="1.5">`);
+      out.push(`<g fill="none" stroke="#f97316" stroke-width="${individual ? 1.5 : 1}">`);
       for (let qb = 0; qb < mask.numQBlocks; qb++) {
         for (let e = mask.rowPtr[r0 + qb]; e < mask.rowPtr[r0 + qb + 1]; e++) {
           const kb = mask.colIdx[e];
@@ -167,7 +173,9 @@ export function renderSvg(p: Pattern, { seqQ, seqK, head, tile }: SvgShape): str
       out.push('</g>');
     }
     out.push(
-      `<text x="${left + w}" y="44" font-size="12" fill="#c2410c" text-anchor="end">${escapeXml(`tiles ${mask.blockQ}×${mask.blockK}: ${total} visited`)}</text>`,
+      `<text x="${left}" y="62" font-size="12" fill="#c2410c">${escapeXml(
+        `tiles ${mask.blockQ}×${mask.blockK}: ${total} visited${total <= MAX_TILE_OUTLINES ? ' (solid: full, dashed: partial)' : ' (too many to outline)'}`,
+      )}</text>`,
     );
   }
 
