@@ -3,7 +3,7 @@
  * into an AttentionPlan. Every error names the argument and says what was expected.
  */
 import type { DType } from './dtypes.js';
-import { toPattern } from './patterns/index.js';
+import { patterns, toPattern } from './patterns/index.js';
 import type { Pattern } from './patterns/pattern.js';
 import { alibiSlopes } from './reference/alibi.js';
 import type { ResolvedRope } from './reference/problem.js';
@@ -166,7 +166,7 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: unkno
 
   let pattern = o.pattern === undefined ? toPattern('full') : toPattern(o.pattern);
   if (o.causal !== undefined && typeof o.causal !== 'boolean') throw new TypeError(`options.causal must be a boolean (got ${describe(o.causal)})`);
-  if (o.causal) pattern = toPattern(`causal & (${pattern.toString()})`);
+  if (o.causal) pattern = patterns.intersect(patterns.causal(), pattern);
 
   const scale = o.scale ?? 1 / Math.sqrt(Q.headDim);
   if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) throw new RangeError(`options.scale must be a finite number > 0 (got ${String(scale)})`);

@@ -1,0 +1,2 @@
+export type { BlockMask } from './blockmask.js';
+export { compileMask, clearMaskCache, type CompileOptions } from './compile.js';

@@ -1,0 +1,163 @@
+/**
+ * The pattern algebra: neighborhoods N(p) described by primitives, combinators and presets, as
+ * functions (`patterns.sliding(256)`) or strings (`parsePattern('causal & sliding(256) | sink(4)')`).
+ * Every pattern prints itself back as a string that parses to an equal pattern.
+ *
+ * Semantics the table in SPEC.md leaves open, as chosen here:
+ *  - `window(left, right = 0)`: right defaults to 0, so `window(w)` is the causal band p − w ≤ j ≤ p.
+ *  - `summary(s, c = 1)`; `sink(n)`, `sliding(w)`, `strided(s)`, `block(b)`, … need n, w, s, b ≥ 1;
+ *    `prefix(n)`, `grouped(stride, w)`'s w and window sizes may be 0.
+ *  - `global(g…)` and `docs(len…)` need at least one value; global positions are printed sorted
+ *    and without duplicates.
+ *  - `docs`: positions outside [0, Σ len) are in no document (empty rows and columns).
+ *  - `random` / `randomBlocks` never read ahead of the query (or its block); seeds are integers in
+ *    [0, 2^32).
+ *  - `perHead(p0, …, pn−1)`: head h uses p_{h mod n} (asked about head h itself); headPeriod is the
+ *    lcm of n and the parts' periods.
+ *  - presets: see lib/patterns/presets.ts (longformer = window(⌊w/2⌋, ⌊w/2⌋) | global(g…), bigbird =
+ *    window(w, w) | randomBlocks(r, w, 0) | global(g…), sparseTransformer = sliding(s) | strided(s),
+ *    streaming = causal & (sliding(w) | sink(sinks)), dsa = causal & (sliding(w) | grouped(stride, w)
+ *    | global(g…))). They print as their call.
+ *  - Queries at negative positions (seqQ > seqK) are ordinary integers to every predicate.
+ */
+import type { Pattern } from './pattern.js';
+import { PatternNode } from './node.js';
+import { typeArg } from './errors.js';
+import {
+  DifferencePattern,
+  ForeignPattern,
+  IntersectPattern,
+  PerHeadPattern,
+  UnionPattern,
+} from './combinators.js';
+import {
+  BlockPattern,
+  CausalPattern,
+  DilatedPattern,
+  DocsPattern,
+  FullPattern,
+  GlobalPattern,
+  GroupedPattern,
+  LogPattern,
+  PrefixPattern,
+  RandomBlocksPattern,
+  RandomPattern,
+  SinkPattern,
+  SlidingPattern,
+  StridedPattern,
+  SummaryPattern,
+  WindowPattern,
+} from './primitives.js';
+import { bigbird, dsa, longformer, sparseTransformer, streaming } from './presets.js';
+import { parseNode } from './parse.js';
+
+export type { Pattern } from './pattern.js';
+export { TileClass } from './pattern.js';
+export { PatternSyntaxError } from './errors.js';
+export { PATTERN_NAMES } from './parse.js';
+
+/**
+ * Parses a pattern string. Throws PatternSyntaxError (`.position`, message with a caret) for
+ * malformed strings and out-of-range arguments, TypeError for a non-string.
+ */
+export function parsePattern(s: string): Pattern {
+  return parseNode(s);
+}
+
+function isPatternLike(x: unknown): x is Pattern {
+  if (typeof x !== 'object' || x === null) return false;
+  const o = x as Record<string, unknown>;
+  return typeof o.allows === 'function' && typeof o.classify === 'function' && typeof o.headPeriod === 'number';
+}
+
+/** @internal A pattern node for a Pattern or pattern string (user Patterns are wrapped). */
+export function toNode(p: Pattern | string, fn = 'toPattern', index = 0): PatternNode {
+  if (p instanceof PatternNode) return p;
+  if (typeof p === 'string') return parseNode(p);
+  if (isPatternLike(p)) {
+    const period = p.headPeriod;
+    if (!Number.isSafeInteger(period) || period < 1) {
+      throw new RangeError(`${fn}: a pattern's headPeriod must be a positive integer, got ${String(period)}`);
+    }
+    return new ForeignPattern(p);
+  }
+  throw typeArg(fn, `expected a Pattern or a pattern string, got ${p === null ? 'null' : typeof p}`, index, 'a pattern');
+}
+
+/** A Pattern for a Pattern or a pattern string (strings are parsed). */
+export function toPattern(p: Pattern | string): Pattern {
+  if (p instanceof PatternNode || typeof p === 'string') return toNode(p);
+  if (isPatternLike(p)) return p;
+  return toNode(p);
+}
+
+const nodes = (fn: string, ps: readonly (Pattern | string)[]): PatternNode[] => ps.map((p, i) => toNode(p, fn, i));
+
+/**
+ * Factory functions for every primitive, combinator and preset. Numbers must be integers in range
+ * (TypeError for a non-number, RangeError for NaN, fractions, negatives, zero where a size is
+ * needed, …); combinators take Patterns or pattern strings.
+ */
+export const patterns = {
+  /** every key */
+  full: (): Pattern => new FullPattern(),
+  /** j ≤ p */
+  causal: (): Pattern => new CausalPattern(),
+  /** p − left ≤ j ≤ p + right (right defaults to 0) */
+  window: (left: number, right = 0): Pattern => new WindowPattern(left, right),
+  /** the w most recent keys including the query: p − w < j ≤ p (w ≥ 1) */
+  sliding: (w: number): Pattern => new SlidingPattern(w),
+  /** j ≤ p, (p − j) mod d = 0, (p − j)/d < w */
+  dilated: (w: number, d: number): Pattern => new DilatedPattern(w, d),
+  /** j = p or p − j a power of two */
+  log: (): Pattern => new LogPattern(),
+  /** j ≤ p and (p − j) mod s = 0 */
+  strided: (s: number): Pattern => new StridedPattern(s),
+  /** j mod s ≥ s − c (1 ≤ c ≤ s) */
+  summary: (s: number, c = 1): Pattern => new SummaryPattern(s, c),
+  /** j ∈ G or p ∈ G (at least one position) */
+  global: (...g: number[]): Pattern => new GlobalPattern(g),
+  /** j < n (n ≥ 1) */
+  sink: (n: number): Pattern => new SinkPattern(n),
+  /** ⌊p/b⌋ = ⌊j/b⌋ */
+  block: (b: number): Pattern => new BlockPattern(b),
+  /** p and j in the same document; documents of the given lengths from position 0 */
+  docs: (...lens: number[]): Pattern => new DocsPattern(lens),
+  /** j < n or j ≤ p */
+  prefix: (n: number): Pattern => new PrefixPattern(n),
+  /** k keys drawn from [0, p] per query, from (seed, p) */
+  random: (k: number, seed: number): Pattern => new RandomPattern(k, seed),
+  /** r key blocks of size b drawn from blocks 0 … ⌊p/b⌋ per query block, from (seed, ⌊p/b⌋) */
+  randomBlocks: (r: number, b: number, seed: number): Pattern => new RandomBlocksPattern(r, b, seed),
+  /** j ≤ p − w and (p − w − j) mod stride = 0 */
+  grouped: (stride: number, w: number): Pattern => new GroupedPattern(stride, w),
+  /** a | b | …: keys allowed by any (one pattern: that pattern) */
+  union: (...ps: (Pattern | string)[]): Pattern => {
+    const n = nodes('union', ps);
+    if (n.length === 1) return n[0];
+    return new UnionPattern(n);
+  },
+  /** a & b & …: keys allowed by all (one pattern: that pattern) */
+  intersect: (...ps: (Pattern | string)[]): Pattern => {
+    const n = nodes('intersect', ps);
+    if (n.length === 1) return n[0];
+    return new IntersectPattern(n);
+  },
+  /** a − b: keys allowed by a and not by b */
+  difference: (a: Pattern | string, b: Pattern | string): Pattern => {
+    const n = nodes('difference', [a, b]);
+    return new DifferencePattern(n[0], n[1]);
+  },
+  /** head h uses ps[h mod n] */
+  perHead: (...ps: (Pattern | string)[]): Pattern => new PerHeadPattern(nodes('perHead', ps)),
+  /** window(⌊w/2⌋, ⌊w/2⌋) | global(g…) */
+  longformer: (w: number, ...g: number[]): Pattern => longformer(w, ...g),
+  /** window(w, w) | randomBlocks(r, w, 0) | global(g…) */
+  bigbird: (w: number, r: number, ...g: number[]): Pattern => bigbird(w, r, ...g),
+  /** sliding(s) | strided(s) */
+  sparseTransformer: (s: number): Pattern => sparseTransformer(s),
+  /** causal & (sliding(w) | sink(sinks)) */
+  streaming: (sinks: number, w: number): Pattern => streaming(sinks, w),
+  /** causal & (sliding(w) | grouped(stride, w) | global(g…)) */
+  dsa: (w: number, stride: number, ...g: number[]): Pattern => dsa(w, stride, ...g),
+};

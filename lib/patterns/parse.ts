@@ -1,0 +1,286 @@
+/**
+ * The pattern language:
+ *
+ *   expr   := term (('|' | '-') term)*        union and difference: one level, left-associative
+ *   term   := factor ('&' factor)*            intersection binds tighter
+ *   factor := '(' expr ')' | name | name '(' args? ')'
+ *   args   := arg (',' arg)*                  integers, or patterns for union/intersect/difference/perHead
+ *
+ * Whitespace is free; numbers are decimal integers (a leading '-' is read so that a negative
+ * argument gets a range error at its position rather than a syntax error).
+ */
+import { PatternSyntaxError, isArgError } from './errors.js';
+import { DifferencePattern, IntersectPattern, PerHeadPattern, UnionPattern } from './combinators.js';
+import type { PatternNode } from './node.js';
+import {
+  BlockPattern,
+  CausalPattern,
+  DilatedPattern,
+  DocsPattern,
+  FullPattern,
+  GlobalPattern,
+  GroupedPattern,
+  LogPattern,
+  PrefixPattern,
+  RandomBlocksPattern,
+  RandomPattern,
+  SinkPattern,
+  SlidingPattern,
+  StridedPattern,
+  SummaryPattern,
+  WindowPattern,
+} from './primitives.js';
+import { bigbird, dsa, longformer, sparseTransformer, streaming } from './presets.js';
+
+interface NumSpec {
+  kind: 'num';
+  /** parameter names; a trailing '…' marks a variadic last parameter */
+  params: string[];
+  min: number;
+  build(args: number[]): PatternNode;
+}
+interface PatSpec {
+  kind: 'pat';
+  min: number;
+  max: number;
+  build(args: PatternNode[]): PatternNode;
+}
+type Spec = NumSpec | PatSpec;
+
+const num = (params: string[], min: number, build: (a: number[]) => PatternNode): NumSpec => ({
+  kind: 'num',
+  params,
+  min,
+  build,
+});
+
+const SPECS: Record<string, Spec> = {
+  full: num([], 0, () => new FullPattern()),
+  causal: num([], 0, () => new CausalPattern()),
+  log: num([], 0, () => new LogPattern()),
+  window: num(['left', 'right'], 1, (a) => new WindowPattern(a[0], a.length > 1 ? a[1] : 0)),
+  sliding: num(['w'], 1, (a) => new SlidingPattern(a[0])),
+  dilated: num(['w', 'd'], 2, (a) => new DilatedPattern(a[0], a[1])),
+  strided: num(['s'], 1, (a) => new StridedPattern(a[0])),
+  summary: num(['s', 'c'], 1, (a) => new SummaryPattern(a[0], a.length > 1 ? a[1] : 1)),
+  global: num(['g…'], 1, (a) => new GlobalPattern(a)),
+  sink: num(['n'], 1, (a) => new SinkPattern(a[0])),
+  block: num(['b'], 1, (a) => new BlockPattern(a[0])),
+  docs: num(['len…'], 1, (a) => new DocsPattern(a)),
+  prefix: num(['n'], 1, (a) => new PrefixPattern(a[0])),
+  random: num(['k', 'seed'], 2, (a) => new RandomPattern(a[0], a[1])),
+  randomBlocks: num(['r', 'b', 'seed'], 3, (a) => new RandomBlocksPattern(a[0], a[1], a[2])),
+  grouped: num(['stride', 'w'], 2, (a) => new GroupedPattern(a[0], a[1])),
+  longformer: num(['w', 'g…'], 1, (a) => longformer(a[0], ...a.slice(1))),
+  bigbird: num(['w', 'r', 'g…'], 2, (a) => bigbird(a[0], a[1], ...a.slice(2))),
+  sparseTransformer: num(['s'], 1, (a) => sparseTransformer(a[0])),
+  streaming: num(['sinks', 'w'], 2, (a) => streaming(a[0], a[1])),
+  dsa: num(['w', 'stride', 'g…'], 2, (a) => dsa(a[0], a[1], ...a.slice(2))),
+  union: { kind: 'pat', min: 2, max: Infinity, build: (a) => new UnionPattern(a) },
+  intersect: { kind: 'pat', min: 2, max: Infinity, build: (a) => new IntersectPattern(a) },
+  difference: { kind: 'pat', min: 2, max: 2, build: (a) => new DifferencePattern(a[0], a[1]) },
+  perHead: { kind: 'pat', min: 1, max: Infinity, build: (a) => new PerHeadPattern(a) },
+};
+
+/** The names the language knows. */
+export const PATTERN_NAMES: readonly string[] = Object.keys(SPECS);
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+  }
+  return d[a.length][b.length];
+}
+
+function suggest(name: string): string | null {
+  let best: string | null = null;
+  let bestD = Infinity;
+  for (const k of PATTERN_NAMES) {
+    const dist = k.toLowerCase() === name.toLowerCase() ? 0 : editDistance(name, k);
+    if (dist < bestD) {
+      bestD = dist;
+      best = k;
+    }
+  }
+  return bestD <= Math.max(1, Math.floor(name.length / 3)) ? best : null;
+}
+
+function describe(ch: string | undefined): string {
+  return ch === undefined ? 'end of input' : `'${ch}'`;
+}
+
+function paramList(spec: NumSpec): string {
+  return spec.params.join(', ');
+}
+
+class Parser {
+  private i = 0;
+  constructor(private readonly s: string) {}
+
+  fail(pos: number, problem: string, expected: string): never {
+    throw new PatternSyntaxError(this.s, pos, problem, expected);
+  }
+
+  private ws(): void {
+    while (this.i < this.s.length && /\s/.test(this.s[this.i])) this.i++;
+  }
+
+  private peek(): string | undefined {
+    this.ws();
+    return this.i < this.s.length ? this.s[this.i] : undefined;
+  }
+
+  private unexpected(expected: string): never {
+    const ch = this.peek();
+    this.fail(this.i, ch === undefined ? 'unexpected end of input' : `unexpected ${describe(ch)}`, expected);
+  }
+
+  parseAll(): PatternNode {
+    if (this.peek() === undefined) this.fail(this.i, 'empty pattern', 'a pattern such as causal or sliding(256)');
+    const e = this.expr();
+    if (this.peek() !== undefined) {
+      this.unexpected(this.s[this.i] === ')' ? "an operator ('|', '&', '-') or the end (unbalanced ')')" : "an operator ('|', '&', '-') or the end");
+    }
+    return e;
+  }
+
+  private expr(): PatternNode {
+    let left = this.term();
+    for (;;) {
+      const c = this.peek();
+      if (c !== '|' && c !== '-') return left;
+      this.i++;
+      const right = this.term();
+      left = c === '|' ? new UnionPattern([left, right]) : new DifferencePattern(left, right);
+    }
+  }
+
+  private term(): PatternNode {
+    let left = this.factor();
+    while (this.peek() === '&') {
+      this.i++;
+      const right = this.factor();
+      left = new IntersectPattern([left, right]);
+    }
+    return left;
+  }
+
+  private factor(): PatternNode {
+    const c = this.peek();
+    if (c === '(') {
+      this.i++;
+      const e = this.expr();
+      if (this.peek() !== ')') this.unexpected("')' or an operator ('|', '&', '-')");
+      this.i++;
+      return e;
+    }
+    if (c !== undefined && /[A-Za-z_]/.test(c)) return this.call();
+    this.unexpected("a pattern (a name such as causal or sliding(w), or '(')");
+  }
+
+  private call(): PatternNode {
+    const start = this.i;
+    while (this.i < this.s.length && /[A-Za-z0-9_]/.test(this.s[this.i])) this.i++;
+    const name = this.s.slice(start, this.i);
+    const spec = Object.prototype.hasOwnProperty.call(SPECS, name) ? SPECS[name] : undefined;
+    if (spec === undefined) {
+      const hint = suggest(name);
+      this.fail(start, `unknown pattern '${name}'${hint ? ` (did you mean '${hint}'?)` : ''}`, `one of ${PATTERN_NAMES.join(', ')}`);
+    }
+    if (this.peek() !== '(') {
+      if (spec.kind === 'num' && spec.min === 0) return spec.build([]);
+      this.fail(this.i, `${name} needs arguments`, `'(' after ${name}`);
+    }
+    this.i++; // '('
+    const positions: number[] = [];
+    const nums: number[] = [];
+    const pats: PatternNode[] = [];
+    if (this.peek() !== ')') {
+      for (;;) {
+        this.ws();
+        positions.push(this.i);
+        if (spec.kind === 'num') {
+          const k = nums.length;
+          const variadic = spec.params.length > 0 && spec.params[spec.params.length - 1].endsWith('…');
+          if (!variadic && k >= spec.params.length) {
+            this.fail(
+              this.i,
+              spec.params.length === 0
+                ? `${name} takes no arguments`
+                : `${name} takes at most ${spec.params.length} argument${spec.params.length === 1 ? '' : 's'} (${paramList(spec)})`,
+              "')'",
+            );
+          }
+          const pname = spec.params[Math.min(k, spec.params.length - 1)].replace('…', '');
+          nums.push(this.number(`an integer (${pname} of ${name})`));
+        } else {
+          if (pats.length >= spec.max) this.fail(this.i, `${name} takes ${spec.max} patterns`, "')'");
+          pats.push(this.expr());
+        }
+        const c = this.peek();
+        if (c === ',') {
+          this.i++;
+          continue;
+        }
+        if (c === ')') break;
+        this.unexpected(spec.kind === 'num' ? "',' or ')'" : "',', ')' or an operator ('|', '&', '-')");
+      }
+    }
+    const close = this.i;
+    this.i++; // ')'
+    const count = spec.kind === 'num' ? nums.length : pats.length;
+    if (count < spec.min) {
+      if (spec.kind === 'num') {
+        const missing = spec.params[count].replace('…', '');
+        this.fail(
+          close,
+          `${name} takes ${spec.min === spec.params.length && !spec.params[spec.params.length - 1].endsWith('…') ? '' : 'at least '}${spec.min} argument${spec.min === 1 ? '' : 's'} (${paramList(spec)}), got ${count}`,
+          count === 0 ? `an integer (${missing} of ${name})` : `',' and an integer (${missing} of ${name})`,
+        );
+      }
+      this.fail(close, `${name} takes at least ${spec.min} pattern${spec.min === 1 ? '' : 's'}, got ${count}`, count === 0 ? 'a pattern' : "',' and a pattern");
+    }
+    try {
+      return spec.kind === 'num' ? spec.build(nums) : spec.build(pats);
+    } catch (e) {
+      if (isArgError(e)) {
+        const pos = e.argIndex >= 0 && e.argIndex < positions.length ? positions[e.argIndex] : start;
+        this.fail(pos, e.message, e.expected);
+      }
+      throw e;
+    }
+  }
+
+  private number(expected: string): number {
+    this.ws();
+    const start = this.i;
+    if (this.s[this.i] === '-') this.i++;
+    const digitsStart = this.i;
+    while (this.i < this.s.length && this.s[this.i] >= '0' && this.s[this.i] <= '9') this.i++;
+    if (this.i === digitsStart) {
+      this.i = digitsStart;
+      this.unexpected(expected);
+    }
+    const c = this.s[this.i];
+    if (c === '.' || c === 'e' || c === 'E' || c === 'x' || c === '_' || (c !== undefined && /[A-Za-z]/.test(c))) {
+      this.fail(this.i, `unexpected '${c}' in a number`, `${expected}; numbers are decimal integers`);
+    }
+    const v = Number(this.s.slice(start, this.i));
+    if (!Number.isSafeInteger(v)) this.fail(start, `number ${this.s.slice(start, this.i)} is too large`, `${expected} below 2^53`);
+    return v;
+  }
+}
+
+/**
+ * Parses a pattern string (see the grammar at the top of this file and SPEC.md's table).
+ * Throws PatternSyntaxError (a SyntaxError with `.position`) when the string is malformed or an
+ * argument is out of range, TypeError when `s` is not a string.
+ */
+export function parseNode(s: string): PatternNode {
+  if (typeof s !== 'string') throw new TypeError(`parsePattern: expected a string, got ${s === null ? 'null' : typeof s}`);
+  return new Parser(s).parseAll();
+}
