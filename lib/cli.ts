@@ -17,6 +17,7 @@ import { toPattern } from './patterns/index.js';
 import type { Pattern } from './patterns/pattern.js';
 import { analyze, type Analysis } from './analysis/analyze.js';
 import { renderMask, type RenderFormat } from './render/index.js';
+import { BENCH_HELP, BENCH_SUMMARY } from '../bench/help.js';
 
 /** Where the CLI writes; process.stdout / process.stderr by default. */
 export interface CliIO {
@@ -249,15 +250,22 @@ Example:
   },
 };
 
+// The benchmark lives in bench/ and is loaded only when asked for (it pulls in tinybench and,
+// where installed, onnxruntime-node).
+const benchCommand: Command = {
+  summary: BENCH_SUMMARY,
+  help: BENCH_HELP,
+  run: async (args, io) => (await import('../bench/cli.js')).benchCommand(args, io),
+};
+
 // ---------------------------------------------------------------------------------------------
-// The dispatch table. Further subcommands register here, e.g. (by the benchmark module):
-//   commands.bench = benchCommand;
-// `bench` is documented in the SPEC but not implemented in this file.
+// The dispatch table.
 
 export const commands: Record<string, Command> = {
   info: infoCommand,
   mask: maskCommand,
   analyze: analyzeCommand,
+  bench: benchCommand,
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,166 @@
+/**
+ * `attnflow bench`: flags → BenchConfig → runBench → DIR/bench.json, bench.md, bench.svg.
+ * Exit codes as the rest of the CLI: 0 done, 1 failure while running, 2 bad usage.
+ */
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { isDTypeName, parseList } from './args.js';
+import { BENCH_HELP as BENCH_HELP_TEXT, DEFAULT_PATTERNS, QUICK_PATTERNS } from './help.js';
+import { writeReport } from './report.js';
+import { BACKEND_IDS, resolvePattern, runBench, type BackendId, type BenchConfig } from './runner.js';
+import type { DType } from '../lib/index.js';
+
+export interface BenchIO {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
+}
+
+export { BENCH_HELP, BENCH_SUMMARY } from './help.js';
+
+class BenchUsageError extends Error {}
+
+function int(flag: string, v: string | undefined, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  if (!/^\s*\d+\s*$/.test(v)) throw new BenchUsageError(`--${flag} must be a non-negative integer, got '${v}'`);
+  const n = Number(v);
+  if (n < min || n > max) throw new BenchUsageError(`--${flag} must be in [${min}, ${max}], got ${n}`);
+  return n;
+}
+
+function ints(flag: string, v: string | undefined, def: number[], min: number, max: number): number[] {
+  if (v === undefined) return def;
+  const items = parseList(v, ',');
+  if (items.length === 0) throw new BenchUsageError(`--${flag} needs at least one value`);
+  return items.map((s) => int(flag, s, 0, min, max));
+}
+
+/** Flags → BenchConfig (+ output dir). Throws BenchUsageError on bad usage. */
+export function parseBenchArgs(argv: string[]): { help: true } | { help: false; config: BenchConfig; outDir: string } {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      strict: true,
+      options: {
+        quick: { type: 'boolean' },
+        out: { type: 'string' },
+        seq: { type: 'string' },
+        patterns: { type: 'string' },
+        backends: { type: 'string' },
+        dtypes: { type: 'string' },
+        'head-dim': { type: 'string' },
+        heads: { type: 'string' },
+        batch: { type: 'string' },
+        time: { type: 'string' },
+        iterations: { type: 'string' },
+        'max-call-ms': { type: 'string' },
+        budget: { type: 'string' },
+        'reference-max-seq': { type: 'string' },
+        threads: { type: 'string' },
+        'memory-seq': { type: 'string' },
+        'memory-pattern': { type: 'string' },
+        'no-memory': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (e) {
+    throw new BenchUsageError((e as Error).message.replace(/\s*\n\s*/g, ' '));
+  }
+  if (values.help) return { help: true };
+  const quick = values.quick === true;
+
+  const patterns = values.patterns !== undefined ? parseList(values.patterns, ';') : [...(quick ? QUICK_PATTERNS : DEFAULT_PATTERNS)];
+  if (patterns.length === 0) throw new BenchUsageError('--patterns needs at least one pattern');
+  for (const p of patterns) {
+    try {
+      resolvePattern(p);
+    } catch (e) {
+      throw new BenchUsageError(`--patterns: bad pattern '${p}': ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}`);
+    }
+  }
+
+  const backends = values.backends !== undefined ? parseList(values.backends, ',') : [...BACKEND_IDS];
+  for (const b of backends) {
+    if (!(BACKEND_IDS as readonly string[]).includes(b)) throw new BenchUsageError(`--backends: unknown backend '${b}' (expected ${BACKEND_IDS.join(', ')})`);
+  }
+  if (backends.length === 0) throw new BenchUsageError('--backends needs at least one backend');
+
+  const dtypes = values.dtypes !== undefined ? parseList(values.dtypes, ',') : ['float32'];
+  for (const d of dtypes) if (!isDTypeName(d)) throw new BenchUsageError(`--dtypes: unknown dtype '${d}' (expected float32, float16, bfloat16)`);
+  if (dtypes.length === 0) throw new BenchUsageError('--dtypes needs at least one dtype');
+
+  const heads = int('heads', values.heads, 8, 1, 4096);
+  const memoryPattern = values['memory-pattern'] ?? 'causal & sliding(1024)';
+  try {
+    resolvePattern(memoryPattern);
+  } catch (e) {
+    throw new BenchUsageError(`--memory-pattern: bad pattern '${memoryPattern}': ${(e as Error).message.replace(/\s*\n\s*/g, ' ')}`);
+  }
+  const memorySeq = int('memory-seq', values['memory-seq'], quick ? 16384 : 65536, 1, 1 << 22);
+  const config: BenchConfig = {
+    quick,
+    seqs: [...new Set(ints('seq', values.seq, quick ? [512, 1024, 2048, 4096] : [512, 1024, 2048, 4096, 8192, 16384], 1, 1 << 22))].sort((a, b) => a - b),
+    patterns: [...new Set(patterns)],
+    backends: [...new Set(backends)] as BackendId[],
+    dtypes: [...new Set(dtypes)] as DType[],
+    headDims: [...new Set(ints('head-dim', values['head-dim'], quick ? [64] : [64, 128], 1, 1024))],
+    heads,
+    batch: int('batch', values.batch, 1, 1, 4096),
+    timeMs: int('time', values.time, quick ? 100 : 200, 0, 3_600_000),
+    minIterations: int('iterations', values.iterations, 2, 1, 1_000_000),
+    maxCallMs: int('max-call-ms', values['max-call-ms'], quick ? 1200 : 1500, 1, 3_600_000),
+    budgetS: int('budget', values.budget, quick ? 45 : 100, 1, 1_000_000),
+    referenceMaxSeq: int('reference-max-seq', values['reference-max-seq'], 512, 1, 1 << 22),
+    ...(values.threads !== undefined ? { threads: int('threads', values.threads, 0, 1, 1024) } : {}),
+    memory: values['no-memory'] ? null : { seq: memorySeq, pattern: memoryPattern, heads, headDim: 64 },
+  };
+  return { help: false, config, outDir: resolve(values.out ?? 'bench/out') };
+}
+
+/** The `attnflow bench` subcommand. Never throws; returns the exit code. */
+export async function benchCommand(argv: string[], io: BenchIO): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseBenchArgs(argv);
+  } catch (e) {
+    if (e instanceof BenchUsageError) {
+      io.stderr.write(`attnflow bench: ${e.message}\n`);
+      return 2;
+    }
+    io.stderr.write(`attnflow bench: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}\n`);
+    return 1;
+  }
+  if (parsed.help) {
+    io.stdout.write(BENCH_HELP_TEXT + '\n');
+    return 0;
+  }
+  try {
+    const report = await runBench(parsed.config, { stderr: io.stderr });
+    const files = writeReport(report, parsed.outDir);
+    io.stdout.write(`${files.json}\n${files.md}\n${files.svg}\n`);
+    return 0;
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    io.stderr.write(`attnflow bench: ${msg}\n`);
+    if (process.env.ATTNFLOW_DEBUG && e instanceof Error) io.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}
+
+function isMain(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+// `node dist/bench/cli.js [options]` runs the bench without the attnflow bin.
+if (isMain()) {
+  benchCommand(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }).then((code) => {
+    process.exitCode = code;
+  });
+}

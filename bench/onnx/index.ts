@@ -1,0 +1,6 @@
+/** A tiny ONNX writer (no onnx library needed) and the peer models the benchmarks run. */
+export { ProtoWriter, littleEndianBytes } from './protobuf.js';
+export { DataType, encodeModel } from './model.js';
+export type { AttributeValue, GraphSpec, ModelSpec, NodeSpec, TensorValue, ValueInfoSpec } from './model.js';
+export { mhaModel, matmulAttentionModel, matmulModel } from './attention-models.js';
+export type { AttentionShape } from './attention-models.js';

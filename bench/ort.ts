@@ -1,0 +1,103 @@
+/**
+ * ONNX Runtime (onnxruntime-node, a devDependency) as a benchmark peer. Loaded lazily: where it
+ * is not installed or its binary does not load, `loadOrt()` says why and the peers are skipped.
+ */
+import { matmulAttentionModel, matmulModel, mhaModel, type AttentionShape } from './onnx/index.js';
+
+type OrtModule = typeof import('onnxruntime-node');
+type OrtSession = Awaited<ReturnType<OrtModule['InferenceSession']['create']>>;
+
+let cached: Promise<{ ort: OrtModule } | { error: string }> | undefined;
+
+/** onnxruntime-node, or the reason it is unavailable. */
+export function loadOrt(): Promise<{ ort: OrtModule } | { error: string }> {
+  cached ??= import('onnxruntime-node').then(
+    (m) => {
+      // ESM/CJS interop: the namespace may carry the API on `default`
+      const ort = ((m as unknown as { InferenceSession?: unknown }).InferenceSession ? m : (m as unknown as { default: OrtModule }).default) as OrtModule;
+      return { ort };
+    },
+    (e: unknown) => ({ error: e instanceof Error ? e.message.split('\n')[0] : String(e) }),
+  );
+  return cached;
+}
+
+/** The onnxruntime-node version, or null. */
+export async function ortVersion(): Promise<string | null> {
+  const r = await loadOrt();
+  if ('error' in r) return null;
+  return r.ort.env.versions?.node ?? r.ort.env.versions?.common ?? null;
+}
+
+export interface OrtRunner {
+  /** runs the model once on the bound inputs; resolves to the first output's data */
+  run(): Promise<Float32Array>;
+  release(): Promise<void>;
+}
+
+export interface OrtSessionOptions {
+  /** intra-op threads (default: ORT's own choice, the physical cores) */
+  threads?: number;
+}
+
+async function session(model: Uint8Array, opts: OrtSessionOptions): Promise<{ ort: OrtModule; s: OrtSession }> {
+  const r = await loadOrt();
+  if ('error' in r) throw new Error(`onnxruntime-node is unavailable: ${r.error}`);
+  const s = await r.ort.InferenceSession.create(model, {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    interOpNumThreads: 1,
+    ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
+    logSeverityLevel: 3,
+  });
+  return { ort: r.ort, s };
+}
+
+function runner(ort: OrtModule, s: OrtSession, feeds: Record<string, { data: Float32Array; dims: number[] }>): OrtRunner {
+  const tensors: Record<string, InstanceType<OrtModule['Tensor']>> = {};
+  for (const [k, v] of Object.entries(feeds)) tensors[k] = new ort.Tensor('float32', v.data, v.dims);
+  const outName = s.outputNames[0];
+  return {
+    async run() {
+      const out = await s.run(tensors);
+      return out[outName].data as Float32Array;
+    },
+    release: () => s.release(),
+  };
+}
+
+/**
+ * ORT MultiHeadAttention on q, k, v given as float32 [B, S, H·D] buffers (attnflow's 'bshd'
+ * layout), output [B, S, H·D].
+ */
+export async function ortMha(
+  shape: AttentionShape & { causal?: boolean },
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  opts: OrtSessionOptions = {},
+): Promise<OrtRunner> {
+  const { ort, s } = await session(mhaModel(shape), opts);
+  const dims = [shape.batch, shape.seq, shape.heads * shape.headDim];
+  return runner(ort, s, { query: { data: q, dims }, key: { data: k, dims }, value: { data: v, dims } });
+}
+
+/** The unfused MatMul/Softmax graph on float32 [B, H, S, D] buffers ('bhsd'), output [B, H, S, D]. */
+export async function ortMatmulAttention(shape: AttentionShape, q: Float32Array, k: Float32Array, v: Float32Array, opts: OrtSessionOptions = {}): Promise<OrtRunner> {
+  const { ort, s } = await session(matmulAttentionModel(shape), opts);
+  const dims = [shape.batch, shape.heads, shape.seq, shape.headDim];
+  return runner(ort, s, { q: { data: q, dims }, k: { data: k, dims }, v: { data: v, dims } });
+}
+
+/** A float32 [n, n]·[n, n] MatMul on fresh inputs (2·n³ FLOPs per run). */
+export async function ortSgemm(n: number, opts: OrtSessionOptions = {}): Promise<OrtRunner> {
+  const { ort, s } = await session(matmulModel(n, n, n), opts);
+  const a = new Float32Array(n * n);
+  const b = new Float32Array(n * n);
+  for (let i = 0; i < a.length; i++) {
+    a[i] = ((i * 7919) % 1000) / 1000 - 0.5;
+    b[i] = ((i * 104729) % 1000) / 1000 - 0.5;
+  }
+  return runner(ort, s, { a: { data: a, dims: [n, n] }, b: { data: b, dims: [n, n] } });
+}
