@@ -1,0 +1,614 @@
+// The tiled online-softmax kernel, written once against a small 8-lane float vector interface
+// (V8 and the v* functions) and compiled twice: kernel_portable.cpp (GCC/Clang vector types for
+// the baseline instruction set) and kernel_avx2.cpp (AVX2/FMA/F16C intrinsics). The including
+// file opens a namespace of its own and defines, before including this file:
+//   V8; vzero vset1 vload vstore vbcast vadd vsub vmul vmax vfma(a,b,c)=a*b+c vfnma(a,b,c)=c-a*b
+//   vabs viota vmsafe (m == -inf ? 0 : m) vexp2 (for x <= 0, -inf -> 0) vtanh
+//   vkeep(s, bits) (lane l keeps s where bit l is set, else -inf) vtranspose8 (8 x 8 block)
+//   loadF16 loadBF16 (n contiguous 16-bit values -> float) storeF16 storeBF16 (float -> 16-bit)
+//   kStR kStC kPvR kPvC (register block: rows x vectors of the two micro-kernels)
+// Everything here has internal linkage (an unnamed namespace), so the two compilations never
+// share code.
+//
+// Layout (one work item = one query tile of up to kBQ columns against a list of key tiles; a
+// column is one query row, or, for GQA decoding, one (head, row) of the heads packed together):
+//   qT [D][qw]     the query tile transposed, converted, rotated, scaled (qw = nq rounded up to 8)
+//   sT [nk][qw]    S^T = K Q^T: row j holds key j's score against every query of the tile, so the
+//                  softmax statistics of a query are lane-wise (vertical) vector operations
+//   o  [nq][Dp]    the output accumulator, O = diag(alpha) O + P V, P read by broadcast from sT
+// K is read by broadcast (any layout), V by vectors along headDim: neither is ever transposed, so
+// float32 K/V are read in place; 16-bit K/V, RoPE on K and odd V layouts go through a per-thread
+// converted copy of the tile.
+
+namespace {
+
+static inline int imin(int a, int b) { return a < b ? a : b; }
+
+// ---------------------------------------------------------------------------------------------
+// Micro-kernel 1: S^T[j][i] = sum_d K[j][d] * Q^T[d][i] for R keys x C vectors of 8 queries.
+// Epilogue modes, for tiles with nothing to apply to the scores before the softmax:
+//   kStore  store the scores
+//   kMax    also fold the block's column maxima into colMax (saves a pass over the tile)
+//   kExp    store p = 2^(s - ref) instead, with ref the running max before the tile, and fold
+//           the column maxima into colMax and the column sums of p into colSum. The caller keeps
+//           the result only if no score exceeded ref by more than kExpSlack (else it recomputes
+//           the tile), so p <= 2^kExpSlack and the exponentials never overflow.
+enum StMode { kStore, kMax, kExp };
+constexpr float kExpSlack = 8.f;
+
+template <int R, int C, int MODE>
+static inline void stBlock(const float* __restrict k, int64_t ks, const float* __restrict qT, int qw, int D,
+                           float* __restrict sT, const float* __restrict ref, float* __restrict colMax,
+                           float* __restrict colSum) {
+  V8 acc[R][C];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) acc[r][c] = vzero();
+  const float* kr[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) kr[r] = k + r * ks;
+  const float* qp = qT;
+  for (int d = 0; d < D; ++d, qp += qw) {
+    V8 q[C];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) q[c] = vload(qp + 8 * c);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const V8 kb = vbcast(kr[r] + d);
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) acc[r][c] = vfma(kb, q[c], acc[r][c]);
+    }
+  }
+  if constexpr (MODE == kStore || MODE == kMax) {
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) vstore(sT + r * qw + 8 * c, acc[r][c]);
+  }
+  if constexpr (MODE == kMax || MODE == kExp) {
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) {
+      V8 mx = acc[0][c];
+#pragma GCC unroll 8
+      for (int r = 1; r < R; ++r) mx = vmax(mx, acc[r][c]);
+      vstore(colMax + 8 * c, vmax(vload(colMax + 8 * c), mx));
+    }
+  }
+  if constexpr (MODE == kExp) {
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) {
+      const V8 rc = vload(ref + 8 * c);
+      V8 sum = vload(colSum + 8 * c);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const V8 p = vexp2(vsub(acc[r][c], rc));
+        vstore(sT + r * qw + 8 * c, p);
+        sum = vadd(sum, p);
+      }
+      vstore(colSum + 8 * c, sum);
+    }
+  }
+  (void)ref, (void)colMax, (void)colSum;
+}
+
+template <int R, int C, int MODE>
+static inline void stRows(int rows, const float* k, int64_t ks, const float* qT, int qw, int D, float* sT,
+                          const float* ref, float* colMax, float* colSum) {
+  if constexpr (R >= 1) {
+    if (rows == R) {
+      stBlock<R, C, MODE>(k, ks, qT, qw, D, sT, ref, colMax, colSum);
+      return;
+    }
+    stRows<R - 1, C, MODE>(rows, k, ks, qT, qw, D, sT, ref, colMax, colSum);
+  }
+}
+
+template <int C, int MODE>
+static inline void stColumns(const float* k, int64_t ks, const float* qT, int qw, int D, int nk, float* sT,
+                             const float* ref, float* colMax, float* colSum) {
+  int j = 0;
+  for (; j + kStR <= nk; j += kStR)
+    stBlock<kStR, C, MODE>(k + j * ks, ks, qT, qw, D, sT + j * qw, ref, colMax, colSum);
+  if (j < nk) stRows<kStR - 1, C, MODE>(nk - j, k + j * ks, ks, qT, qw, D, sT + j * qw, ref, colMax, colSum);
+}
+
+// ref, colMax and colSum are [qw] arrays (used by the kMax / kExp modes only).
+template <int MODE>
+static void computeST(const float* k, int64_t ks, const float* qT, int qw, int D, int nk, float* sT,
+                      const float* ref = nullptr, float* colMax = nullptr, float* colSum = nullptr) {
+  const int nv = qw / 8;
+  int c = 0;
+  for (; c + kStC <= nv; c += kStC)
+    stColumns<kStC, MODE>(k, ks, qT + 8 * c, qw, D, nk, sT + 8 * c, ref ? ref + 8 * c : nullptr,
+                          colMax ? colMax + 8 * c : nullptr, colSum ? colSum + 8 * c : nullptr);
+  for (; c < nv; ++c)
+    stColumns<1, MODE>(k, ks, qT + 8 * c, qw, D, nk, sT + 8 * c, ref ? ref + 8 * c : nullptr,
+                       colMax ? colMax + 8 * c : nullptr, colSum ? colSum + 8 * c : nullptr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Micro-kernel 2: O[i][d] = alpha[i] * O[i][d] + sum_j P^T[j][i] * V[j][d] for R queries x C
+// vectors of 8 headDim columns.
+template <int R, int C>
+static inline void pvBlock(const float* __restrict pT, int qw, const float* __restrict v, int64_t vs, int nk,
+                           float* __restrict o, int Dp, const float* __restrict alpha) {
+  V8 acc[R][C];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    const V8 a = vbcast(alpha + r);
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) acc[r][c] = vmul(vload(o + r * Dp + 8 * c), a);
+  }
+  const float* pj = pT;
+  const float* vj = v;
+  for (int j = 0; j < nk; ++j, pj += qw, vj += vs) {
+    V8 vv[C];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) vv[c] = vload(vj + 8 * c);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const V8 p = vbcast(pj + r);
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) acc[r][c] = vfma(p, vv[c], acc[r][c]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) vstore(o + r * Dp + 8 * c, acc[r][c]);
+}
+
+template <int R, int C>
+static inline void pvRows(int rows, const float* pT, int qw, const float* v, int64_t vs, int nk, float* o, int Dp,
+                          const float* alpha) {
+  if constexpr (R >= 1) {
+    if (rows == R) {
+      pvBlock<R, C>(pT, qw, v, vs, nk, o, Dp, alpha);
+      return;
+    }
+    pvRows<R - 1, C>(rows, pT, qw, v, vs, nk, o, Dp, alpha);
+  }
+}
+
+template <int C>
+static inline void pvColumns(const float* pT, int qw, const float* v, int64_t vs, int nk, int nq, float* o, int Dp,
+                             const float* alpha) {
+  int i = 0;
+  for (; i + kPvR <= nq; i += kPvR) pvBlock<kPvR, C>(pT + i, qw, v, vs, nk, o + i * Dp, Dp, alpha + i);
+  if (i < nq) pvRows<kPvR - 1, C>(nq - i, pT + i, qw, v, vs, nk, o + i * Dp, Dp, alpha + i);
+}
+
+static void computePV(const float* pT, int qw, const float* v, int64_t vs, int nk, int nq, float* o, int Dp,
+                      const float* alpha) {
+  const int nv = Dp / 8;
+  int c = 0;
+  for (; c + kPvC <= nv; c += kPvC) pvColumns<kPvC>(pT, qw, v + 8 * c, vs, nk, nq, o + 8 * c, Dp, alpha);
+  for (; c < nv; ++c) pvColumns<1>(pT, qw, v + 8 * c, vs, nk, nq, o + 8 * c, Dp, alpha);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading and converting rows.
+
+// Converts D elements of an operand row (element stride sd) into float32 dst.
+static inline void loadRow(const OperandPlan& op, int64_t off, int64_t sd, int D, float* __restrict dst) {
+  switch (op.dtype) {
+    case DType::F32: {
+      const float* src = static_cast<const float*>(op.data) + off;
+      if (sd == 1) {
+        for (int d = 0; d < D; ++d) dst[d] = src[d];
+      } else {
+        for (int d = 0; d < D; ++d) dst[d] = src[d * sd];
+      }
+      break;
+    }
+    case DType::F16: {
+      const uint16_t* src = static_cast<const uint16_t*>(op.data) + off;
+      if (sd == 1) {
+        loadF16(src, dst, D);
+      } else {
+        for (int d = 0; d < D; ++d) dst[d] = halfToFloat(src[d * sd]);
+      }
+      break;
+    }
+    case DType::BF16: {
+      const uint16_t* src = static_cast<const uint16_t*>(op.data) + off;
+      if (sd == 1) {
+        loadBF16(src, dst, D);
+      } else {
+        for (int d = 0; d < D; ++d) dst[d] = bf16ToFloat(src[d * sd]);
+      }
+      break;
+    }
+  }
+}
+
+// Rotates the leading dims of x (RoPE) with the cos/sin of one position.
+static inline void ropeRow(float* __restrict x, const float* __restrict cs, const float* __restrict sn, int half,
+                           bool interleaved) {
+  if (!interleaved) {
+    float* x1 = x + half;
+    for (int t = 0; t < half; ++t) {
+      const float a = x[t], b = x1[t];
+      x[t] = a * cs[t] - b * sn[t];
+      x1[t] = a * sn[t] + b * cs[t];
+    }
+  } else {
+    for (int t = 0; t < half; ++t) {
+      const float a = x[2 * t], b = x[2 * t + 1];
+      x[2 * t] = a * cs[t] - b * sn[t];
+      x[2 * t + 1] = a * sn[t] + b * cs[t];
+    }
+  }
+}
+
+// Packs the query tile: qT[d][c] = qScale * rope(q of column c)[d], zero columns past nq.
+// Rows are converted into kBuf (free until the first K tile is packed), then transposed 8 x 8.
+static void packQ(const Plan& P, const Scratch& S, int b, int h, int i0, int nqi, int nq, int qw) {
+  const int D = P.D, Dp = P.Dp;
+  const int half = P.ropeDims / 2;
+  const float sc = P.qScale;
+  float* tmp = S.kBuf;
+  for (int c = 0; c < qw; ++c) {
+    float* row = tmp + static_cast<int64_t>(c) * Dp;
+    if (c < nq) {
+      const int g = c / nqi, i = i0 + c % nqi;
+      const int64_t off = b * P.q.sb + (h + g) * P.q.sh + static_cast<int64_t>(i) * P.q.ss;
+      loadRow(P.q, off, P.q.sd, D, row);
+      if (P.rope) {
+        const int64_t pi = i + P.shift - P.ropeLo;
+        ropeRow(row, P.ropeCos + pi * half, P.ropeSin + pi * half, half, P.ropeInterleaved);
+      }
+      for (int d = 0; d < D; ++d) row[d] *= sc;
+    } else {
+      for (int d = 0; d < D; ++d) row[d] = 0.f;
+    }
+  }
+  const int D8 = D & ~7;
+  for (int d = 0; d < D8; d += 8)
+    for (int c = 0; c < qw; c += 8) vtranspose8(tmp + static_cast<int64_t>(c) * Dp + d, Dp, S.qT + d * qw + c, qw);
+  for (int d = D8; d < D; ++d)
+    for (int c = 0; c < qw; ++c) S.qT[d * qw + c] = tmp[static_cast<int64_t>(c) * Dp + d];
+}
+
+// Converts nk rows of K (rotated) into kBuf [nk][Dp].
+static void packK(const Plan& P, const Scratch& S, int b, int hk, int j0, int nk) {
+  const int D = P.D, Dp = P.Dp;
+  const int half = P.ropeDims / 2;
+  for (int r = 0; r < nk; ++r) {
+    float* dst = S.kBuf + static_cast<int64_t>(r) * Dp;
+    const int64_t off = b * P.k.sb + hk * P.k.sh + static_cast<int64_t>(j0 + r) * P.k.ss;
+    loadRow(P.k, off, P.k.sd, D, dst);
+    if (P.rope) {
+      const int64_t pj = j0 + r - P.ropeLo;
+      ropeRow(dst, P.ropeCos + pj * half, P.ropeSin + pj * half, half, P.ropeInterleaved);
+    }
+  }
+}
+
+// Converts nk rows of V into vBuf [nk][Dp], zero-padding headDim to Dp.
+static void packV(const Plan& P, const Scratch& S, int b, int hk, int j0, int nk) {
+  const int D = P.D, Dp = P.Dp;
+  for (int r = 0; r < nk; ++r) {
+    float* dst = S.vBuf + static_cast<int64_t>(r) * Dp;
+    const int64_t off = b * P.v.sb + hk * P.v.sh + static_cast<int64_t>(j0 + r) * P.v.ss;
+    loadRow(P.v, off, P.v.sd, D, dst);
+    for (int d = D; d < Dp; ++d) dst[d] = 0.f;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Softmax over one tile of scores.
+
+static_assert(kBQ == 64 && kBK == 64, "the mask transpose assumes 64 x 64 tiles");
+
+// In-place transpose of a 64 x 64 bit matrix (row r = A[r], column c = bit c).
+static inline void transpose64(uint64_t* A) {
+  uint64_t m = 0x00000000FFFFFFFFull;
+  for (int j = 32; j != 0; j >>= 1, m ^= m << j) {
+    for (int k = 0; k < 64; k = ((k | j) + 1) & ~j) {
+      const uint64_t t = ((A[k] >> j) ^ A[k | j]) & m;
+      A[k] ^= t << j;
+      A[k | j] ^= t;
+    }
+  }
+}
+
+// The transposed allow-mask of a partial tile: T[j] bit c = column c may read key j (column c
+// is query row c % nqi of the tile).
+static void transposeMask(const uint32_t* tileBits, int nqi, int nq, uint64_t* T) {
+  for (int c = 0; c < 64; ++c) {
+    const int r = c < nq ? c % nqi : 0;
+    T[c] = c < nq ? (static_cast<uint64_t>(tileBits[2 * r]) | static_cast<uint64_t>(tileBits[2 * r + 1]) << 32) : 0;
+  }
+  transpose64(T);
+}
+
+// Per-tile column data for ALiBi: the slope of each column's head (log2 units) and the
+// distance base pos(i) - j0 of its query.
+struct ColumnInfo {
+  const float* slope;  // [qw]
+  const float* rel;    // [qw]
+};
+
+// Column max of one 8-query column of the tile, applying (as compiled in) softcap, ALiBi and the
+// mask to the scores first (softcap -> log2 units -> ALiBi -> mask).
+template <bool CAP, bool ALIBI, bool MASK>
+static inline V8 maxPass(const Plan& P, float* col, int qw, int nk, V8 mx, int c, const ColumnInfo& ci,
+                         const uint64_t* maskT) {
+  if constexpr (!CAP && !ALIBI && !MASK) {
+    (void)P, (void)c, (void)ci, (void)maskT;
+    V8 mx1 = mx;
+    int j = 0;
+    for (; j + 2 <= nk; j += 2) {
+      mx = vmax(mx, vload(col + j * qw));
+      mx1 = vmax(mx1, vload(col + (j + 1) * qw));
+    }
+    if (j < nk) mx = vmax(mx, vload(col + j * qw));
+    return vmax(mx, mx1);
+  } else {
+    const V8 capInv = vset1(P.capInv), capOut = vset1(P.capOut);
+    V8 slope = vzero(), rel = vzero();
+    if constexpr (ALIBI) {
+      slope = vload(ci.slope + 8 * c);
+      rel = vload(ci.rel + 8 * c);
+    }
+    for (int j = 0; j < nk; ++j) {
+      V8 s = vload(col + j * qw);
+      if constexpr (CAP) s = vmul(capOut, vtanh(vmul(s, capInv)));
+      if constexpr (ALIBI) s = vfnma(slope, vabs(vsub(rel, vset1(static_cast<float>(j)))), s);
+      if constexpr (MASK) s = vkeep(s, static_cast<uint32_t>(maskT[j] >> (8 * c)) & 0xffu);
+      vstore(col + j * qw, s);
+      mx = vmax(mx, s);
+    }
+    return mx;
+  }
+}
+
+// colMax, when not null, already holds the new column maxima (folded in by computeST).
+template <bool CAP, bool ALIBI, bool MASK>
+static void softmaxTileT(const Plan& P, float* sT, int qw, int nk, float* m, float* l, float* alpha,
+                         const ColumnInfo& ci, const uint64_t* maskT, const float* colMax) {
+  const int nv = qw / 8;
+  for (int c = 0; c < nv; ++c) {
+    float* col = sT + 8 * c;
+    const V8 mOld = vload(m + 8 * c);
+    const V8 mx = colMax ? vload(colMax + 8 * c) : maxPass<CAP, ALIBI, MASK>(P, col, qw, nk, mOld, c, ci, maskT);
+    const V8 ms = vmsafe(mx);
+    const V8 a = vexp2(vsub(mOld, ms));
+    vstore(alpha + 8 * c, a);
+    vstore(m + 8 * c, mx);
+    V8 sum = vzero();
+    for (int j = 0; j < nk; ++j) {
+      const V8 p = vexp2(vsub(vload(col + j * qw), ms));
+      vstore(col + j * qw, p);
+      sum = vadd(sum, p);
+    }
+    vstore(l + 8 * c, vfma(vload(l + 8 * c), a, sum));
+  }
+}
+
+// Online-softmax update of one tile: scores -> probabilities in place, new running max m, sums
+// l, and the factors alpha that rescale the accumulated output.
+static void softmaxTile(const Plan& P, float* sT, int qw, int nk, float* m, float* l, float* alpha,
+                        const ColumnInfo& ci, const uint64_t* maskT, const float* colMax) {
+  const int key = (P.softcap ? 4 : 0) | (P.alibi2 ? 2 : 0) | (maskT ? 1 : 0);
+  switch (key) {
+    case 0: softmaxTileT<false, false, false>(P, sT, qw, nk, m, l, alpha, ci, maskT, colMax); break;
+    case 1: softmaxTileT<false, false, true>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr); break;
+    case 2: softmaxTileT<false, true, false>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr); break;
+    case 3: softmaxTileT<false, true, true>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr); break;
+    case 4: softmaxTileT<true, false, false>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr); break;
+    case 5: softmaxTileT<true, false, true>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr); break;
+    case 6: softmaxTileT<true, true, false>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr); break;
+    default: softmaxTileT<true, true, true>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr); break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output.
+
+static void storeRow(const Plan& P, int64_t off, const float* src) {
+  const int D = P.D;
+  const int64_t sd = P.osd;
+  switch (P.outType) {
+    case DType::F32: {
+      float* dst = static_cast<float*>(P.out) + off;
+      if (sd == 1) {
+        for (int d = 0; d < D; ++d) dst[d] = src[d];
+      } else {
+        for (int d = 0; d < D; ++d) dst[d * sd] = src[d];
+      }
+      break;
+    }
+    case DType::F16: {
+      uint16_t* dst = static_cast<uint16_t*>(P.out) + off;
+      if (sd == 1) {
+        storeF16(src, dst, D);
+      } else {
+        for (int d = 0; d < D; ++d) dst[d * sd] = floatToHalf(src[d]);
+      }
+      break;
+    }
+    case DType::BF16: {
+      uint16_t* dst = static_cast<uint16_t*>(P.out) + off;
+      if (sd == 1) {
+        storeBF16(src, dst, D);
+      } else {
+        for (int d = 0; d < D; ++d) dst[d * sd] = floatToBf16(src[d]);
+      }
+      break;
+    }
+  }
+}
+
+// Writes normalised output row i (global query index) from an accumulator row, and its lse.
+static void finishRow(const Plan& P, const Scratch& S, int b, int h, int iq, const float* oRow, float mi, float li) {
+  const int D = P.D;
+  const float inv = li > 0.f ? 1.f / li : 0.f;
+  for (int d = 0; d < D; ++d) S.row[d] = oRow[d] * inv;
+  const int64_t off = b * P.osb + h * P.osh + static_cast<int64_t>(iq) * P.oss;
+  storeRow(P, off, S.row);
+  if (P.lse) {
+    const int64_t li64 = (static_cast<int64_t>(b) * P.Hq + h) * P.Sq + iq;
+    P.lse[li64] = li > 0.f ? static_cast<float>(static_cast<double>(mi) * 0.6931471805599453 +
+                                                __builtin_log(static_cast<double>(li)))
+                           : -__builtin_inff();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* partials) {
+  const int b = it.b, h = it.h, qb = it.qb;
+  const int hk = h / P.group;
+  const int i0 = qb * kBQ;
+  const int nqi = imin(kBQ, P.Sq - i0);  // query rows of the tile
+  const int nq = nqi * it.ng;              // columns: rows x packed heads (<= kBQ)
+  const int qw = (nq + 7) & ~7;
+  const int D = P.D, Dp = P.Dp;
+  const float ninf = -__builtin_inff();
+  uint64_t maskT[64];
+  float colMax[kBQ], colSum[kBQ];
+  bool mFinite = false;  // every column's running max is finite
+  float colSlope[kBQ], colRel[kBQ];
+  int64_t colPos[kBQ];
+  const ColumnInfo ci{colSlope, colRel};
+
+  for (int i = 0; i < qw; ++i) {
+    S.m[i] = ninf;
+    S.l[i] = 0.f;
+  }
+  for (int64_t x = 0, n = static_cast<int64_t>(nq) * Dp; x < n; ++x) S.o[x] = 0.f;
+  if (P.alibi2) {
+    for (int c = 0; c < qw; ++c) {
+      const int cc = c < nq ? c : 0;
+      colSlope[c] = P.alibi2[h + cc / nqi];
+      colPos[c] = i0 + cc % nqi + P.shift;
+    }
+  }
+
+  if (it.e1 > it.e0) packQ(P, S, b, h, i0, nqi, nq, qw);
+
+  const int64_t tileWords = static_cast<int64_t>(kBQ) * P.wordsPerRow;
+  const float* kSrc = static_cast<const float*>(P.k.data);
+  const float* vSrc = static_cast<const float*>(P.v.data);
+  const int64_t kHead = b * P.k.sb + hk * P.k.sh;
+  const int64_t vHead = b * P.v.sb + hk * P.v.sh;
+
+  for (int e = it.e0; e < it.e1; ++e) {
+    const int kt = P.colIdx[e];
+    const int t = P.partial[e];
+    const int j0 = kt * kBK;
+    const int nk = imin(kBK, P.Sk - j0);
+
+    const float* kp;
+    int64_t ks;
+    if (P.kDirect) {
+      kp = kSrc + kHead + static_cast<int64_t>(j0) * P.k.ss;
+      ks = P.k.ss;
+    } else {
+      packK(P, S, b, hk, j0, nk);
+      kp = S.kBuf;
+      ks = Dp;
+    }
+    const float* vp;
+    int64_t vs;
+    if (P.vDirect) {
+      vp = vSrc + vHead + static_cast<int64_t>(j0) * P.v.ss;
+      vs = P.v.ss;
+    } else {
+      packV(P, S, b, hk, j0, nk);
+      vp = S.vBuf;
+      vs = Dp;
+    }
+    if (P.alibi2) {
+      for (int c = 0; c < qw; ++c) colRel[c] = static_cast<float>(colPos[c] - j0);
+    }
+
+    if (t < 0 && !P.softcap && !P.alibi2) {
+      // Nothing to apply to the scores. Once every column has a finite running max, compute the
+      // probabilities in the S^T kernel against it; keep them unless some score exceeds it by
+      // more than kExpSlack (then redo the tile with the new max).
+      bool fused = false;
+      if (mFinite) {
+        for (int c = 0; c < qw; ++c) {
+          colMax[c] = S.m[c];
+          colSum[c] = 0.f;
+        }
+        computeST<kExp>(kp, ks, S.qT, qw, D, nk, S.sT, S.m, colMax, colSum);
+        fused = true;
+        for (int c = 0; c < qw; ++c) fused &= colMax[c] <= S.m[c] + kExpSlack;
+        if (fused) {
+          for (int c = 0; c < qw; ++c) {
+            S.l[c] += colSum[c];
+            S.alpha[c] = 1.f;
+          }
+        }
+      }
+      if (!fused) {
+        for (int c = 0; c < qw; ++c) colMax[c] = S.m[c];
+        computeST<kMax>(kp, ks, S.qT, qw, D, nk, S.sT, nullptr, colMax);
+        softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, colMax);
+        if (!mFinite) {
+          mFinite = true;
+          for (int c = 0; c < qw; ++c) mFinite &= S.m[c] != ninf;
+        }
+      }
+    } else {
+      computeST<kStore>(kp, ks, S.qT, qw, D, nk, S.sT);
+      if (t >= 0) transposeMask(P.bits + t * tileWords, nqi, nq, maskT);
+      softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, t >= 0 ? maskT : nullptr, nullptr);
+    }
+    computePV(S.sT, qw, vp, vs, nk, nq, S.o, Dp, S.alpha);
+  }
+
+  if (it.slot < 0) {
+    for (int c = 0; c < nq; ++c)
+      finishRow(P, S, b, h + c / nqi, i0 + c % nqi, S.o + static_cast<int64_t>(c) * Dp, S.m[c], S.l[c]);
+  } else {
+    float* base = partials + static_cast<size_t>(it.slot) * partialStride(Dp);
+    for (int64_t x = 0, n = static_cast<int64_t>(nq) * Dp; x < n; ++x) base[x] = S.o[x];
+    float* pm = base + static_cast<size_t>(kBQ) * Dp;
+    float* pl = pm + kBQ;
+    for (int c = 0; c < nq; ++c) {
+      pm[c] = S.m[c];
+      pl[c] = S.l[c];
+    }
+  }
+}
+
+// Combines `count` partial results of one row (split-KV) through their log-sum-exp.
+static void mergeRowImpl(const Plan& P, const Scratch& S, const Item& first, const float* partials, int32_t count) {
+  const int i0 = first.qb * kBQ;
+  const int nqi = imin(kBQ, P.Sq - i0);
+  const int nq = nqi * first.ng;
+  const int Dp = P.Dp;
+  const size_t stride = partialStride(Dp);
+  float* acc = S.o;  // one row
+  for (int c = 0; c < nq; ++c) {
+    float M = -__builtin_inff();
+    for (int s = 0; s < count; ++s) {
+      const float* base = partials + static_cast<size_t>(first.slot + s) * stride;
+      const float ms = base[static_cast<size_t>(kBQ) * Dp + c];
+      M = ms > M ? ms : M;
+    }
+    for (int d = 0; d < Dp; ++d) acc[d] = 0.f;
+    float L = 0.f;
+    if (M != -__builtin_inff()) {
+      for (int s = 0; s < count; ++s) {
+        const float* base = partials + static_cast<size_t>(first.slot + s) * stride;
+        const float ms = base[static_cast<size_t>(kBQ) * Dp + c];
+        const float ls = base[static_cast<size_t>(kBQ) * Dp + kBQ + c];
+        if (ls == 0.f) continue;
+        const float w = __builtin_exp2f(ms - M);
+        L += w * ls;
+        const float* orow = base + static_cast<size_t>(c) * Dp;
+        for (int d = 0; d < Dp; ++d) acc[d] += w * orow[d];
+      }
+    }
+    finishRow(P, S, first.b, first.h + c / nqi, i0 + c % nqi, acc, M, L);
+  }
+}
+
+}  // namespace
