@@ -26,20 +26,11 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
 
 // ---------------------------------------------------------------------------------------------
 // Micro-kernel 1: S^T[j][i] = sum_d K[j][d] * Q^T[d][i] for R keys x C vectors of 8 queries.
-// Epilogue modes, for tiles with nothing to apply to the scores before the softmax:
-//   kStore  store the scores
-//   kMax    also fold the block's column maxima into colMax (saves a pass over the tile)
-//   kExp    store p = 2^(s - ref) instead, with ref the running max before the tile, and fold
-//           the column maxima into colMax and the column sums of p into colSum. The caller keeps
-//           the result only if no score exceeded ref by more than kExpSlack (else it recomputes
-//           the tile), so p <= 2^kExpSlack and the exponentials never overflow.
-enum StMode { kStore, kMax, kExp };
-constexpr float kExpSlack = 8.f;
-
-template <int R, int C, int MODE>
+// With MAXF it also folds the block's column maxima into colMax (for tiles with nothing to apply
+// to the scores before the softmax, this saves a pass over the tile).
+template <int R, int C, bool MAXF>
 static inline void stBlock(const float* __restrict k, int64_t ks, const float* __restrict qT, int qw, int D,
-                           float* __restrict sT, const float* __restrict ref, float* __restrict colMax,
-                           float* __restrict colSum) {
+                           float* __restrict sT, float* __restrict colMax) {
   V8 acc[R][C];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
@@ -60,13 +51,11 @@ static inline void stBlock(const float* __restrict k, int64_t ks, const float* _
       for (int c = 0; c < C; ++c) acc[r][c] = vfma(kb, q[c], acc[r][c]);
     }
   }
-  if constexpr (MODE == kStore || MODE == kMax) {
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r)
+  for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
-      for (int c = 0; c < C; ++c) vstore(sT + r * qw + 8 * c, acc[r][c]);
-  }
-  if constexpr (MODE == kMax || MODE == kExp) {
+    for (int c = 0; c < C; ++c) vstore(sT + r * qw + 8 * c, acc[r][c]);
+  if constexpr (MAXF) {
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
       V8 mx = acc[0][c];
@@ -74,57 +63,38 @@ static inline void stBlock(const float* __restrict k, int64_t ks, const float* _
       for (int r = 1; r < R; ++r) mx = vmax(mx, acc[r][c]);
       vstore(colMax + 8 * c, vmax(vload(colMax + 8 * c), mx));
     }
+  } else {
+    (void)colMax;
   }
-  if constexpr (MODE == kExp) {
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) {
-      const V8 rc = vload(ref + 8 * c);
-      V8 sum = vload(colSum + 8 * c);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) {
-        const V8 p = vexp2(vsub(acc[r][c], rc));
-        vstore(sT + r * qw + 8 * c, p);
-        sum = vadd(sum, p);
-      }
-      vstore(colSum + 8 * c, sum);
-    }
-  }
-  (void)ref, (void)colMax, (void)colSum;
 }
 
-template <int R, int C, int MODE>
+template <int R, int C, bool MAXF>
 static inline void stRows(int rows, const float* k, int64_t ks, const float* qT, int qw, int D, float* sT,
-                          const float* ref, float* colMax, float* colSum) {
+                          float* colMax) {
   if constexpr (R >= 1) {
     if (rows == R) {
-      stBlock<R, C, MODE>(k, ks, qT, qw, D, sT, ref, colMax, colSum);
+      stBlock<R, C, MAXF>(k, ks, qT, qw, D, sT, colMax);
       return;
     }
-    stRows<R - 1, C, MODE>(rows, k, ks, qT, qw, D, sT, ref, colMax, colSum);
+    stRows<R - 1, C, MAXF>(rows, k, ks, qT, qw, D, sT, colMax);
   }
 }
 
-template <int C, int MODE>
+template <int C, bool MAXF>
 static inline void stColumns(const float* k, int64_t ks, const float* qT, int qw, int D, int nk, float* sT,
-                             const float* ref, float* colMax, float* colSum) {
+                             float* colMax) {
   int j = 0;
-  for (; j + kStR <= nk; j += kStR)
-    stBlock<kStR, C, MODE>(k + j * ks, ks, qT, qw, D, sT + j * qw, ref, colMax, colSum);
-  if (j < nk) stRows<kStR - 1, C, MODE>(nk - j, k + j * ks, ks, qT, qw, D, sT + j * qw, ref, colMax, colSum);
+  for (; j + kStR <= nk; j += kStR) stBlock<kStR, C, MAXF>(k + j * ks, ks, qT, qw, D, sT + j * qw, colMax);
+  if (j < nk) stRows<kStR - 1, C, MAXF>(nk - j, k + j * ks, ks, qT, qw, D, sT + j * qw, colMax);
 }
 
-// ref, colMax and colSum are [qw] arrays (used by the kMax / kExp modes only).
-template <int MODE>
-static void computeST(const float* k, int64_t ks, const float* qT, int qw, int D, int nk, float* sT,
-                      const float* ref = nullptr, float* colMax = nullptr, float* colSum = nullptr) {
+template <bool MAXF>
+static void computeST(const float* k, int64_t ks, const float* qT, int qw, int D, int nk, float* sT, float* colMax) {
   const int nv = qw / 8;
   int c = 0;
   for (; c + kStC <= nv; c += kStC)
-    stColumns<kStC, MODE>(k, ks, qT + 8 * c, qw, D, nk, sT + 8 * c, ref ? ref + 8 * c : nullptr,
-                          colMax ? colMax + 8 * c : nullptr, colSum ? colSum + 8 * c : nullptr);
-  for (; c < nv; ++c)
-    stColumns<1, MODE>(k, ks, qT + 8 * c, qw, D, nk, sT + 8 * c, ref ? ref + 8 * c : nullptr,
-                       colMax ? colMax + 8 * c : nullptr, colSum ? colSum + 8 * c : nullptr);
+    stColumns<kStC, MAXF>(k, ks, qT + 8 * c, qw, D, nk, sT + 8 * c, MAXF ? colMax + 8 * c : nullptr);
+  for (; c < nv; ++c) stColumns<1, MAXF>(k, ks, qT + 8 * c, qw, D, nk, sT + 8 * c, MAXF ? colMax + 8 * c : nullptr);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,8 +439,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
   const int D = P.D, Dp = P.Dp;
   const float ninf = -__builtin_inff();
   uint64_t maskT[64];
-  float colMax[kBQ], colSum[kBQ];
-  bool mFinite = false;  // every column's running max is finite
+  float colMax[kBQ];
   float colSlope[kBQ], colRel[kBQ];
   int64_t colPos[kBQ];
   const ColumnInfo ci{colSlope, colRel};
@@ -527,36 +496,12 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     }
 
     if (t < 0 && !P.softcap && !P.alibi2) {
-      // Nothing to apply to the scores. Once every column has a finite running max, compute the
-      // probabilities in the S^T kernel against it; keep them unless some score exceeds it by
-      // more than kExpSlack (then redo the tile with the new max).
-      bool fused = false;
-      if (mFinite) {
-        for (int c = 0; c < qw; ++c) {
-          colMax[c] = S.m[c];
-          colSum[c] = 0.f;
-        }
-        computeST<kExp>(kp, ks, S.qT, qw, D, nk, S.sT, S.m, colMax, colSum);
-        fused = true;
-        for (int c = 0; c < qw; ++c) fused &= colMax[c] <= S.m[c] + kExpSlack;
-        if (fused) {
-          for (int c = 0; c < qw; ++c) {
-            S.l[c] += colSum[c];
-            S.alpha[c] = 1.f;
-          }
-        }
-      }
-      if (!fused) {
-        for (int c = 0; c < qw; ++c) colMax[c] = S.m[c];
-        computeST<kMax>(kp, ks, S.qT, qw, D, nk, S.sT, nullptr, colMax);
-        softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, colMax);
-        if (!mFinite) {
-          mFinite = true;
-          for (int c = 0; c < qw; ++c) mFinite &= S.m[c] != ninf;
-        }
-      }
+      // nothing to apply to the scores: the column maxima come out of the S^T kernel
+      for (int c = 0; c < qw; ++c) colMax[c] = S.m[c];
+      computeST<true>(kp, ks, S.qT, qw, D, nk, S.sT, colMax);
+      softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, colMax);
     } else {
-      computeST<kStore>(kp, ks, S.qT, qw, D, nk, S.sT);
+      computeST<false>(kp, ks, S.qT, qw, D, nk, S.sT, nullptr);
       if (t >= 0) transposeMask(P.bits + t * tileWords, nqi, nq, maskT);
       softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, t >= 0 ? maskT : nullptr, nullptr);
     }
