@@ -48,7 +48,8 @@ function result(plan: AttentionPlan, r: { out: Tensor; lse: Tensor }): Tensor | 
  * (native backends run on worker threads; the reference backend runs on the calling thread).
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & { returnLse: true }): Promise<AttentionWithLse>;
-export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Promise<Tensor>;
+export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & { returnLse?: false }): Promise<Tensor>;
+export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Promise<Tensor | AttentionWithLse>;
 export async function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Promise<Tensor | AttentionWithLse> {
   const plan = planAttention(q, k, v, options);
   const backend = chooseBackend(plan);
@@ -57,7 +58,8 @@ export async function attention(q: Tensor, k: Tensor, v: Tensor, options?: Atten
 
 /** attention() on the calling thread. */
 export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & { returnLse: true }): AttentionWithLse;
-export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor;
+export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & { returnLse?: false }): Tensor;
+export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor | AttentionWithLse;
 export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor | AttentionWithLse {
   const plan = planAttention(q, k, v, options);
   const backend = chooseBackend(plan);

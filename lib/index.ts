@@ -3,16 +3,19 @@
  */
 export { Tensor } from './tensor.js';
 export type { DType } from './dtypes.js';
+export type { Layout as TensorLayout, TensorOptions, RandnOptions } from './tensor.js';
 export { attention, attentionSync } from './attention.js';
 export type { AttentionOptions, AttentionWithLse, BackendName, Layout, RopeOptions } from './attention.js';
 export { mergeAttention } from './merge.js';
 export type { AttentionPart } from './merge.js';
-export { patterns, parsePattern, toPattern, PatternSyntaxError } from './patterns/index.js';
+export { patterns, parsePattern, toPattern, PatternSyntaxError, TileClass } from './patterns/index.js';
 export type { Pattern } from './patterns/pattern.js';
 export { compileMask, clearMaskCache } from './mask/index.js';
 export type { BlockMask } from './mask/blockmask.js';
 export { analyze } from './analysis/index.js';
+export type { Analysis, AnalyzeOptions } from './analysis/analyze.js';
 export { renderMask } from './render/index.js';
+export type { RenderOptions } from './render/index.js';
 export { info, formatInfo } from './info.js';
 export type { AttnflowInfo, BackendStatus } from './info.js';
 export { NativeUnavailableError } from './native.js';

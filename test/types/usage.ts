@@ -1,0 +1,59 @@
+// Compiled by test/types.test.ts against the package's published declarations (dist/lib/*.d.ts,
+// through the package's own name): every public function, used as a user would.
+import {
+  analyze,
+  attention,
+  attentionSync,
+  clearMaskCache,
+  compileMask,
+  formatInfo,
+  info,
+  mergeAttention,
+  NativeUnavailableError,
+  parsePattern,
+  patterns,
+  PatternSyntaxError,
+  renderMask,
+  Tensor,
+  toPattern,
+  type Analysis,
+  type AttentionOptions,
+  type AttentionWithLse,
+  type BlockMask,
+  type DType,
+  type Pattern,
+} from 'attnflow';
+
+export async function usage(): Promise<void> {
+  const dtype: DType = 'bfloat16';
+  const q = Tensor.randn([1, 8, 128, 64], { dtype, seed: 1 });
+  const kv = Tensor.from(new Uint16Array(2 * 128 * 64), [1, 2, 128, 64], { dtype });
+  const host: Float32Array = q.toFloat32();
+  const shape: readonly number[] = q.shape;
+
+  const options: AttentionOptions = { pattern: 'causal & sliding(32) | sink(4)', rope: { base: 10000, style: 'half' }, softcap: 30 };
+  const either: Tensor | AttentionWithLse = await attention(q, kv, kv, options);
+  const out: Tensor = await attention(q, kv, kv, { pattern: 'causal & sliding(32) | sink(4)', rope: { base: 10000, style: 'half' }, softcap: 30 });
+  const sync: Tensor = attentionSync(q, kv, kv, { causal: true, alibi: true, layout: 'bhsd', backend: 'cpu' });
+  const withLse: AttentionWithLse = await attention(q, kv, kv, { returnLse: true });
+  const merged: { out: Tensor; lse: Tensor } = mergeAttention([withLse, attentionSync(q, kv, kv, { returnLse: true })]);
+
+  const p: Pattern = patterns.union(patterns.intersect(patterns.causal(), patterns.sliding(64)), patterns.sink(4));
+  const parsed: Pattern = parsePattern(p.toString());
+  const again: Pattern = toPattern('longformer(64, 0)');
+  const mask: BlockMask = compileMask(parsed, { seqQ: 128, seqK: 128, blockQ: 64, blockK: 64 });
+  const rows: Int32Array = mask.rowPtr;
+  clearMaskCache();
+  const a: Analysis = analyze(again, { seqLen: 256, layers: 4 });
+  const depth: number | null = a.fullDepth;
+  const svg: string = renderMask('log', { seqLen: 16, format: 'svg' });
+  const text: string = formatInfo(info());
+  const err: Error = new NativeUnavailableError('x');
+  const syntax: SyntaxError = new PatternSyntaxError('causal &', 8, 'unexpected end', 'a pattern');
+  void [host, shape, either, out, sync, merged, rows, depth, svg, text, err, syntax];
+
+  // @ts-expect-error a pattern is a Pattern or a string
+  await attention(q, kv, kv, { pattern: 42 });
+  // @ts-expect-error dtypes are named
+  Tensor.randn([2], { dtype: 'float64', seed: 1 });
+}
