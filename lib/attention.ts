@@ -1,5 +1,7 @@
 /** attention() / attentionSync(): validate once, pick a backend, run. */
 import { runCpu, runCpuSync } from './backends/cpu.js';
+import { runCuda, runCudaSync } from './backends/cuda.js';
+import { cudaUnavailableReason } from './device.js';
 import { runReference } from './backends/reference.js';
 import { NativeUnavailableError, tryLoadNative } from './native.js';
 import type { Tensor } from './tensor.js';
@@ -15,13 +17,19 @@ export interface AttentionWithLse {
 
 let warnedFallback = false;
 
-/** The backend that runs a plan: the inputs' device decides under 'auto', as in PyTorch. */
-function chooseBackend(plan: AttentionPlan): 'cpu' | 'reference' {
+/**
+ * The backend that runs a plan: the inputs' device decides under 'auto', as in PyTorch. Device
+ * tensors never silently travel to the host: naming a host backend for them is an error.
+ */
+function chooseBackend(plan: AttentionPlan): 'cpu' | 'reference' | 'cuda' {
   const device = plan.q.tensor.device;
-  if (plan.backend === 'cuda' || device !== 'cpu') {
-    const native = tryLoadNative();
-    const reason = 'error' in native ? native.error : native.addon.info().cuda.reason || 'the CUDA backend is not built into this version';
-    throw new Error(`options.backend 'cuda' is unavailable: ${reason}`);
+  if (plan.backend === 'cuda' || (device !== 'cpu' && plan.backend === 'auto')) {
+    const why = cudaUnavailableReason(device === 'cpu' ? 'cuda:0' : device);
+    if (why !== null) throw new Error(`options.backend 'cuda' is unavailable: ${why}`);
+    return 'cuda';
+  }
+  if (device !== 'cpu') {
+    throw new RangeError(`options.backend '${plan.backend}' runs on the host, but q, k and v are on ${device}: move them with .to('cpu') or use backend 'cuda'`);
   }
   if (plan.backend === 'reference') return 'reference';
   const native = tryLoadNative();
@@ -53,7 +61,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOp
 export async function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Promise<Tensor | AttentionWithLse> {
   const plan = planAttention(q, k, v, options);
   const backend = chooseBackend(plan);
-  return result(plan, backend === 'cpu' ? await runCpu(plan) : runReference(plan));
+  const run = backend === 'cuda' ? runCuda(plan) : backend === 'cpu' ? runCpu(plan) : runReference(plan);
+  return result(plan, await run);
 }
 
 /** attention() on the calling thread. */
@@ -63,5 +72,5 @@ export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: Attenti
 export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor | AttentionWithLse {
   const plan = planAttention(q, k, v, options);
   const backend = chooseBackend(plan);
-  return result(plan, backend === 'cpu' ? runCpuSync(plan) : runReference(plan));
+  return result(plan, backend === 'cuda' ? runCudaSync(plan) : backend === 'cpu' ? runCpuSync(plan) : runReference(plan));
 }

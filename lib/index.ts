@@ -1,6 +1,8 @@
 /**
  * attnflow: fast attention for Node.js. See README.md and SPEC.md.
  */
+import { installCudaDevices } from './device.js';
+
 export { Tensor } from './tensor.js';
 export type { DType } from './dtypes.js';
 export type { Layout as TensorLayout, TensorOptions, RandnOptions } from './tensor.js';
@@ -19,3 +21,10 @@ export type { RenderOptions } from './render/index.js';
 export { info, formatInfo } from './info.js';
 export type { AttnflowInfo, BackendStatus } from './info.js';
 export { NativeUnavailableError } from './native.js';
+export { cuda } from './device.js';
+export type { CudaMemoryStats } from './device.js';
+export { linearAttention, linearAttentionSync } from './linear/index.js';
+export type { LinearAttentionOptions, LinearAttentionWithState, LinearState, FeatureMapOption } from './linear/index.js';
+
+// tensor.to('cuda') goes through the native CUDA backend; nothing loads until the first transfer.
+installCudaDevices();

@@ -4,10 +4,14 @@
 // from JS becomes a JS exception instead of an out-of-bounds access.
 #include <napi.h>
 
+#include <cstdio>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "attnflow.h"
+#include "cuda_binding.h"
+#include "linear_binding.h"
 
 namespace {
 
@@ -91,10 +95,21 @@ int32_t intField(Napi::Env env, Napi::Object o, const char* key) {
 }
 
 // Holds the JS typed arrays a call reads or writes, so the garbage collector keeps them alive
-// until an asynchronous call has finished.
+// until an asynchronous call has finished. It also remembers where each array's elements were
+// and how many there were when its pointer was taken: reading the later arguments can run JS
+// (getters, proxies) that shrinks a resizable buffer or detaches one, so once every argument has
+// been read, verify() checks that nothing moved (no JS runs after that until the call is done).
 struct KeepAlive {
+  struct Seen {
+    Napi::TypedArray array;
+    const void* data;
+    size_t length;
+    const char* what;
+  };
   std::vector<Napi::Reference<Napi::Value>> refs;
+  std::vector<Seen> seen;
   void hold(Napi::Value v) { refs.push_back(Napi::Persistent(v)); }
+  void verify(Napi::Env env);
 };
 
 template <typename T>
@@ -103,11 +118,29 @@ T* typedArrayData(Napi::Env env, Napi::Value v, napi_typedarray_type want, const
   if (!v.IsTypedArray()) fail(env, std::string(what) + " must be a typed array");
   Napi::TypedArray ta = v.As<Napi::TypedArray>();
   if (ta.TypedArrayType() != want) fail(env, std::string(what) + " has the wrong typed array type");
+  Napi::ArrayBuffer buf = ta.ArrayBuffer();
+  // A resizable ArrayBuffer can shrink under a running asynchronous call (its memory is then
+  // decommitted): refuse it. (A growable SharedArrayBuffer only grows, which is harmless.)
+  Napi::Value resizable = buf.Get("resizable");
+  if (resizable.IsBoolean() && resizable.As<Napi::Boolean>().Value())
+    fail(env, std::string(what) + " is backed by a resizable ArrayBuffer; copy it into a fixed-length one");
   *length = ta.ElementLength();
   keep.hold(v);
-  if (*length == 0) return nullptr;
-  Napi::ArrayBuffer buf = ta.ArrayBuffer();
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(buf.Data()) + ta.ByteOffset());
+  T* data = *length == 0 ? nullptr
+                         : reinterpret_cast<T*>(static_cast<uint8_t*>(buf.Data()) + ta.ByteOffset());
+  keep.seen.push_back(KeepAlive::Seen{ta, data, *length, what});
+  return data;
+}
+
+void KeepAlive::verify(Napi::Env env) {
+  for (const Seen& s : seen) {
+    const size_t length = s.array.ElementLength();
+    const void* data = length == 0 ? nullptr
+                                   : static_cast<uint8_t*>(s.array.ArrayBuffer().Data()) + s.array.ByteOffset();
+    if (length != s.length || data != s.data)
+      fail(env, std::string(s.what) + " changed (resized or detached) while the arguments were read");
+  }
+  seen.clear();  // the handles belong to this call's scope
 }
 
 TensorView tensorView(Napi::Env env, Napi::Object args, const char* key, KeepAlive& keep) {
@@ -178,13 +211,27 @@ AttentionParams attentionParams(Napi::Env env, Napi::Value arg, KeepAlive& keep)
   p.out = tensorView(env, args, "out", keep);
   p.mask = maskView(env, args, keep);
   p.scale = static_cast<float>(numberField(env, args, "scale"));
-  p.softcap = static_cast<float>(numberField(env, args, "softcap"));
+  const double softcap = numberField(env, args, "softcap");
+  p.softcap = static_cast<float>(softcap);
+  // A positive cap that rounds to 0 in float32 would silently turn the softcap off.
+  if (softcap > 0 && !(p.softcap >= std::numeric_limits<float>::min())) {
+    char shown[32];
+    std::snprintf(shown, sizeof shown, "%g", softcap);
+    fail(env, std::string("softcap must be 0 (none) or at least the smallest normal float32 (got ") + shown + ")");
+  }
+  // An empty array given for lse or alibi must not read as "none": it points at a dummy, so the
+  // length checks of validateAttention see it (an empty lse is right only for an empty problem).
+  static float emptyArray[1];
   Napi::Value lse = args.Get("lse");
-  if (!lse.IsNull() && !lse.IsUndefined())
+  if (!lse.IsNull() && !lse.IsUndefined()) {
     p.lse = typedArrayData<float>(env, lse, napi_float32_array, "lse", &p.lseLen, keep);
+    if (p.lse == nullptr) p.lse = emptyArray;
+  }
   Napi::Value alibi = args.Get("alibi");
-  if (!alibi.IsNull() && !alibi.IsUndefined())
+  if (!alibi.IsNull() && !alibi.IsUndefined()) {
     p.alibiSlopes = typedArrayData<float>(env, alibi, napi_float32_array, "alibi", &p.alibiLen, keep);
+    if (p.alibiSlopes == nullptr) p.alibiSlopes = emptyArray;
+  }
   Napi::Value rope = args.Get("rope");
   if (!rope.IsNull() && !rope.IsUndefined()) {
     if (!rope.IsObject()) fail(env, "rope must be an object or null");
@@ -195,6 +242,9 @@ AttentionParams attentionParams(Napi::Env env, Napi::Value arg, KeepAlive& keep)
     p.rope.offset = intField(env, r, "offset");
     p.rope.dims = intField(env, r, "dims");
   }
+  // Every getter has run: from here on no JS runs until the call is done (or, for the
+  // asynchronous call, JS that could resize buffers meets the checks above).
+  keep.verify(env);
   return p;
 }
 
@@ -249,6 +299,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("attentionSync", Napi::Function::New(env, AttentionSync, "attentionSync"));
   exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
+  registerCuda(env, exports);
+  registerLinear(env, exports);
   return exports;
 }
 

@@ -101,3 +101,120 @@ TileShape cpuTileShape();
 Status cpuAttentionForward(const AttentionParams& p);
 
 }  // namespace attnflow
+
+// === linear attention (lib/linear; native/cpu/linear*.cpp, native/cuda/linear_scan.cu) ========
+namespace attnflow {
+
+enum class LinearFeatureMap : int32_t { Identity = 0, Elu1 = 1, Relu = 2, Favor = 3 };
+enum class LinearDecay : int32_t { None = 0, PerHead = 1, PerStep = 2, PerStepFeature = 3 };
+
+// One causal linear-attention scan (chunked): S_t = γ_t·S_{t−1} + φ(k_t)v_tᵀ, z_t = γ_t·z_{t−1} +
+// φ(k_t), y_t = φ(q_t)ᵀS_t / (φ(q_t)ᵀz_t + eps) (no division when !normalize).
+//   q [B, Hq, N, Dk], k [B, Hkv, N, Dk], v [B, Hkv, N, Dv] (Hq a multiple of Hkv; query head h
+//   reads kv head h / (Hq/Hkv)); out [B, Hq, N, Dv] in q's dtype. The state is per query head,
+//   float32, contiguous: S [B, Hq, Df, Dv], z [B, Hq, Df], Df = Dk (or `features` for Favor).
+// Favor: φ(x) = exp(W x' − |x'|²/2)/√m, x' = x·Dk^(−1/4), W = favorW [features][Dk] row-major.
+// Decay: PerHead: decayHead[Hq]; PerStep: gate (b,h,n) at gates[b*s0 + h*s1 + n*s2];
+// PerStepFeature: gate (b,h,n,f) at gates[b*s0 + h*s1 + n*s2 + f*s3]; every γ in (0, 1].
+// initS/initZ (both or neither) are read only; stateS/stateZ (both or neither) receive the final
+// state. For the CUDA entry every pointer is device memory.
+struct LinearAttentionParams {
+  TensorView q, k, v, out;
+  LinearFeatureMap featureMap = LinearFeatureMap::Elu1;
+  const float* favorW = nullptr;
+  size_t favorWLen = 0;
+  int32_t features = 0;
+  LinearDecay decay = LinearDecay::None;
+  const float* decayHead = nullptr;
+  size_t decayHeadLen = 0;
+  const float* gates = nullptr;
+  size_t gatesLen = 0;
+  int64_t gateStrides[4] = {0, 0, 0, 0};
+  bool normalize = true;
+  float eps = 1e-6f;
+  const float* initS = nullptr;
+  const float* initZ = nullptr;
+  size_t initSLen = 0, initZLen = 0;
+  float* stateS = nullptr;
+  float* stateZ = nullptr;
+  size_t stateSLen = 0, stateZLen = 0;
+  int32_t chunk = 64;  // chunk length (1 .. 256)
+};
+
+// Shapes, strides, lengths and options (not the values of device memory). Never trusts the caller.
+Status validateLinearAttention(const LinearAttentionParams& p);
+// Host memory; threads over (batch, query head).
+Status cpuLinearAttention(const LinearAttentionParams& p);
+// Device memory, enqueued on `stream` (a cudaStream_t; null = the default stream). Without CUDA
+// (native/cuda/absent.cpp) it returns an error.
+Status cudaLinearAttention(const LinearAttentionParams& p, void* stream);
+// The same with host memory: copies the inputs to the current device, runs cudaLinearAttention,
+// waits, copies out and the state back (for backend 'cuda' with host tensors, and GPU tests).
+Status cudaLinearAttentionHost(const LinearAttentionParams& p);
+
+}  // namespace attnflow
+// === end linear attention =======================================================================
+
+// === CUDA backend (appended; native/cuda, native/binding/cuda.cpp) ===========================
+namespace attnflow {
+
+// --- CUDA backend (native/cuda) ------------------------------------------------------------
+// Everything below is implemented in native/cuda/*.cu when the addon is built with nvcc, and in
+// native/cuda/absent.cpp (each call returning a "not compiled" error) otherwise. Device indices
+// are CUDA ordinals; every function sets the calling thread's current device itself. All work for
+// one device is ordered on one stream of that device (created on first use), so allocations,
+// copies, kernels and frees issued from any thread are stream-ordered with each other.
+
+// The tile shape masks for the CUDA kernels must be compiled with (every CUDA kernel runs it).
+TileShape cudaTileShape();
+
+// Stream-ordered caching allocator: a CUDA memory pool per device (cudaMallocFromPoolAsync on the
+// device's stream; freed blocks stay cached in the pool until cudaReleaseCachedMemory). bytes == 0
+// gives nullptr. Errors name the device and the bytes asked for ("cuda:0: out of memory ...",
+// "cuda:1: no device ..."). cudaDeviceFree is stream-ordered: work already issued on the stream
+// that uses the block finishes first.
+Status cudaDeviceAlloc(int device, size_t bytes, void** out);
+Status cudaDeviceFree(int device, void* ptr);
+
+struct CudaMemoryStats {
+  uint64_t allocatedBytes = 0;  // bytes in live allocations made through cudaDeviceAlloc
+  uint64_t peakAllocatedBytes = 0;
+  uint64_t allocations = 0;     // live allocations
+  uint64_t reservedBytes = 0;   // bytes the pool holds from the driver (live + cached)
+  uint64_t freeBytes = 0, totalBytes = 0;  // cudaMemGetInfo
+};
+Status cudaMemoryStatsOf(int device, CudaMemoryStats* out);
+// Waits for the device's stream, then returns the pool's cached (unused) memory to the driver.
+Status cudaReleaseCachedMemory(int device);
+// Waits until everything issued on the device's stream has finished.
+Status cudaSynchronizeDevice(int device);
+// The device's stream (a cudaStream_t), for other CUDA code that reads or writes memory from
+// cudaDeviceAlloc: work enqueued on it is ordered with the allocator's frees and the kernels.
+Status cudaDeviceStream(int device, void** stream);
+
+// Copies, ordered on the device's stream. The host<->device ones block the calling thread until
+// the copy has finished (call them from a worker thread to keep the event loop free); the
+// device-to-device one only enqueues (srcDevice != dstDevice goes through host memory and blocks).
+Status cudaCopyHostToDevice(int device, void* dst, const void* src, size_t bytes);
+Status cudaCopyDeviceToHost(int device, void* dst, const void* src, size_t bytes);
+Status cudaCopyDeviceToDevice(int dstDevice, void* dst, int srcDevice, const void* src, size_t bytes);
+
+// Device copies of a BlockMask's four arrays (the host copy in AttentionParams::mask is what
+// validateAttention checks; these must hold the same contents).
+struct CudaMaskArrays {
+  const int32_t* rowPtr = nullptr;
+  const int32_t* colIdx = nullptr;
+  const int32_t* partial = nullptr;
+  const uint32_t* bits = nullptr;
+};
+
+// Attention forward on `device`: q, k, v, out and lse are device pointers (capacities in
+// elements, as for the CPU); p.mask is the host copy of the mask (validated), `mask` its device
+// copy; p.alibiSlopes is host memory. The mask's tile shape must be cudaTileShape(). Runs on the
+// device's stream and returns when the result is complete (call it from a worker thread for an
+// asynchronous API). Float32 inputs run a float32-arithmetic kernel; float16/bfloat16 run the
+// tensor-core kernel (head dims 64 and 128) or the general kernel.
+Status cudaAttentionForward(const AttentionParams& p, const CudaMaskArrays& mask, int device);
+
+}  // namespace attnflow
+// === end CUDA backend ============================================================================

@@ -1,0 +1,617 @@
+// Node-API binding of the CUDA backend: device buffers (External handles freed by cudaFree or by
+// the garbage collector), host <-> device copies (synchronous, and asynchronous on the libuv pool),
+// device copies of BlockMasks, and attention on device tensors (a Promise, or synchronous).
+//
+// Lifetime rules, all enforced on the JS thread:
+//   - a buffer handle owns one allocation; cudaFree(handle) disposes it (idempotent) and its
+//     finalizer frees it if JS never did;
+//   - an asynchronous call pins every buffer it uses (and holds a reference, so the GC cannot
+//     collect it): disposing a pinned buffer only marks it, and the memory is freed when the last
+//     call using it settles. Frees are stream-ordered on the device anyway, so nothing a kernel
+//     reads can be reused under it;
+//   - handles carry a type tag: a wrong or foreign value is a TypeError, never a crash.
+#include <napi.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "attnflow.h"
+#include "cuda_binding.h"
+
+namespace {
+
+using attnflow::AttentionParams;
+using attnflow::CudaMaskArrays;
+using attnflow::DType;
+using attnflow::Status;
+using attnflow::TensorView;
+
+// Type tags of the two handle kinds (random 128-bit values).
+const napi_type_tag kBufferTag = {0x6a1f0e9c3b2d4c57ULL, 0x9e8d7c6b5a493827ULL};
+const napi_type_tag kMaskTag = {0x2c4e6a8b0d1f3e5aULL, 0x7b9d1f3a5c7e9b0dULL};
+
+struct DeviceBuffer {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  int device = 0;
+  bool disposed = false;  // JS let go of it (cudaFree): no new use
+  bool freed = false;     // the memory went back to the allocator
+  int pins = 0;           // asynchronous calls in flight that use it
+};
+
+void releaseBuffer(DeviceBuffer* b) {
+  if (b->freed) return;
+  b->freed = true;
+  if (b->ptr != nullptr) attnflow::cudaDeviceFree(b->device, b->ptr);  // an error here has nowhere to go
+  b->ptr = nullptr;
+}
+
+struct DeviceMask {
+  attnflow::BlockMaskView view;  // points into the host vectors below
+  std::vector<int32_t> rowPtr, colIdx, partial;
+  std::vector<uint32_t> bits;
+  CudaMaskArrays device;
+  void* block = nullptr;  // one allocation holding the four arrays
+  int deviceIndex = 0;
+};
+
+[[noreturn]] void typeError(Napi::Env env, const std::string& what) {
+  throw Napi::TypeError::New(env, "attnflow cuda: " + what);
+}
+[[noreturn]] void rangeError(Napi::Env env, const std::string& what) {
+  throw Napi::RangeError::New(env, "attnflow cuda: " + what);
+}
+[[noreturn]] void statusError(Napi::Env env, const Status& s) { throw Napi::Error::New(env, s.message); }
+
+double numberArg(Napi::Env env, Napi::Value v, const std::string& what) {
+  if (!v.IsNumber()) typeError(env, what + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+std::string formatNumber(double d) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", d);
+  return buf;
+}
+
+// A non-negative integer that a double represents exactly (<= 2^53).
+uint64_t sizeArg(Napi::Env env, Napi::Value v, const std::string& what) {
+  const double d = numberArg(env, v, what);
+  if (!(d >= 0) || d > 9007199254740992.0 || d != std::floor(d)) {
+    rangeError(env, what + " must be a non-negative integer no larger than 2^53, got " + formatNumber(d));
+  }
+  return static_cast<uint64_t>(d);
+}
+
+int deviceArg(Napi::Env env, Napi::Value v) {
+  const double d = numberArg(env, v, "device");
+  if (!(d >= 0) || d > 1e6 || d != std::floor(d)) rangeError(env, "device must be a non-negative integer");
+  return static_cast<int>(d);
+}
+
+Napi::Object objectField(Napi::Env env, Napi::Object o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsObject()) typeError(env, std::string(key) + " must be an object");
+  return v.As<Napi::Object>();
+}
+
+double numberField(Napi::Env env, Napi::Object o, const char* key) { return numberArg(env, o.Get(key), key); }
+
+int32_t intField(Napi::Env env, Napi::Object o, const char* key) {
+  const double d = numberField(env, o, key);
+  if (!(d >= -2147483648.0 && d <= 2147483647.0) || d != std::floor(d)) {
+    typeError(env, std::string(key) + " must be a 32-bit integer");
+  }
+  return static_cast<int32_t>(d);
+}
+
+DeviceBuffer* bufferOf(Napi::Env env, Napi::Value v, const std::string& what) {
+  if (!v.IsExternal()) typeError(env, what + " must be a device buffer handle");
+  Napi::External<DeviceBuffer> ext = v.As<Napi::External<DeviceBuffer>>();
+  if (!ext.CheckTypeTag(&kBufferTag)) typeError(env, what + " is not a device buffer handle");
+  DeviceBuffer* b = ext.Data();
+  if (b->disposed) throw Napi::Error::New(env, what + ": the device buffer was disposed");
+  return b;
+}
+
+DeviceMask* maskOf(Napi::Env env, Napi::Value v) {
+  if (!v.IsExternal()) typeError(env, "mask must be a device mask handle");
+  Napi::External<DeviceMask> ext = v.As<Napi::External<DeviceMask>>();
+  if (!ext.CheckTypeTag(&kMaskTag)) typeError(env, "mask is not a device mask handle");
+  return ext.Data();
+}
+
+// Host memory of a typed array (any element type), its byte length.
+uint8_t* typedArrayBytes(Napi::Env env, Napi::Value v, const std::string& what, size_t* bytes) {
+  if (!v.IsTypedArray()) typeError(env, what + " must be a typed array");
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  *bytes = ta.ByteLength();
+  if (*bytes == 0) return nullptr;
+  return static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+}
+
+template <typename T>
+std::vector<T> copyTypedArray(Napi::Env env, Napi::Value v, napi_typedarray_type want, const char* what) {
+  if (!v.IsTypedArray()) typeError(env, std::string(what) + " must be a typed array");
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != want) typeError(env, std::string(what) + " has the wrong typed array type");
+  std::vector<T> out(ta.ElementLength());
+  if (!out.empty()) {
+    std::memcpy(out.data(), static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), out.size() * sizeof(T));
+  }
+  return out;
+}
+
+// References and pins of one call's buffers and masks.
+struct Holds {
+  std::vector<Napi::Reference<Napi::Value>> refs;
+  std::vector<DeviceBuffer*> pinned;
+  void hold(Napi::Value v) { refs.push_back(Napi::Persistent(v)); }
+  void pin(DeviceBuffer* b) {
+    ++b->pins;
+    pinned.push_back(b);
+  }
+  // On the JS thread, when the call has settled.
+  void release() {
+    for (DeviceBuffer* b : pinned) {
+      if (--b->pins == 0 && b->disposed) releaseBuffer(b);
+    }
+    pinned.clear();
+    refs.clear();
+  }
+};
+
+// --- buffers ------------------------------------------------------------------------------
+
+Napi::Value Alloc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int device = deviceArg(env, info[1]);
+  const uint64_t bytes = sizeArg(env, info[0], "cuda:" + std::to_string(device) + ": cannot allocate: bytes");
+  void* ptr = nullptr;
+  Status s = attnflow::cudaDeviceAlloc(device, static_cast<size_t>(bytes), &ptr);
+  if (!s.ok) statusError(env, s);
+  auto* b = new DeviceBuffer();
+  b->ptr = ptr;
+  b->bytes = static_cast<size_t>(bytes);
+  b->device = device;
+  Napi::External<DeviceBuffer> ext = Napi::External<DeviceBuffer>::New(env, b, [](Napi::Env, DeviceBuffer* d) {
+    releaseBuffer(d);  // the GC collected the handle: it holds no pins (pins hold references)
+    delete d;
+  });
+  ext.TypeTag(&kBufferTag);
+  return ext;
+}
+
+Napi::Value Free(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Value v = info[0];
+  if (!v.IsExternal()) typeError(env, "cudaFree expects a device buffer handle");
+  Napi::External<DeviceBuffer> ext = v.As<Napi::External<DeviceBuffer>>();
+  if (!ext.CheckTypeTag(&kBufferTag)) typeError(env, "cudaFree expects a device buffer handle");
+  DeviceBuffer* b = ext.Data();
+  if (b->disposed) return env.Undefined();
+  b->disposed = true;
+  if (b->pins == 0) releaseBuffer(b);
+  return env.Undefined();
+}
+
+// Checks [offset, offset + bytes) lies inside the buffer.
+void checkRange(Napi::Env env, const DeviceBuffer* b, uint64_t offset, uint64_t bytes, const char* what) {
+  if (offset > b->bytes || bytes > b->bytes - offset) {
+    rangeError(env, std::string(what) + ": " + std::to_string(bytes) + " bytes at offset " + std::to_string(offset) +
+                        " do not fit in a device buffer of " + std::to_string(b->bytes) + " bytes");
+  }
+}
+
+// cudaCopyToDevice(handle, byteOffset, typedArray) / cudaCopyToHost(handle, byteOffset, typedArray)
+Napi::Value CopyToDevice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  DeviceBuffer* b = bufferOf(env, info[0], "dst");
+  const uint64_t offset = sizeArg(env, info[1], "byteOffset");
+  size_t bytes = 0;
+  uint8_t* src = typedArrayBytes(env, info[2], "src", &bytes);
+  checkRange(env, b, offset, bytes, "cudaCopyToDevice");
+  if (bytes == 0) return env.Undefined();
+  Status s = attnflow::cudaCopyHostToDevice(b->device, static_cast<uint8_t*>(b->ptr) + offset, src, bytes);
+  if (!s.ok) statusError(env, s);
+  return env.Undefined();
+}
+
+Napi::Value CopyToHost(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  DeviceBuffer* b = bufferOf(env, info[0], "src");
+  const uint64_t offset = sizeArg(env, info[1], "byteOffset");
+  size_t bytes = 0;
+  uint8_t* dst = typedArrayBytes(env, info[2], "dst", &bytes);
+  checkRange(env, b, offset, bytes, "cudaCopyToHost");
+  if (bytes == 0) return env.Undefined();
+  Status s = attnflow::cudaCopyDeviceToHost(b->device, dst, static_cast<uint8_t*>(b->ptr) + offset, bytes);
+  if (!s.ok) statusError(env, s);
+  return env.Undefined();
+}
+
+class CopyWorker : public Napi::AsyncWorker {
+ public:
+  CopyWorker(Napi::Env env, bool toDevice, DeviceBuffer* b, uint64_t offset, uint8_t* host, size_t bytes, Holds holds)
+      : Napi::AsyncWorker(env, "attnflow:cudaCopy"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        toDevice_(toDevice),
+        device_(b->device),
+        devicePtr_(static_cast<uint8_t*>(b->ptr) + offset),
+        host_(host),
+        bytes_(bytes),
+        holds_(std::move(holds)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    Status s = toDevice_ ? attnflow::cudaCopyHostToDevice(device_, devicePtr_, host_, bytes_)
+                         : attnflow::cudaCopyDeviceToHost(device_, host_, devicePtr_, bytes_);
+    if (!s.ok) SetError(s.message);
+  }
+  void OnOK() override {
+    holds_.release();
+    deferred_.Resolve(Env().Undefined());
+  }
+  void OnError(const Napi::Error& e) override {
+    holds_.release();
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  bool toDevice_;
+  int device_;
+  uint8_t* devicePtr_;
+  uint8_t* host_;
+  size_t bytes_;
+  Holds holds_;
+};
+
+Napi::Value copyAsync(const Napi::CallbackInfo& info, bool toDevice) {
+  Napi::Env env = info.Env();
+  DeviceBuffer* b = bufferOf(env, info[0], toDevice ? "dst" : "src");
+  const uint64_t offset = sizeArg(env, info[1], "byteOffset");
+  size_t bytes = 0;
+  uint8_t* host = typedArrayBytes(env, info[2], toDevice ? "src" : "dst", &bytes);
+  checkRange(env, b, offset, bytes, toDevice ? "cudaCopyToDeviceAsync" : "cudaCopyToHostAsync");
+  Holds holds;
+  holds.hold(info[0]);
+  holds.hold(info[2]);
+  holds.pin(b);
+  auto* w = new CopyWorker(env, toDevice, b, offset, host, bytes, std::move(holds));
+  Napi::Promise promise = w->Promise();
+  w->Queue();
+  return promise;
+}
+
+Napi::Value CopyToDeviceAsync(const Napi::CallbackInfo& info) { return copyAsync(info, true); }
+Napi::Value CopyToHostAsync(const Napi::CallbackInfo& info) { return copyAsync(info, false); }
+
+// cudaCopyDevice(dst, dstByteOffset, src, srcByteOffset, bytes): stream-ordered on the device
+// (between devices: through host memory, blocking).
+Napi::Value CopyDevice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  DeviceBuffer* dst = bufferOf(env, info[0], "dst");
+  const uint64_t dOff = sizeArg(env, info[1], "dstByteOffset");
+  DeviceBuffer* src = bufferOf(env, info[2], "src");
+  const uint64_t sOff = sizeArg(env, info[3], "srcByteOffset");
+  const uint64_t bytes = sizeArg(env, info[4], "bytes");
+  checkRange(env, dst, dOff, bytes, "cudaCopyDevice (destination)");
+  checkRange(env, src, sOff, bytes, "cudaCopyDevice (source)");
+  if (bytes == 0) return env.Undefined();
+  Status s = attnflow::cudaCopyDeviceToDevice(dst->device, static_cast<uint8_t*>(dst->ptr) + dOff, src->device,
+                                              static_cast<uint8_t*>(src->ptr) + sOff, static_cast<size_t>(bytes));
+  if (!s.ok) statusError(env, s);
+  return env.Undefined();
+}
+
+// --- masks ----------------------------------------------------------------------------------
+
+size_t align256(size_t n) { return (n + 255) & ~static_cast<size_t>(255); }
+
+// cudaUploadMask(blockMask, device): a handle owning a host copy (what validation reads) and a
+// device copy (what kernels read) of the mask, made from the same bytes.
+Napi::Value UploadMask(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) typeError(env, "cudaUploadMask expects a BlockMask");
+  Napi::Object m = info[0].As<Napi::Object>();
+  const int device = deviceArg(env, info[1]);
+  auto owned = std::make_unique<DeviceMask>();
+  DeviceMask& dm = *owned;
+  attnflow::BlockMaskView& v = dm.view;
+  v.seqQ = intField(env, m, "seqQ");
+  v.seqK = intField(env, m, "seqK");
+  v.blockQ = intField(env, m, "blockQ");
+  v.blockK = intField(env, m, "blockK");
+  v.numQBlocks = intField(env, m, "numQBlocks");
+  v.numKBlocks = intField(env, m, "numKBlocks");
+  v.heads = intField(env, m, "heads");
+  v.wordsPerRow = intField(env, m, "wordsPerRow");
+  dm.rowPtr = copyTypedArray<int32_t>(env, m.Get("rowPtr"), napi_int32_array, "mask.rowPtr");
+  dm.colIdx = copyTypedArray<int32_t>(env, m.Get("colIdx"), napi_int32_array, "mask.colIdx");
+  dm.partial = copyTypedArray<int32_t>(env, m.Get("partial"), napi_int32_array, "mask.partial");
+  dm.bits = copyTypedArray<uint32_t>(env, m.Get("bits"), napi_uint32_array, "mask.bits");
+  if (dm.partial.size() != dm.colIdx.size()) typeError(env, "mask.partial and mask.colIdx differ in length");
+  v.rowPtr = dm.rowPtr.data();
+  v.rowPtrLen = dm.rowPtr.size();
+  v.colIdx = dm.colIdx.data();
+  v.partial = dm.partial.data();
+  v.nnz = dm.colIdx.size();
+  v.bits = dm.bits.data();
+  v.bitsLen = dm.bits.size();
+  dm.deviceIndex = device;
+
+  const size_t bRow = dm.rowPtr.size() * 4, bCol = dm.colIdx.size() * 4, bPart = dm.partial.size() * 4,
+               bBits = dm.bits.size() * 4;
+  const size_t oCol = align256(bRow), oPart = oCol + align256(bCol), oBits = oPart + align256(bPart);
+  const size_t total = oBits + align256(bBits);
+  // Assemble one host image and upload it in one copy.
+  std::vector<uint8_t> image(total, 0);
+  if (bRow) std::memcpy(image.data(), dm.rowPtr.data(), bRow);
+  if (bCol) std::memcpy(image.data() + oCol, dm.colIdx.data(), bCol);
+  if (bPart) std::memcpy(image.data() + oPart, dm.partial.data(), bPart);
+  if (bBits) std::memcpy(image.data() + oBits, dm.bits.data(), bBits);
+  Status s = attnflow::cudaDeviceAlloc(device, total, &dm.block);
+  if (!s.ok) statusError(env, Status::Error(s.message + " (BlockMask upload)"));
+  s = attnflow::cudaCopyHostToDevice(device, dm.block, image.data(), total);
+  if (!s.ok) {
+    attnflow::cudaDeviceFree(device, dm.block);
+    statusError(env, s);
+  }
+  uint8_t* base = static_cast<uint8_t*>(dm.block);
+  dm.device.rowPtr = bRow ? reinterpret_cast<const int32_t*>(base) : nullptr;
+  dm.device.colIdx = bCol ? reinterpret_cast<const int32_t*>(base + oCol) : nullptr;
+  dm.device.partial = bPart ? reinterpret_cast<const int32_t*>(base + oPart) : nullptr;
+  dm.device.bits = bBits ? reinterpret_cast<const uint32_t*>(base + oBits) : nullptr;
+
+  Napi::External<DeviceMask> ext = Napi::External<DeviceMask>::New(env, owned.release(), [](Napi::Env, DeviceMask* d) {
+    if (d->block != nullptr) attnflow::cudaDeviceFree(d->deviceIndex, d->block);
+    delete d;
+  });
+  ext.TypeTag(&kMaskTag);
+  return ext;
+}
+
+// --- attention ------------------------------------------------------------------------------
+
+// A device view: { buffer, dtype, shape, strides, offset } (offset in elements).
+TensorView deviceView(Napi::Env env, Napi::Object args, const char* key, int device, Holds& holds) {
+  Napi::Object o = objectField(env, args, key);
+  TensorView t;
+  const int32_t dtype = intField(env, o, "dtype");
+  if (dtype < 0 || dtype > 2) typeError(env, std::string(key) + ".dtype must be 0, 1 or 2");
+  t.dtype = static_cast<DType>(dtype);
+  Napi::Value shape = o.Get("shape"), strides = o.Get("strides");
+  if (!shape.IsArray() || shape.As<Napi::Array>().Length() != 4) {
+    typeError(env, std::string(key) + ".shape must have 4 entries");
+  }
+  if (!strides.IsArray() || strides.As<Napi::Array>().Length() != 4) {
+    typeError(env, std::string(key) + ".strides must have 4 entries");
+  }
+  for (uint32_t i = 0; i < 4; ++i) {
+    t.shape[i] = static_cast<int64_t>(sizeArg(env, shape.As<Napi::Array>().Get(i), std::string(key) + ".shape"));
+    t.strides[i] = static_cast<int64_t>(sizeArg(env, strides.As<Napi::Array>().Get(i), std::string(key) + ".strides"));
+  }
+  const uint64_t offset = sizeArg(env, o.Get("offset"), std::string(key) + ".offset");
+  Napi::Value bv = o.Get("buffer");
+  DeviceBuffer* b = bufferOf(env, bv, std::string(key) + ".buffer");
+  if (b->device != device) {
+    rangeError(env, std::string(key) + " is on cuda:" + std::to_string(b->device) + ", the call runs on cuda:" +
+                        std::to_string(device));
+  }
+  const size_t elt = attnflow::dtypeSize(t.dtype);
+  const uint64_t elems = b->bytes / elt;
+  if (offset > elems) rangeError(env, std::string(key) + ".offset is outside its buffer");
+  t.data = b->ptr == nullptr ? nullptr : static_cast<uint8_t*>(b->ptr) + offset * elt;
+  t.capacity = static_cast<size_t>(elems - offset);
+  holds.hold(bv);
+  holds.pin(b);
+  return t;
+}
+
+struct CudaCall {
+  AttentionParams params;
+  CudaMaskArrays mask;
+  int device = 0;
+  Holds holds;
+};
+
+// Parses the argument object into `call`; pins and holds everything it uses.
+void cudaCall(Napi::Env env, Napi::Value arg, CudaCall& call) {
+  if (!arg.IsObject()) typeError(env, "cudaAttention expects an argument object");
+  Napi::Object args = arg.As<Napi::Object>();
+  const int device = deviceArg(env, args.Get("device"));
+  call.device = device;
+  AttentionParams& p = call.params;
+  // Pins taken before an exception are released by the caller (see runAttention*).
+  p.q = deviceView(env, args, "q", device, call.holds);
+  p.k = deviceView(env, args, "k", device, call.holds);
+  p.v = deviceView(env, args, "v", device, call.holds);
+  p.out = deviceView(env, args, "out", device, call.holds);
+
+  Napi::Value maskV = args.Get("mask");
+  DeviceMask* dm = maskOf(env, maskV);
+  if (dm->deviceIndex != device) {
+    rangeError(env, "the mask was uploaded to cuda:" + std::to_string(dm->deviceIndex) + ", the call runs on cuda:" +
+                        std::to_string(device));
+  }
+  call.holds.hold(maskV);
+  p.mask = dm->view;
+  call.mask = dm->device;
+
+  p.scale = static_cast<float>(numberField(env, args, "scale"));
+  p.softcap = static_cast<float>(numberField(env, args, "softcap"));
+
+  Napi::Value lse = args.Get("lse");
+  if (!lse.IsNull() && !lse.IsUndefined()) {
+    if (!lse.IsObject()) typeError(env, "lse must be { buffer, offset } or null");
+    Napi::Object lo = lse.As<Napi::Object>();
+    Napi::Value bv = lo.Get("buffer");
+    DeviceBuffer* b = bufferOf(env, bv, "lse.buffer");
+    if (b->device != device) rangeError(env, "lse is on another device than the call");
+    const uint64_t offset = sizeArg(env, lo.Get("offset"), "lse.offset");
+    const uint64_t rows = static_cast<uint64_t>(p.q.shape[0]) * static_cast<uint64_t>(p.q.shape[1]) *
+                          static_cast<uint64_t>(p.q.shape[2]);
+    const uint64_t elems = b->bytes / 4;
+    if (offset > elems || rows > elems - offset) {
+      rangeError(env, "lse needs " + std::to_string(rows) + " floats at offset " + std::to_string(offset) +
+                          " but its buffer holds " + std::to_string(elems));
+    }
+    p.lse = b->ptr == nullptr ? nullptr : reinterpret_cast<float*>(static_cast<uint8_t*>(b->ptr) + offset * 4);
+    p.lseLen = p.lse == nullptr ? 0 : static_cast<size_t>(rows);
+    call.holds.hold(bv);
+    call.holds.pin(b);
+  }
+  Napi::Value alibi = args.Get("alibi");
+  if (!alibi.IsNull() && !alibi.IsUndefined()) {
+    if (!alibi.IsTypedArray() || alibi.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      typeError(env, "alibi must be a Float32Array or null");
+    }
+    Napi::TypedArray ta = alibi.As<Napi::TypedArray>();
+    p.alibiLen = ta.ElementLength();
+    p.alibiSlopes = p.alibiLen == 0 ? nullptr
+                                    : reinterpret_cast<const float*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) +
+                                                                     ta.ByteOffset());
+    if (p.alibiSlopes == nullptr) p.alibiLen = 0;
+    call.holds.hold(alibi);
+  }
+  Napi::Value rope = args.Get("rope");
+  if (!rope.IsNull() && !rope.IsUndefined()) {
+    if (!rope.IsObject()) typeError(env, "rope must be an object or null");
+    Napi::Object r = rope.As<Napi::Object>();
+    p.rope.enabled = true;
+    p.rope.base = static_cast<float>(numberField(env, r, "base"));
+    p.rope.interleaved = r.Get("interleaved").ToBoolean();
+    p.rope.offset = intField(env, r, "offset");
+    p.rope.dims = intField(env, r, "dims");
+  }
+}
+
+Napi::Value AttentionSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CudaCall call;
+  try {
+    cudaCall(env, info[0], call);
+  } catch (...) {
+    call.holds.release();
+    throw;
+  }
+  Status s = attnflow::cudaAttentionForward(call.params, call.mask, call.device);
+  call.holds.release();
+  if (!s.ok) statusError(env, s);
+  return env.Undefined();
+}
+
+// Launches on the device's stream and waits for it on the libuv pool, off the event loop.
+class AttentionWorker : public Napi::AsyncWorker {
+ public:
+  AttentionWorker(Napi::Env env, CudaCall&& call)
+      : Napi::AsyncWorker(env, "attnflow:cudaAttention"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        params_(call.params),
+        mask_(call.mask),
+        device_(call.device),
+        holds_(std::move(call.holds)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    Status s = attnflow::cudaAttentionForward(params_, mask_, device_);
+    if (!s.ok) SetError(s.message);
+  }
+  void OnOK() override {
+    holds_.release();
+    deferred_.Resolve(Env().Undefined());
+  }
+  void OnError(const Napi::Error& e) override {
+    holds_.release();
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  AttentionParams params_;
+  CudaMaskArrays mask_;
+  int device_;
+  Holds holds_;
+};
+
+Napi::Value Attention(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CudaCall call;
+  try {
+    cudaCall(env, info[0], call);
+  } catch (...) {
+    call.holds.release();
+    throw;
+  }
+  auto* w = new AttentionWorker(env, std::move(call));
+  Napi::Promise promise = w->Promise();
+  w->Queue();
+  return promise;
+}
+
+// --- device state -----------------------------------------------------------------------------
+
+Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int device = deviceArg(env, info[0]);
+  attnflow::CudaMemoryStats st;
+  Status s = attnflow::cudaMemoryStatsOf(device, &st);
+  if (!s.ok) statusError(env, s);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("device", "cuda:" + std::to_string(device));
+  o.Set("allocatedBytes", static_cast<double>(st.allocatedBytes));
+  o.Set("peakAllocatedBytes", static_cast<double>(st.peakAllocatedBytes));
+  o.Set("allocations", static_cast<double>(st.allocations));
+  o.Set("reservedBytes", static_cast<double>(st.reservedBytes));
+  o.Set("freeBytes", static_cast<double>(st.freeBytes));
+  o.Set("totalBytes", static_cast<double>(st.totalBytes));
+  return o;
+}
+
+Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Status s = attnflow::cudaReleaseCachedMemory(deviceArg(env, info[0]));
+  if (!s.ok) statusError(env, s);
+  return env.Undefined();
+}
+
+Napi::Value Synchronize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Status s = attnflow::cudaSynchronizeDevice(deviceArg(env, info[0]));
+  if (!s.ok) statusError(env, s);
+  return env.Undefined();
+}
+
+Napi::Value Tile(const Napi::CallbackInfo& info) {
+  attnflow::TileShape t = attnflow::cudaTileShape();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("blockQ", t.blockQ);
+  o.Set("blockK", t.blockK);
+  return o;
+}
+
+}  // namespace
+
+void registerCuda(Napi::Env env, Napi::Object exports) {
+  exports.Set("cudaAlloc", Napi::Function::New(env, Alloc, "cudaAlloc"));
+  exports.Set("cudaFree", Napi::Function::New(env, Free, "cudaFree"));
+  exports.Set("cudaCopyToDevice", Napi::Function::New(env, CopyToDevice, "cudaCopyToDevice"));
+  exports.Set("cudaCopyToHost", Napi::Function::New(env, CopyToHost, "cudaCopyToHost"));
+  exports.Set("cudaCopyToDeviceAsync", Napi::Function::New(env, CopyToDeviceAsync, "cudaCopyToDeviceAsync"));
+  exports.Set("cudaCopyToHostAsync", Napi::Function::New(env, CopyToHostAsync, "cudaCopyToHostAsync"));
+  exports.Set("cudaCopyDevice", Napi::Function::New(env, CopyDevice, "cudaCopyDevice"));
+  exports.Set("cudaUploadMask", Napi::Function::New(env, UploadMask, "cudaUploadMask"));
+  exports.Set("cudaAttention", Napi::Function::New(env, Attention, "cudaAttention"));
+  exports.Set("cudaAttentionSync", Napi::Function::New(env, AttentionSync, "cudaAttentionSync"));
+  exports.Set("cudaMemoryStats", Napi::Function::New(env, MemoryStats, "cudaMemoryStats"));
+  exports.Set("cudaEmptyCache", Napi::Function::New(env, EmptyCache, "cudaEmptyCache"));
+  exports.Set("cudaSynchronize", Napi::Function::New(env, Synchronize, "cudaSynchronize"));
+  exports.Set("cudaTile", Napi::Function::New(env, Tile, "cudaTile"));
+}

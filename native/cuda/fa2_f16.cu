@@ -1,0 +1,10 @@
+// The tensor-core kernel for float16 (head dims 64 and 128); see fa2.cuh.
+#include "fa2.cuh"
+
+namespace attnflow {
+namespace cudaimpl {
+
+Status launchFa2F16(const KernelParams& p, const DeviceContext& ctx) { return fa2::launchForType<__half>(p, ctx); }
+
+}  // namespace cudaimpl
+}  // namespace attnflow

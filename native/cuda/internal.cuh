@@ -1,0 +1,178 @@
+// Internal interface of the CUDA backend: per-device state (stream, memory pool), error text,
+// and the parameter block every attention kernel reads. Host-side declarations only, plus the
+// plain structs the kernels take by value.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "attnflow.h"
+
+// Dynamic shared memory of a kernel: `AF_DYNAMIC_SMEM(float, smem);` declares `smem` as the
+// block's dynamic shared memory (in the host emulator of native/cuda/test/: the emulated block's).
+#if defined(ATTNFLOW_CUDA_EMULATOR)
+#define AF_DYNAMIC_SMEM(type, name) type* const name = reinterpret_cast<type*>(::emu::dynamicSmem())
+#else
+#define AF_DYNAMIC_SMEM(type, name) extern __shared__ __align__(128) type name[]
+#endif
+
+namespace attnflow {
+namespace cudaimpl {
+
+// The tile every CUDA kernel runs: masks are compiled for 64 query rows x 64 keys.
+constexpr int kTileQ = 64;
+constexpr int kTileK = 64;
+// The general (float32-arithmetic) kernel keeps up to 8 output values per lane and row.
+constexpr int kMaxGeneralHeadDim = 256;
+
+// "cudaMallocAsync: out of memory (cudaErrorMemoryAllocation)"
+std::string describeError(const char* call, cudaError_t err);
+// "cuda:N"
+std::string deviceName(int device);
+// "1.50 GiB (1610612736 bytes)"
+std::string describeBytes(uint64_t bytes);
+
+// One device's state, created on first use and never destroyed (the CUDA runtime may already
+// be torn down when static destructors run).
+struct DeviceContext {
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  bool pools = false;          // stream-ordered memory pools supported
+  cudaMemPool_t pool = nullptr;
+  int multiprocessors = 1;
+  int major = 0, minor = 0;
+  size_t smemOptin = 0;        // cudaDevAttrMaxSharedMemoryPerBlockOptin
+  size_t totalMemory = 0;
+};
+
+// Makes `device` current on the calling thread and returns its context (creating it on first
+// use). Errors say why ("cuda:3: no device: this machine has 1 CUDA device", "cuda:0: no device
+// (...)"); `what` is prefixed to the message ("cannot allocate 4096 bytes").
+Status deviceContext(int device, DeviceContext** out, const std::string& what);
+
+// Stream-ordered temporary memory on a context's stream (the context's device must be current).
+Status allocOnStream(DeviceContext& ctx, size_t bytes, void** out);
+void freeOnStream(DeviceContext& ctx, void* ptr);
+
+// Blocks the calling thread (without spinning) until the work issued so far on the context's
+// stream has finished; returns the first error the stream reports.
+Status waitStream(DeviceContext& ctx, const char* what);
+
+// --- the kernels' parameter block -----------------------------------------------------------
+
+struct Operand {
+  const void* data;
+  int64_t sb, sh, ss, sd;  // element strides of batch, head, seq, headDim
+};
+
+struct KernelParams {
+  int B, Hq, Hkv, Sq, Sk, D, group;
+  int64_t shift;  // Sk - Sq: query i sits at position i + shift
+  Operand q, k, v;
+  void* out;
+  int64_t osb, osh, oss, osd;
+  float* lse;  // contiguous [B, Hq, Sq] or null
+
+  // the mask on the device (CSR over kTileQ x kTileK tiles)
+  const int32_t* rowPtr;
+  const int32_t* colIdx;
+  const int32_t* partial;
+  const uint32_t* bits;
+  int maskHeads, numQBlocks, numKBlocks, wordsPerRow;
+
+  // Scores are kept in log2 units so the softmax uses exp2: s2 = log2(e) * s.
+  float scaleLog2;  // scale * log2(e): used without softcap
+  float scale;      // used with softcap
+  int softcap;      // 0 / 1
+  float capInv;     // 1 / cap
+  float capOut;     // cap * log2(e)
+  const float* alibi2;  // device: slope * log2(e) per query head, or null
+};
+
+constexpr double kLog2e = 1.4426950408889634;
+
+// The parameter block of a validated call (validateAttention passed; the mask's tile shape is
+// kTileQ x kTileK). Everything but alibi2 (a device copy the caller makes) comes from `p` and
+// the device copy of the mask.
+inline KernelParams kernelParams(const AttentionParams& p, const CudaMaskArrays& mask) {
+  KernelParams kp{};
+  kp.B = static_cast<int>(p.q.shape[0]);
+  kp.Hq = static_cast<int>(p.q.shape[1]);
+  kp.Sq = static_cast<int>(p.q.shape[2]);
+  kp.D = static_cast<int>(p.q.shape[3]);
+  kp.Hkv = static_cast<int>(p.k.shape[1]);
+  kp.Sk = static_cast<int>(p.k.shape[2]);
+  kp.group = kp.Hq / kp.Hkv;
+  kp.shift = static_cast<int64_t>(kp.Sk) - kp.Sq;
+  auto operand = [](const TensorView& t) {
+    return Operand{t.data, t.strides[0], t.strides[1], t.strides[2], t.strides[3]};
+  };
+  kp.q = operand(p.q);
+  kp.k = operand(p.k);
+  kp.v = operand(p.v);
+  kp.out = p.out.data;
+  kp.osb = p.out.strides[0];
+  kp.osh = p.out.strides[1];
+  kp.oss = p.out.strides[2];
+  kp.osd = p.out.strides[3];
+  kp.lse = p.lse;
+  kp.rowPtr = mask.rowPtr;
+  kp.colIdx = mask.colIdx;
+  kp.partial = mask.partial;
+  kp.bits = mask.bits;
+  kp.maskHeads = p.mask.heads;
+  kp.numQBlocks = p.mask.numQBlocks;
+  kp.numKBlocks = p.mask.numKBlocks;
+  kp.wordsPerRow = p.mask.wordsPerRow;
+  kp.softcap = p.softcap > 0.f ? 1 : 0;
+  kp.scale = p.scale;
+  kp.scaleLog2 = static_cast<float>(static_cast<double>(p.scale) * kLog2e);
+  kp.capInv = kp.softcap ? static_cast<float>(1.0 / p.softcap) : 0.f;
+  kp.capOut = kp.softcap ? static_cast<float>(p.softcap * kLog2e) : 0.f;
+  kp.alibi2 = nullptr;
+  return kp;
+}
+
+// Where the tensor-core kernel (fa2_*.cu) applies: 16-bit q/k/v/out with headDim 64 or 128,
+// contiguous headDim (sd == 1), other strides multiples of 8 elements, 16-byte aligned bases;
+// out with osd == 1, even strides, 4-byte aligned.
+inline bool fa2Supports(const KernelParams& p, DType dtype) {
+  auto aligned = [](const void* ptr, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; };
+  auto fits = [&](const Operand& o) {
+    return o.sd == 1 && o.sb % 8 == 0 && o.sh % 8 == 0 && o.ss % 8 == 0 && aligned(o.data, 16);
+  };
+  if (dtype != DType::F16 && dtype != DType::BF16) return false;
+  if (p.D != 64 && p.D != 128) return false;
+  if (p.wordsPerRow != 2) return false;
+  if (!fits(p.q) || (p.Sk > 0 && (!fits(p.k) || !fits(p.v)))) return false;
+  if (p.osd != 1 || p.osb % 2 != 0 || p.osh % 2 != 0 || p.oss % 2 != 0 || !aligned(p.out, 4)) return false;
+  return true;
+}
+
+// Which kernel runs a call: the tensor-core kernel where it applies and seqQ > 16 (decode goes
+// to the general kernel's split-KV path); `forced` 1 = the tensor-core kernel wherever it
+// applies, 2 = always the general kernel (ATTNFLOW_CUDA_KERNEL=fa2 / general).
+inline bool useFa2(const KernelParams& p, DType dtype, int forced) {
+  if (forced == 2 || !fa2Supports(p, dtype)) return false;
+  return forced == 1 || p.Sq > 16;
+}
+
+Status launchFa2(const KernelParams& p, DType dtype, const DeviceContext& ctx);
+Status launchFa2F16(const KernelParams& p, const DeviceContext& ctx);
+Status launchFa2BF16(const KernelParams& p, const DeviceContext& ctx);
+
+// The general kernel (general.cu): any dtype (float32 arithmetic), any strides, headDim <= 256,
+// with split-KV and GQA head packing for short queries (decode). Allocates its workspace on the
+// stream.
+Status launchGeneral(const KernelParams& p, DType dtype, DeviceContext& ctx);
+
+// RoPE pre-pass (general.cu): writes rope(x) for every (b, h, s) of `src` into `dst`, a
+// contiguous [B, H, S, D] buffer of the same dtype. Position of row s: s + posShift + offset.
+Status launchRope(const Operand& src, DType dtype, int B, int H, int S, int D, int64_t posShift,
+                  const RopeParams& rope, void* dst, const DeviceContext& ctx);
+
+}  // namespace cudaimpl
+}  // namespace attnflow

@@ -1,0 +1,19 @@
+// Host stand-in for <cuda_bf16.h> (CUDA emulator test).
+#pragma once
+
+#include <cstdint>
+
+#include "half.h"
+
+struct __nv_bfloat16 {
+  uint16_t x;
+};
+struct __nv_bfloat162 {
+  __nv_bfloat16 x, y;
+};
+
+inline float __bfloat162float(__nv_bfloat16 h) { return attnflow::cpu::bf16ToFloat(h.x); }
+inline __nv_bfloat16 __float2bfloat16_rn(float f) { return __nv_bfloat16{attnflow::cpu::floatToBf16(f)}; }
+inline __nv_bfloat162 __floats2bfloat162_rn(float lo, float hi) {
+  return __nv_bfloat162{__float2bfloat16_rn(lo), __float2bfloat16_rn(hi)};
+}

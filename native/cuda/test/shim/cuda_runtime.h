@@ -1,0 +1,66 @@
+// Host stand-in for <cuda_runtime.h>, used only by the CUDA emulator test (emulator_test.cpp,
+// built with -DATTNFLOW_CUDA_EMULATOR and this directory first on the include path). Kernels run
+// as plain C++ functions, one OS thread per CUDA thread; see emu.h for the runtime.
+#pragma once
+
+#include <math.h>
+
+#include <cstdint>
+#include <cstring>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__
+#define __align__(n) __attribute__((aligned(n)))
+
+typedef struct CUstream_st* cudaStream_t;
+typedef struct CUmemPoolHandle_st* cudaMemPool_t;
+enum cudaError_t { cudaSuccess = 0 };
+
+struct dim3 {
+  unsigned x = 1, y = 1, z = 1;
+};
+
+extern thread_local dim3 threadIdx;
+extern thread_local dim3 blockIdx;
+extern dim3 blockDim;
+extern dim3 gridDim;
+
+namespace emu {
+void* dynamicSmem();
+void syncthreads();
+uint32_t shfl32(uint32_t v, int srcLane);  // every lane of the warp must call it
+int lane();
+// The tensor-core kernel's PTX (see emu_fa2_ops.h). cp.async is queued per thread and copied at
+// cp.async.wait_group (deferred mode) or copied at once (immediate mode): both are legal.
+void cpAsync16(void* smemDst, const void* gmemSrc, bool valid);
+void cpAsyncCommit();
+void cpAsyncWait(int pendingAllowed);
+void ldmatrixX4(uint32_t (&r)[4], const void* smemRow, bool trans);  // collective over the warp
+void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, bool bf16);  // collective
+}  // namespace emu
+
+inline void __syncthreads() { emu::syncthreads(); }
+
+inline float __shfl_xor_sync(unsigned, float v, int laneMask) {
+  uint32_t b;
+  std::memcpy(&b, &v, 4);
+  b = emu::shfl32(b, emu::lane() ^ laneMask);
+  float r;
+  std::memcpy(&r, &b, 4);
+  return r;
+}
+
+inline float __shfl_sync(unsigned, float v, int srcLane) {
+  uint32_t b;
+  std::memcpy(&b, &v, 4);
+  b = emu::shfl32(b, srcLane & 31);
+  float r;
+  std::memcpy(&r, &b, 4);
+  return r;
+}
+
+inline int min(int a, int b) { return a < b ? a : b; }

@@ -1,0 +1,164 @@
+/**
+ * The CUDA backend on a machine without a usable GPU (CI): every entry point gives a clean Error
+ * that names the device and the reason, and absurd requests are errors, never crashes. Skipped
+ * where a device is present (test/gpu/ covers that machine).
+ */
+import { describe, expect, it } from 'vitest';
+import { attention, attentionSync, compileMask, Tensor } from '../lib/index.js';
+import { runCuda, runCudaSync } from '../lib/backends/cuda.js';
+import {
+  cuda,
+  cudaNative,
+  cudaUnavailableReason,
+  emptyDeviceTensor,
+  installCudaDevices,
+  toDevice,
+  toDeviceAsync,
+  type CudaNative,
+} from '../lib/device.js';
+import { planAttention } from '../lib/validate.js';
+
+const REASON = /no device|not compiled|not available|no CUDA binding|no such device/;
+
+function thrown(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(Error);
+    return e as Error;
+  }
+  throw new Error('expected a throw');
+}
+
+async function rejected(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(Error);
+    return e as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+const native = cudaNative();
+const binding: CudaNative | null = 'cuda' in native ? native.cuda : null;
+
+describe.skipIf(cuda.isAvailable())('CUDA without a device', () => {
+  const q = Tensor.randn([1, 2, 8, 16], { seed: 1 });
+  const k = Tensor.randn([1, 2, 8, 16], { seed: 2 });
+  const v = Tensor.randn([1, 2, 8, 16], { seed: 3 });
+
+  it('reports unavailability with a reason naming the device', () => {
+    expect(cuda.isAvailable()).toBe(false);
+    expect(cuda.deviceCount()).toBe(0);
+    const why = cudaUnavailableReason('cuda');
+    expect(why).toMatch(/^cuda:0: /);
+    expect(why).toMatch(REASON);
+    expect(cudaUnavailableReason('cuda:5')).toMatch(/^cuda:5: /);
+    expect(cudaUnavailableReason('cpu')).toBeNull();
+  });
+
+  it("tensor.to('cuda') is an Error naming the device and the reason", () => {
+    installCudaDevices();
+    const t = Tensor.from(new Float32Array([1, 2, 3, 4]), [4]);
+    for (const [dev, name] of [['cuda', 'cuda:0'], ['cuda:0', 'cuda:0'], ['cuda:3', 'cuda:3']] as const) {
+      const e = thrown(() => t.to(dev));
+      expect(e.message).toContain(name);
+      expect(e.message).toMatch(REASON);
+      expect(e.message).toContain(t.toString());
+    }
+    // host tensors stay usable, and 'cpu' still copies
+    expect(Array.from(t.to('cpu').toFloat32())).toEqual([1, 2, 3, 4]);
+    const h = Tensor.randn([2, 3], { dtype: 'bfloat16', seed: 4 });
+    expect(thrown(() => h.to('cuda:1')).message).toContain('cuda:1');
+    expect(thrown(() => toDevice(h, 'cuda:2')).message).toContain('cuda:2');
+  });
+
+  it('asynchronous transfers reject the same way', async () => {
+    const e = await rejected(toDeviceAsync(q, 'cuda:0'));
+    expect(e.message).toContain('cuda:0');
+    expect(e.message).toMatch(REASON);
+  });
+
+  it('allocations name the device and the bytes asked for, absurd sizes included', () => {
+    const e = thrown(() => emptyDeviceTensor('cuda:0', [4, 1024], 'float16'));
+    expect(e.message).toContain('cuda:0');
+    expect(e.message).toContain('8192 bytes');
+    const huge = thrown(() => emptyDeviceTensor('cuda:1', [2 ** 20, 2 ** 20, 2 ** 10], 'float32'));
+    expect(huge.message).toContain('cuda:1');
+    expect(huge.message).toContain(`${2 ** 52} bytes`);
+    const unsafe = thrown(() => emptyDeviceTensor('cuda:0', [2 ** 30, 2 ** 30, 2 ** 10], 'float32'));
+    expect(unsafe.message).toContain('cuda:0');
+  });
+
+  it("backend: 'cuda' is a clean Error (sync and async)", async () => {
+    const e = thrown(() => attentionSync(q, k, v, { backend: 'cuda' }));
+    expect(e.message).toMatch(/^options\.backend 'cuda' is unavailable: /);
+    expect(e.message).toMatch(REASON);
+    const r = await rejected(attention(q, k, v, { backend: 'cuda' }));
+    expect(r.message).toMatch(/^options\.backend 'cuda' is unavailable: /);
+  });
+
+  it('the CUDA backend itself names the device and the reason', async () => {
+    const plan = planAttention(q, k, v, { backend: 'cuda', causal: true });
+    const e = thrown(() => runCudaSync(plan));
+    expect(e.message).toMatch(/^options\.backend 'cuda' is unavailable: cuda:0: /);
+    expect(e.message).toMatch(REASON);
+    const r = await rejected(runCuda(plan));
+    expect(r.message).toMatch(/^options\.backend 'cuda' is unavailable: cuda:0: /);
+  });
+
+  it('device state functions throw naming the device', () => {
+    for (const f of [() => cuda.memoryStats(), () => cuda.emptyCache('cuda:0'), () => cuda.synchronize()]) {
+      const e = thrown(f);
+      expect(e.message).toContain('cuda:0');
+      expect(e.message).toMatch(REASON);
+    }
+    expect(thrown(() => cuda.memoryStats('cuda:2')).message).toContain('cuda:2');
+  });
+
+  describe.skipIf(binding === null)('the native binding', () => {
+    const b = binding!;
+
+    it('rejects absurd or malformed sizes with a RangeError, not a crash', () => {
+      for (const bytes of [-1, 0.5, NaN, Infinity, 2 ** 60, 1e300]) {
+        const e = thrown(() => b.cudaAlloc(bytes, 0));
+        expect(e).toBeInstanceOf(RangeError);
+        expect(e.message).toContain('cuda:0');
+      }
+      expect(thrown(() => b.cudaAlloc(16, -1))).toBeInstanceOf(RangeError);
+      expect(thrown(() => b.cudaAlloc('16' as never, 0))).toBeInstanceOf(TypeError);
+    });
+
+    it('allocation errors name the device and the bytes', () => {
+      const e = thrown(() => b.cudaAlloc(2 ** 52, 0));
+      expect(e.message).toMatch(/^cuda:0: /);
+      expect(e.message).toContain(`${2 ** 52} bytes`);
+      expect(e.message).toMatch(REASON);
+      const e7 = thrown(() => b.cudaAlloc(4096, 7));
+      expect(e7.message).toMatch(/^cuda:7: /);
+      expect(e7.message).toContain('4096 bytes');
+    });
+
+    it('rejects foreign handles and malformed calls with TypeErrors', () => {
+      for (const h of [{}, null, 42, new Float32Array(4)]) {
+        expect(thrown(() => b.cudaFree(h as never))).toBeInstanceOf(TypeError);
+        expect(thrown(() => b.cudaCopyToHost(h as never, 0, new Float32Array(1)))).toBeInstanceOf(TypeError);
+      }
+      expect(thrown(() => b.cudaAttentionSync({} as never))).toBeInstanceOf(TypeError);
+      expect(thrown(() => b.cudaAttention(null as never))).toBeInstanceOf(TypeError);
+      expect(thrown(() => b.cudaUploadMask({} as never, 0))).toBeInstanceOf(TypeError);
+    });
+
+    it('mask uploads name the device', () => {
+      const mask = compileMask('causal', { seqQ: 100, seqK: 100, blockQ: 64, blockK: 64 });
+      const e = thrown(() => b.cudaUploadMask(mask, 0));
+      expect(e.message).toMatch(/^cuda:0: /);
+      expect(e.message).toMatch(REASON);
+    });
+
+    it('reports the kernels tile shape', () => {
+      expect(b.cudaTile()).toEqual({ blockQ: 64, blockK: 64 });
+    });
+  });
+});
