@@ -1,0 +1,104 @@
+/**
+ * linearAttention() / linearAttentionSync(): causal kernelized attention as a scan (SPEC "Linear
+ * attention"). Validate once (validate.ts), pick a backend, run:
+ * - 'cpu': the native chunked kernel (native/cpu/linear*.cpp), threads over (batch, head);
+ * - 'reference': the chunked float32 TypeScript version (reference.ts);
+ * - 'cuda': the chunked CUDA kernel (native/cuda/linear_scan.cu). Device tensors are not wired yet;
+ *   host tensors with backend 'cuda' run on the current device through staged copies.
+ * 'auto' follows the inputs' device: host tensors run on 'cpu' (or 'reference' without the addon).
+ *
+ * Semantics (where SPEC is silent):
+ * - shapes: q [B, Hq, N, Dk], k [B, Hkv, N, Dk], v [B, Hkv, N, Dv] (Dv may differ from Dk); the
+ *   output is [B, Hq, N, Dv] in q's dtype and layout. GQA: query head h reads kv head
+ *   ⌊h/(Hq/Hkv)⌋.
+ * - the state is per query head (decay is per query head): S float32 [B, Hq, Df, Dv], z float32
+ *   [B, Hq, Df], with Df = Dk, or the favor feature count. z is tracked even with
+ *   normalize: false, so a scan can continue with either setting.
+ * - normalize: false gives y_t = φ(q_t)ᵀS_t (eps unused).
+ * - favor: φ(x) = exp(W x' − |x'|²/2)/√m with x' = x·Dk^(−1/4) (q and k alike, as Performer),
+ *   W [m, Dk] iid N(0, 1) from the package's seeded Rng (seed default 0).
+ * - per-step gates follow the layout: [B, H, N] / [B, H, N, Df] for 'bhsd', [B, N, H] /
+ *   [B, N, H, Df] for 'bshd' (H = query heads); any dtype (16-bit gates are decoded).
+ * - γ_t multiplies the previous state before step t's key is added (γ_0 decays the initial state).
+ */
+import { NativeUnavailableError, tryLoadNative } from '../native.js';
+import type { Tensor } from '../tensor.js';
+import { hasNativeLinear, hasNativeLinearCuda, runLinearCpu, runLinearCpuSync, runLinearCudaHost, runLinearCudaHostSync, type LinearOutputs } from './cpu.js';
+import { runLinearReference } from './reference.js';
+import { planLinearAttention, type LinearAttentionOptions, type LinearPlan, type LinearState } from './validate.js';
+
+export type { FeatureMapOption, LinearAttentionOptions, LinearState } from './validate.js';
+
+export interface LinearAttentionWithState {
+  out: Tensor;
+  /** the state after the last step: pass it as initialState to continue the scan */
+  state: LinearState;
+}
+
+let warnedFallback = false;
+
+type Choice = 'cpu' | 'reference' | 'cuda';
+
+function chooseBackend(plan: LinearPlan): Choice {
+  if (plan.device !== 'cpu') {
+    throw new Error(
+      `linearAttention: inputs on ${plan.device} are not supported yet (device tensors are not wired to linear attention); ` +
+        "pass host tensors with { backend: 'cuda' } to run the CUDA kernel on staged copies",
+    );
+  }
+  if (plan.backend === 'cuda') {
+    const native = tryLoadNative();
+    if ('error' in native) throw new Error(`linearAttention: options.backend 'cuda' is unavailable: ${native.error}`);
+    if (!hasNativeLinearCuda(native.addon)) throw new Error("linearAttention: options.backend 'cuda' is unavailable: the loaded native addon has no linear attention (rebuild it)");
+    const cuda = native.addon.info().cuda;
+    if (!cuda.available) throw new Error(`linearAttention: options.backend 'cuda' is unavailable: ${cuda.reason || 'no CUDA device'}`);
+    return 'cuda';
+  }
+  if (plan.backend === 'reference') return 'reference';
+  const native = tryLoadNative();
+  if (plan.backend === 'cpu') {
+    if ('error' in native) throw new NativeUnavailableError(native.error);
+    if (!hasNativeLinear(native.addon)) throw new Error('linearAttention: the loaded native addon has no linear attention (rebuild it: npx cmake-js compile)');
+    return 'cpu';
+  }
+  if ('error' in native || !hasNativeLinear(native.addon)) {
+    if (!warnedFallback) {
+      warnedFallback = true;
+      const why = 'error' in native ? new NativeUnavailableError(native.error).message : 'attnflow: the loaded native addon has no linear attention.';
+      process.emitWarning(why + ' Falling back to the reference backend.', 'AttnflowWarning');
+    }
+    return 'reference';
+  }
+  return 'cpu';
+}
+
+function result(plan: LinearPlan, r: LinearOutputs): Tensor | LinearAttentionWithState {
+  if (!plan.returnState) return r.out;
+  return { out: r.out, state: { S: r.S!, z: r.z! } };
+}
+
+function reference(plan: LinearPlan): LinearOutputs {
+  const r = runLinearReference(plan);
+  return { out: r.out, S: r.S, z: r.z };
+}
+
+/**
+ * Causal linear attention (a kernelized scan). Runs off the event loop on the native backend.
+ * Resolves to the output Tensor, or { out, state } with returnState: true.
+ */
+export function linearAttention(q: Tensor, k: Tensor, v: Tensor, options: LinearAttentionOptions & { returnState: true }): Promise<LinearAttentionWithState>;
+export function linearAttention(q: Tensor, k: Tensor, v: Tensor, options?: LinearAttentionOptions): Promise<Tensor>;
+export async function linearAttention(q: Tensor, k: Tensor, v: Tensor, options?: LinearAttentionOptions): Promise<Tensor | LinearAttentionWithState> {
+  const plan = planLinearAttention(q, k, v, options);
+  const backend = chooseBackend(plan);
+  return result(plan, backend === 'cpu' ? await runLinearCpu(plan) : backend === 'cuda' ? await runLinearCudaHost(plan) : reference(plan));
+}
+
+/** linearAttention() on the calling thread. */
+export function linearAttentionSync(q: Tensor, k: Tensor, v: Tensor, options: LinearAttentionOptions & { returnState: true }): LinearAttentionWithState;
+export function linearAttentionSync(q: Tensor, k: Tensor, v: Tensor, options?: LinearAttentionOptions): Tensor;
+export function linearAttentionSync(q: Tensor, k: Tensor, v: Tensor, options?: LinearAttentionOptions): Tensor | LinearAttentionWithState {
+  const plan = planLinearAttention(q, k, v, options);
+  const backend = chooseBackend(plan);
+  return result(plan, backend === 'cpu' ? runLinearCpuSync(plan) : backend === 'cuda' ? runLinearCudaHostSync(plan) : reference(plan));
+}

@@ -1,0 +1,369 @@
+// The chunked linear-attention scan for one (batch, query head), written once against 8-lane
+// GCC/Clang vector types and compiled twice (linear_portable.cpp: baseline ISA, where the
+// compiler splits each 8-lane operation into two SSE/NEON ones; linear_avx2.cpp: -mavx2 -mfma,
+// where a*b+c contracts to FMA). The including file opens a namespace of its own; everything
+// here has internal linkage, so the two compilations never share code.
+//
+// Per chunk of L ≤ C steps, with S₀, z₀ the state before it (see lib/linear/reference.ts):
+//   A[t,s] = Σ_f φq_t[f] φk_s[f] P_{t,s}[f]  (s ≤ t)           P_{t,s} = γ_{s+1}⋯γ_t
+//   y_t    = (φq_t ⊙ G_t)ᵀ S₀ + Σ_s A[t,s] v_s,  den_t = (φq_t ⊙ G_t)ᵀ z₀ + Σ_s A[t,s]
+//   S      ← diag(G_{L−1}) S₀ + Σ_s (φk_s ⊙ P_{L−1,s}) v_sᵀ  (z likewise, with 1 for v)
+// The three products (QKᵀ, [Q⊙G | A]·[S₀ ; V], Kᵀ V) run through one register-blocked GEMM.
+// P is built by products row by row (never by dividing prefix products), so tiny gates
+// underflow to zero instead of overflowing.
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "half.h"
+#include "linear_kernel.h"
+
+namespace {
+
+typedef float V8 __attribute__((vector_size(32)));
+typedef int32_t I8 __attribute__((vector_size(32)));
+// The same vector for unaligned memory access (the GCC/Clang idiom for unaligned vector loads).
+typedef float V8u __attribute__((vector_size(32), aligned(4), may_alias));
+
+static inline __attribute__((always_inline)) V8 vzero() { return V8{0, 0, 0, 0, 0, 0, 0, 0}; }
+static inline __attribute__((always_inline)) V8 vset1(float x) { return V8{x, x, x, x, x, x, x, x}; }
+static inline __attribute__((always_inline)) V8 vload(const float* p) { return *reinterpret_cast<const V8u*>(p); }
+static inline __attribute__((always_inline)) void vstore(float* p, const V8& v) { *reinterpret_cast<V8u*>(p) = v; }
+
+// exp(x) to ~2 ulp: Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, degree-7 Taylor for e^r,
+// 2^n through the exponent bits. x is clamped to [-87.3, 88.0] (finite results); NaN stays NaN.
+static inline __attribute__((always_inline)) V8 vexp(const V8& x) {
+  const V8 lo = vset1(-87.3f), hi = vset1(88.0f);
+  V8 xc = x < lo ? lo : x;
+  xc = xc > hi ? hi : xc;
+  const V8 magic = vset1(12582912.f);  // 1.5·2^23: adding it rounds to an integer
+  V8 n = xc * vset1(1.44269504088896341f) + magic;
+  n = n - magic;
+  V8 r = xc - n * vset1(0.693359375f);
+  r = r - n * vset1(-2.12194440e-4f);
+  V8 p = vset1(1.f / 5040.f);
+  p = p * r + vset1(1.f / 720.f);
+  p = p * r + vset1(1.f / 120.f);
+  p = p * r + vset1(1.f / 24.f);
+  p = p * r + vset1(1.f / 6.f);
+  p = p * r + vset1(0.5f);
+  p = p * r + vset1(1.f);
+  p = p * r + vset1(1.f);
+  const I8 ni = __builtin_convertvector(n, I8);
+  const I8 bits = (ni + 127) << 23;
+  const V8 scale = reinterpret_cast<V8>(bits);
+  V8 res = p * scale;
+  return x != x ? x : res;
+}
+
+using attnflow::DType;
+using attnflow::LinearDecay;
+using attnflow::LinearFeatureMap;
+using attnflow::cpu::linear::LinPlan;
+using attnflow::cpu::linear::LinScratch;
+
+// --- GEMM: C[M×N] (+)= A[M×K]·B[K×N], row-major, N a multiple of 8 ---------------------------
+// kTriN: row block [i0, i0+r) only needs columns < round8(i0 + r) (the lower triangle of QKᵀ).
+// kTriK: row block [i0, i0+r) only needs k < i0 + r (A is zero above its diagonal).
+enum Tri { kFull = 0, kTriN = 1, kTriK = 2 };
+
+template <int R, int NV>
+static inline void gemmBlock(int K, const float* __restrict a, int64_t lda, const float* __restrict b, int64_t ldb,
+                             float* __restrict c, int64_t ldc, bool acc) {
+  V8 r[R][NV];
+#pragma GCC unroll 8
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) r[i][j] = acc ? vload(c + i * ldc + 8 * j) : vzero();
+  for (int k = 0; k < K; ++k) {
+    V8 bv[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) bv[j] = vload(b + k * ldb + 8 * j);
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i) {
+      const V8 av = vset1(a[i * lda + k]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) r[i][j] = av * bv[j] + r[i][j];
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) vstore(c + i * ldc + 8 * j, r[i][j]);
+}
+
+template <int R>
+static inline void gemmRows(int N, int K, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
+                            bool acc) {
+  int j = 0;
+  for (; j + 16 <= N; j += 16) gemmBlock<R, 2>(K, a, lda, b + j, ldb, c + j, ldc, acc);
+  for (; j < N; j += 8) gemmBlock<R, 1>(K, a, lda, b + j, ldb, c + j, ldc, acc);
+}
+
+static void gemm(int M, int N, int K, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
+                 bool acc, Tri tri) {
+  constexpr int R = 4;
+  for (int i0 = 0; i0 < M; i0 += R) {
+    const int r = M - i0 < R ? M - i0 : R;
+    int n = N, k = K;
+    if (tri == kTriN) n = attnflow::cpu::linear::round8(i0 + r) < N ? attnflow::cpu::linear::round8(i0 + r) : N;
+    if (tri == kTriK) k = i0 + r < K ? i0 + r : K;
+    const float* ai = a + i0 * lda;
+    float* ci = c + i0 * ldc;
+    switch (r) {
+      case 4: gemmRows<4>(n, k, ai, lda, b, ldb, ci, ldc, acc); break;
+      case 3: gemmRows<3>(n, k, ai, lda, b, ldb, ci, ldc, acc); break;
+      case 2: gemmRows<2>(n, k, ai, lda, b, ldb, ci, ldc, acc); break;
+      default: gemmRows<1>(n, k, ai, lda, b, ldb, ci, ldc, acc); break;
+    }
+  }
+}
+
+// --- input / output rows ------------------------------------------------------------------------
+
+// Converts n elements at src (element stride sd) into dst[0, n) and zeroes dst[n, np).
+static inline void loadRow(const void* base, DType dt, int64_t off, int64_t sd, int n, int np, float* dst) {
+  if (dt == DType::F32) {
+    const float* s = static_cast<const float*>(base) + off;
+    if (sd == 1) {
+      int i = 0;
+      for (; i + 8 <= n; i += 8) vstore(dst + i, vload(s + i));
+      for (; i < n; ++i) dst[i] = s[i];
+    } else {
+      for (int i = 0; i < n; ++i) dst[i] = s[i * sd];
+    }
+  } else {
+    const uint16_t* s = static_cast<const uint16_t*>(base) + off;
+    if (dt == DType::F16) {
+      for (int i = 0; i < n; ++i) dst[i] = attnflow::cpu::halfToFloat(s[i * sd]);
+    } else {
+      for (int i = 0; i < n; ++i) dst[i] = attnflow::cpu::bf16ToFloat(s[i * sd]);
+    }
+  }
+  for (int i = n; i < np; ++i) dst[i] = 0.f;
+}
+
+static inline void storeRow(void* base, DType dt, int64_t off, int64_t sd, int n, const float* src) {
+  if (dt == DType::F32) {
+    float* d = static_cast<float*>(base) + off;
+    if (sd == 1) {
+      std::memcpy(d, src, sizeof(float) * static_cast<size_t>(n));
+    } else {
+      for (int i = 0; i < n; ++i) d[i * sd] = src[i];
+    }
+  } else {
+    uint16_t* d = static_cast<uint16_t*>(base) + off;
+    if (dt == DType::F16) {
+      for (int i = 0; i < n; ++i) d[i * sd] = attnflow::cpu::floatToHalf(src[i]);
+    } else {
+      for (int i = 0; i < n; ++i) d[i * sd] = attnflow::cpu::floatToBf16(src[i]);
+    }
+  }
+}
+
+// φ of L rows: x [L][Dkp] → f [L][Fp] (zero beyond Df).
+static void featureRows(const LinPlan& p, const LinScratch& s, int L, float* f) {
+  const int Fp = p.Fp, Dkp = p.Dkp, Df = p.Df;
+  switch (p.featureMap) {
+    case LinearFeatureMap::Identity:
+      for (int t = 0; t < L; ++t) std::memcpy(f + t * Fp, s.x + t * Dkp, sizeof(float) * static_cast<size_t>(Fp));
+      return;
+    case LinearFeatureMap::Relu:
+      for (int t = 0; t < L; ++t)
+        for (int i = 0; i < Fp; i += 8) {
+          const V8 x = vload(s.x + t * Dkp + i);
+          vstore(f + t * Fp + i, x > vzero() ? x : vzero());
+        }
+      return;
+    case LinearFeatureMap::Elu1:
+      for (int t = 0; t < L; ++t) {
+        for (int i = 0; i < Fp; i += 8) {
+          const V8 x = vload(s.x + t * Dkp + i);
+          vstore(f + t * Fp + i, x > vzero() ? x + vset1(1.f) : vexp(x));
+        }
+        for (int i = Df; i < Fp; ++i) f[t * Fp + i] = 0.f;  // elu1(0) = 1 in the padding
+      }
+      return;
+    case LinearFeatureMap::Favor: {
+      // f = exp(c·(W x) − c²|x|²/2) / √m
+      gemm(L, Fp, p.Dk, s.x, Dkp, p.favorWT, Fp, f, Fp, false, kFull);
+      const float c = p.favorScale, c2h = 0.5f * c * c;
+      for (int t = 0; t < L; ++t) {
+        float sq = 0.f;
+        for (int i = 0; i < p.Dk; ++i) sq += s.x[t * Dkp + i] * s.x[t * Dkp + i];
+        const V8 sub = vset1(c2h * sq), cv = vset1(c), norm = vset1(p.favorNorm);
+        for (int i = 0; i < Fp; i += 8) vstore(f + t * Fp + i, vexp(vload(f + t * Fp + i) * cv - sub) * norm);
+        for (int i = Df; i < Fp; ++i) f[t * Fp + i] = 0.f;
+      }
+      return;
+    }
+  }
+}
+
+static inline float gateAt(const LinPlan& p, int32_t b, int32_t h, int64_t n, int32_t f) {
+  return p.gates[b * p.gs[0] + h * p.gs[1] + n * p.gs[2] + f * p.gs[3]];
+}
+
+// The whole scan of (b, h).
+static void runHead(const LinPlan& p, int32_t b, int32_t h, float* scratch) {
+  const LinScratch s = attnflow::cpu::linear::carveLinScratch(p, scratch);
+  const int C = p.C, Cp = p.Cp, Fp = p.Fp, Vp = p.Vp, Dkp = p.Dkp, Df = p.Df, Dv = p.Dv, Dk = p.Dk;
+  const int32_t kh = h / p.group;
+  const size_t head = static_cast<size_t>(b) * p.Hq + h;
+  const bool perDim = p.decay == LinearDecay::PerStepFeature;
+  const bool scalarDecay = p.decay == LinearDecay::PerHead || p.decay == LinearDecay::PerStep;
+
+  // The state, padded: S [Fp][Vp] (zero outside [Df][Dv]), z [Fp].
+  std::memset(s.S, 0, sizeof(float) * static_cast<size_t>(Fp) * Vp);
+  std::memset(s.z, 0, sizeof(float) * static_cast<size_t>(Fp));
+  if (p.initS) {
+    for (int f = 0; f < Df; ++f)
+      std::memcpy(s.S + f * Vp, p.initS + (head * Df + f) * Dv, sizeof(float) * static_cast<size_t>(Dv));
+    std::memcpy(s.z, p.initZ + head * Df, sizeof(float) * static_cast<size_t>(Df));
+  }
+  if (perDim) {  // the padding features (f >= Df) of the gate buffers are read by 8-lane products
+    std::memset(s.gamD, 0, sizeof(float) * static_cast<size_t>(C) * Fp);
+    std::memset(s.gD, 0, sizeof(float) * static_cast<size_t>(C) * Fp);
+  }
+
+  for (int64_t n0 = 0; n0 < p.N; n0 += C) {
+    const int L = static_cast<int>(p.N - n0 < C ? p.N - n0 : C);
+
+    // --- load: φ(q), φ(k) (and kᵀ), v, gates -------------------------------------------------
+    for (int t = 0; t < L; ++t)
+      loadRow(p.q.data, p.dtype, b * p.q.sb + h * p.q.sh + (n0 + t) * p.q.ss, p.q.sd, Dk, Dkp, s.x + t * Dkp);
+    featureRows(p, s, L, s.qf);
+    for (int t = 0; t < L; ++t)
+      loadRow(p.k.data, p.dtype, b * p.k.sb + kh * p.k.sh + (n0 + t) * p.k.ss, p.k.sd, Dk, Dkp, s.x + t * Dkp);
+    featureRows(p, s, L, s.kf);
+    for (int f = 0; f < Df; ++f) {
+      float* row = s.kT + f * Cp;
+      for (int t = 0; t < L; ++t) row[t] = s.kf[t * Fp + f];
+      for (int t = L; t < Cp; ++t) row[t] = 0.f;
+    }
+    for (int t = 0; t < L; ++t)
+      loadRow(p.v.data, p.dtype, b * p.v.sb + kh * p.v.sh + (n0 + t) * p.v.ss, p.v.sd, Dv, Vp, s.vv + t * Vp);
+
+    if (scalarDecay) {
+      for (int t = 0; t < L; ++t) {
+        const float g = p.decay == LinearDecay::PerHead ? p.decayHead[h] : gateAt(p, b, h, n0 + t, 0);
+        s.gam[t] = g;
+        s.g[t] = t == 0 ? g : s.g[t - 1] * g;
+      }
+    } else if (perDim) {
+      for (int t = 0; t < L; ++t) {
+        float* gm = s.gamD + t * Fp;
+        float* gp = s.gD + t * Fp;
+        for (int f = 0; f < Df; ++f) {
+          const float g = gateAt(p, b, h, n0 + t, f);
+          gm[f] = g;
+          gp[f] = t == 0 ? g : s.gD[(t - 1) * Fp + f] * g;
+        }
+      }
+    }
+
+    // --- A: the intra-chunk scores (lower triangle) ------------------------------------------
+    if (!perDim) {
+      gemm(L, Cp, Df, s.qf, Fp, s.kT, Cp, s.a, Cp, false, kTriN);
+      for (int t = 0; t < L; ++t) {
+        float* arow = s.a + t * Cp;
+        if (scalarDecay) {
+          const float g = s.gam[t];
+          for (int u = 0; u < t; ++u) s.drow[u] *= g;
+          s.drow[t] = 1.f;
+          for (int u = 0; u <= t; ++u) arow[u] *= s.drow[u];
+        }
+        for (int u = t + 1; u < Cp; ++u) arow[u] = 0.f;
+      }
+      if (scalarDecay)
+        for (int u = L; u < Cp; ++u) s.drow[u] = 0.f;  // P_{L−1,u} for the state update
+    } else {
+      // Row t: first decay every earlier key by γ_t (kT[f][u] *= γ_t[f] for u < t), then
+      // A[t,u] = Σ_f φq_t[f]·kT[f][u] for u ≤ t. After the last row kT = φk ⊙ P_{L−1,·}.
+      alignas(32) float laneLess[8];
+      for (int t = 0; t < L; ++t) {
+        float* arow = s.a + t * Cp;
+        const float* qrow = s.qf + t * Fp;
+        const float* grow = s.gamD + t * Fp;
+        for (int j = 0; j * 8 <= t; ++j) {
+          const int u0 = j * 8;
+          const bool full = u0 + 8 <= t;
+          for (int l = 0; l < 8; ++l) laneLess[l] = u0 + l < t ? 1.f : 0.f;
+          const V8 mask = vload(laneLess);
+          V8 acc = vzero();
+          for (int f = 0; f < Df; ++f) {
+            float* kp = s.kT + f * Cp + u0;
+            V8 kv = vload(kp);
+            const V8 g = vset1(grow[f]);
+            kv = full ? kv * g : kv * ((g - vset1(1.f)) * mask + vset1(1.f));
+            vstore(kp, kv);
+            acc = vset1(qrow[f]) * kv + acc;
+          }
+          vstore(arow + u0, acc);
+        }
+        for (int u = t + 1; u < Cp; ++u) arow[u] = 0.f;
+      }
+    }
+
+    // --- outputs: y = (φq ⊙ G)·S₀ + A·V, den = (φq ⊙ G)·z₀ + Σ A ------------------------------
+    if (scalarDecay) {
+      for (int t = 0; t < L; ++t) {
+        const V8 g = vset1(s.g[t]);
+        for (int i = 0; i < Fp; i += 8) vstore(s.qf + t * Fp + i, vload(s.qf + t * Fp + i) * g);
+      }
+    } else if (perDim) {
+      for (int t = 0; t < L; ++t)
+        for (int i = 0; i < Fp; i += 8) vstore(s.qf + t * Fp + i, vload(s.qf + t * Fp + i) * vload(s.gD + t * Fp + i));
+    }
+    gemm(L, Vp, Df, s.qf, Fp, s.S, Vp, s.y, Vp, false, kFull);
+    gemm(L, Vp, L, s.a, Cp, s.vv, Vp, s.y, Vp, true, kTriK);
+    if (p.normalize) {
+      for (int t = 0; t < L; ++t) {
+        V8 acc = vzero();
+        for (int i = 0; i < Fp; i += 8) acc = vload(s.qf + t * Fp + i) * vload(s.z + i) + acc;
+        for (int u = 0; u < Cp; u += 8) acc = acc + vload(s.a + t * Cp + u);
+        float den = 0.f;
+        for (int l = 0; l < 8; ++l) den += acc[l];
+        const V8 inv = vset1(1.f / (den + p.eps));
+        for (int i = 0; i < Vp; i += 8) vstore(s.y + t * Vp + i, vload(s.y + t * Vp + i) * inv);
+      }
+    }
+    for (int t = 0; t < L; ++t)
+      storeRow(p.out, p.dtype, b * p.osb + h * p.osh + (n0 + t) * p.oss, p.osd, Dv, s.y + t * Vp);
+
+    // --- state: S = diag(G_{L−1}) S₀ + (φk ⊙ P_{L−1})ᵀ V, z likewise --------------------------
+    if (scalarDecay) {
+      const V8 gl = vset1(s.g[L - 1]);
+      for (int f = 0; f < Df; ++f) {
+        float* row = s.kT + f * Cp;
+        for (int u = 0; u < Cp; u += 8) vstore(row + u, vload(row + u) * vload(s.drow + u));
+        for (int i = 0; i < Vp; i += 8) vstore(s.S + f * Vp + i, vload(s.S + f * Vp + i) * gl);
+      }
+      for (int i = 0; i < Fp; i += 8) vstore(s.z + i, vload(s.z + i) * gl);
+    } else if (perDim) {
+      const float* gl = s.gD + (L - 1) * Fp;
+      for (int f = 0; f < Df; ++f) {
+        const V8 g = vset1(gl[f]);
+        for (int i = 0; i < Vp; i += 8) vstore(s.S + f * Vp + i, vload(s.S + f * Vp + i) * g);
+        s.z[f] *= gl[f];
+      }
+    }
+    gemm(Df, Vp, L, s.kT, Cp, s.vv, Vp, s.S, Vp, true, kFull);
+    for (int f = 0; f < Df; ++f) {
+      V8 acc = vzero();
+      for (int u = 0; u < Cp; u += 8) acc = acc + vload(s.kT + f * Cp + u);
+      float sum = 0.f;
+      for (int l = 0; l < 8; ++l) sum += acc[l];
+      s.z[f] += sum;
+    }
+  }
+
+  if (p.stateS) {
+    for (int f = 0; f < Df; ++f)
+      std::memcpy(p.stateS + (head * Df + f) * Dv, s.S + f * Vp, sizeof(float) * static_cast<size_t>(Dv));
+    std::memcpy(p.stateZ + head * Df, s.z, sizeof(float) * static_cast<size_t>(Df));
+  }
+}
+
+}  // namespace
