@@ -18,23 +18,27 @@ function describe(x: unknown): string {
 
 export function mergeAttention(parts: readonly AttentionPart[]): AttentionPart {
   if (!Array.isArray(parts) || parts.length === 0) throw new TypeError('parts must be a non-empty array of { out, lse }');
-  const first = parts[0];
-  parts.forEach((p, i) => {
+  // index loops, not forEach: a sparse array's holes must be reported, not skipped
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i];
     if (p === null || typeof p !== 'object') throw new TypeError(`parts[${i}] must be an object { out, lse } (got ${describe(p)})`);
     if (!(p.out instanceof Tensor)) throw new TypeError(`parts[${i}].out must be a Tensor (got ${describe(p.out)})`);
     if (!(p.lse instanceof Tensor)) throw new TypeError(`parts[${i}].lse must be a Tensor (got ${describe(p.lse)})`);
     if (p.out.disposed || p.lse.disposed) throw new Error(`parts[${i}] holds a disposed tensor`);
     if (p.out.shape.length !== 4) throw new RangeError(`parts[${i}].out must be 4-D (got [${p.out.shape.join(', ')}])`);
+    const first = parts[0];
     if (p.out.shape.join() !== first.out.shape.join() || p.out.layout !== first.out.layout || p.out.dtype !== first.out.dtype) {
       throw new RangeError(`parts[${i}].out must match parts[0].out: ${first.out.dtype} [${first.out.shape.join(', ')}] ${first.out.layout} (got ${p.out.dtype} [${p.out.shape.join(', ')}] ${p.out.layout})`);
     }
-  });
+  }
+  const first = parts[0];
   const { batch: B, heads: H, seq: S, headDim: D, strides } = first.out.dims4();
-  parts.forEach((p, i) => {
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i];
     if (p.lse.dtype !== 'float32' || p.lse.shape.join() !== [B, H, S].join()) {
       throw new RangeError(`parts[${i}].lse must be float32 [${B}, ${H}, ${S}] (got ${p.lse.dtype} [${p.lse.shape.join(', ')}])`);
     }
-  });
+  }
 
   const outs = parts.map((p) => elementReader(p.out.data, p.out.dtype));
   const lses = parts.map((p) => p.lse.data as Float32Array);

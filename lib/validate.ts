@@ -73,9 +73,39 @@ export interface AttentionPlan {
 const OPTION_KEYS = new Set(['pattern', 'causal', 'scale', 'softcap', 'alibi', 'rope', 'layout', 'backend', 'returnLse', 'out']);
 const BACKENDS: readonly BackendName[] = ['auto', 'cuda', 'cpu', 'reference'];
 
+/** the smallest normal float32: a positive softcap below it would vanish or overflow 1/softcap in float32 */
+const FLOAT32_MIN_NORMAL = 2 ** -126;
+
+/** Whether a number survives rounding to float32 (the backends' score arithmetic) as a finite value. */
+function finiteFloat32(x: number): boolean {
+  return Number.isFinite(Math.fround(x));
+}
+
+/**
+ * A host tensor's storage in a resizable ArrayBuffer could shrink under a running asynchronous
+ * call (its memory decommitted): native backends refuse it, so refuse it here, naming the tensor.
+ */
+function checkFixedStorage(name: string, t: Tensor): void {
+  if (t.device !== 'cpu') return;
+  const buffer = t.data.buffer as ArrayBufferLike & { resizable?: boolean };
+  if (buffer.resizable === true) {
+    throw new TypeError(`${name}'s data is backed by a resizable ArrayBuffer, which attention cannot use safely; copy it into a fixed-length array (e.g. tensor.to('cpu'))`);
+  }
+}
+
+/** Whether two host tensors' storage shares any byte. */
+function sharesMemory(a: Tensor, b: Tensor): boolean {
+  if (a.device !== 'cpu' || b.device !== 'cpu') return false;
+  const x = a.data;
+  const y = b.data;
+  if (x.buffer !== y.buffer || x.byteLength === 0 || y.byteLength === 0) return false;
+  return x.byteOffset < y.byteOffset + y.byteLength && y.byteOffset < x.byteOffset + x.byteLength;
+}
+
 function operand(name: string, t: unknown, layout: Layout | undefined): Operand {
   if (!(t instanceof Tensor)) throw new TypeError(`${name} must be a Tensor (got ${describe(t)})`);
   if (t.disposed) throw new Error(`${name} was disposed`);
+  checkFixedStorage(name, t);
   if (t.shape.length !== 4) {
     throw new RangeError(`${name} must be 4-D [batch, heads, seq, headDim] (or [batch, seq, heads, headDim] with layout 'bshd'); got shape [${t.shape.join(', ')}]`);
   }
@@ -95,8 +125,17 @@ function describe(x: unknown): string {
   return typeof x;
 }
 
+/** A value as it appears in an error message; never throws (String() does for some objects). */
+function shown(x: unknown): string {
+  if (typeof x === 'string') return JSON.stringify(x);
+  if (typeof x === 'bigint') return `${x}n`;
+  if (typeof x === 'symbol') return x.toString();
+  if (x === null || (typeof x !== 'object' && typeof x !== 'function')) return String(x);
+  return describe(x);
+}
+
 function checkInteger(name: string, x: unknown, min: number): number {
-  if (typeof x !== 'number' || !Number.isInteger(x)) throw new TypeError(`${name} must be an integer (got ${describe(x)} ${String(x)})`);
+  if (typeof x !== 'number' || !Number.isInteger(x)) throw new TypeError(`${name} must be an integer (got ${typeof x === 'number' ? String(x) : shown(x)})`);
   if (x < min) throw new RangeError(`${name} must be ≥ ${min} (got ${x})`);
   return x;
 }
@@ -109,11 +148,13 @@ function resolveRope(r: unknown, headDim: number): ResolvedRope | null {
     if (!['base', 'style', 'offset', 'dims'].includes(key)) throw new TypeError(`options.rope.${key} is not an option (expected base, style, offset, dims)`);
   }
   const base = o.base ?? 10000;
-  if (typeof base !== 'number' || !Number.isFinite(base) || base <= 1) throw new RangeError(`options.rope.base must be a finite number > 1 (got ${String(base)})`);
+  if (typeof base !== 'number' || !finiteFloat32(base) || base <= 1) throw new RangeError(`options.rope.base must be a finite (float32) number > 1 (got ${shown(base)})`);
   const style = o.style ?? 'half';
-  if (style !== 'half' && style !== 'interleaved') throw new RangeError(`options.rope.style must be 'half' or 'interleaved' (got ${String(style)})`);
+  if (style !== 'half' && style !== 'interleaved') throw new RangeError(`options.rope.style must be 'half' or 'interleaved' (got ${shown(style)})`);
   const offset = o.offset ?? 0;
-  if (typeof offset !== 'number' || !Number.isSafeInteger(offset)) throw new TypeError(`options.rope.offset must be an integer (got ${String(offset)})`);
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset)) throw new TypeError(`options.rope.offset must be an integer (got ${shown(offset)})`);
+  // the native backends hold positions and the offset in 32 bits
+  if (offset < -(2 ** 31) || offset > 2 ** 31 - 1) throw new RangeError(`options.rope.offset must be in [-2^31, 2^31 - 1] (got ${offset})`);
   const dims = o.dims ?? headDim - (headDim % 2);
   checkInteger('options.rope.dims', dims, 2);
   if (dims % 2 !== 0 || dims > headDim) throw new RangeError(`options.rope.dims must be even and ≤ headDim ${headDim} (got ${dims})`);
@@ -141,7 +182,7 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: unkno
     if (!OPTION_KEYS.has(key)) throw new TypeError(`options.${key} is not an option (expected one of ${[...OPTION_KEYS].join(', ')})`);
   }
   if (o.layout !== undefined && o.layout !== 'bhsd' && o.layout !== 'bshd') {
-    throw new RangeError(`options.layout must be 'bhsd' or 'bshd' (got ${String(o.layout)})`);
+    throw new RangeError(`options.layout must be 'bhsd' or 'bshd' (got ${shown(o.layout)})`);
   }
   const Q = operand('q', q, o.layout);
   const K = operand('k', k, o.layout);
@@ -169,12 +210,14 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: unkno
   if (o.causal) pattern = patterns.intersect(patterns.causal(), pattern);
 
   const scale = o.scale ?? 1 / Math.sqrt(Q.headDim);
-  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) throw new RangeError(`options.scale must be a finite number > 0 (got ${String(scale)})`);
+  if (typeof scale !== 'number' || !finiteFloat32(scale) || scale <= 0) throw new RangeError(`options.scale must be a finite (float32) number > 0 (got ${shown(scale)})`);
   const softcap = o.softcap ?? 0;
-  if (typeof softcap !== 'number' || !Number.isFinite(softcap) || softcap < 0) throw new RangeError(`options.softcap must be a finite number ≥ 0, 0 meaning none (got ${String(softcap)})`);
+  if (typeof softcap !== 'number' || !finiteFloat32(softcap) || softcap < 0 || (softcap > 0 && softcap < FLOAT32_MIN_NORMAL)) {
+    throw new RangeError(`options.softcap must be 0 (none) or a finite (float32) number ≥ 2^-126 (got ${shown(softcap)})`);
+  }
 
   const backend = o.backend ?? 'auto';
-  if (!BACKENDS.includes(backend)) throw new RangeError(`options.backend must be one of ${BACKENDS.map((b) => `'${b}'`).join(', ')} (got ${String(backend)})`);
+  if (!BACKENDS.includes(backend)) throw new RangeError(`options.backend must be one of ${BACKENDS.map((b) => `'${b}'`).join(', ')} (got ${shown(backend)})`);
   if (o.returnLse !== undefined && typeof o.returnLse !== 'boolean') throw new TypeError(`options.returnLse must be a boolean (got ${describe(o.returnLse)})`);
 
   let out: Tensor | null = null;
@@ -185,6 +228,10 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: unkno
       throw new RangeError(`options.out must match q: ${dtype} [${Q.tensor.shape.join(', ')}] ${Q.layout} on ${Q.tensor.device} (got ${o.out.dtype} [${o.out.shape.join(', ')}] ${o.out.layout} on ${o.out.device})`);
     }
     if ([q, k, v].includes(o.out)) throw new RangeError('options.out must not be q, k or v');
+    checkFixedStorage('options.out', o.out);
+    for (const [name, t] of [['q', Q], ['k', K], ['v', V]] as const) {
+      if (sharesMemory(o.out, t.tensor)) throw new RangeError(`options.out must not share memory with ${name}`);
+    }
     out = o.out;
   }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "attnflow.h"
 
@@ -57,7 +58,37 @@ Status checkView(const char* name, const TensorView& v) {
                          " but its buffer holds " + ustr(v.capacity) + " elements");
   }
   if (v.data == nullptr) return Status::Error(std::string(name) + ".data is null but the view has elements");
+  // Backends size their work and scratch (items, RoPE tables, partial results) by the shapes;
+  // with zero strides a few bytes could describe a view of 2^31 rows and exhaust memory. A view
+  // may not have more elements than its buffer holds.
+  uint64_t count = 1;
+  for (int a = 0; a < 4; ++a) {
+    if (__builtin_mul_overflow(count, static_cast<uint64_t>(v.shape[a]), &count) ||
+        count > static_cast<uint64_t>(v.capacity)) {
+      return Status::Error(std::string(name) + ": the view has more elements (shape [" + str(v.shape[0]) + ", " +
+                           str(v.shape[1]) + ", " + str(v.shape[2]) + ", " + str(v.shape[3]) +
+                           "]) than its buffer holds (" + ustr(v.capacity) + ")");
+    }
+  }
   return Status::Ok();
+}
+
+// True when no two elements of a (non-empty, in-bounds) view share an offset: ordered by stride,
+// each axis's stride must exceed the largest offset reachable through the smaller ones.
+bool nonOverlapping(const TensorView& v) {
+  for (int a = 0; a < 4; ++a)
+    if (v.shape[a] == 0) return true;  // no elements
+  int order[4] = {0, 1, 2, 3};
+  for (int i = 1; i < 4; ++i)
+    for (int j = i; j > 0 && v.strides[order[j]] < v.strides[order[j - 1]]; --j) std::swap(order[j], order[j - 1]);
+  uint64_t reach = 0;  // largest offset through the axes so far (no overflow: checkView bounded it)
+  for (int i = 0; i < 4; ++i) {
+    const int a = order[i];
+    if (v.shape[a] <= 1) continue;
+    if (static_cast<uint64_t>(v.strides[a]) <= reach) return false;
+    reach += static_cast<uint64_t>(v.shape[a] - 1) * static_cast<uint64_t>(v.strides[a]);
+  }
+  return true;
 }
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -183,6 +214,9 @@ Status validateAttention(const AttentionParams& p) {
       return Status::Error("out.shape[" + str(a) + "] (" + str(p.out.shape[a]) + ") does not match q.shape[" +
                            str(a) + "] (" + str(p.q.shape[a]) + ")");
     }
+  }
+  if (!nonOverlapping(p.out)) {
+    return Status::Error("out: the view's elements overlap (its strides map two elements to one place)");
   }
   if (p.out.dtype != p.q.dtype) {
     return Status::Error(std::string("out dtype (") + dtypeName(p.out.dtype) + ") must be q's dtype (" +
