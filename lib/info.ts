@@ -1,5 +1,6 @@
 /** What this installation can run: backends, devices, CPU features. */
 import { packageVersion, tryLoadNative, type NativeCudaDevice } from './native.js';
+import { describeValue } from './describe.js';
 
 export interface BackendStatus {
   available: boolean;
@@ -62,8 +63,56 @@ function cudaVersion(v: number | undefined): string {
   return v ? `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}` : 'none';
 }
 
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** What is wrong with `x` as a value info() returned, or null when nothing formatInfo reads is. */
+function infoProblem(x: unknown): string | null {
+  if (!isObject(x)) return describeValue(x);
+  const bad = (path: string, v: unknown): string => `an object whose ${path} is ${describeValue(v)}`;
+  const optional = (v: unknown, type: 'string' | 'number'): boolean => v === undefined || typeof v === type;
+  for (const k of ['version', 'node', 'platform', 'arch'] as const) {
+    if (typeof x[k] !== 'string') return bad(k, x[k]);
+  }
+  const b = x.backends;
+  if (!isObject(b)) return bad('backends', b);
+  const cpu = b.cpu;
+  if (!isObject(cpu)) return bad('backends.cpu', cpu);
+  if (typeof cpu.available !== 'boolean') return bad('backends.cpu.available', cpu.available);
+  if (!optional(cpu.reason, 'string')) return bad('backends.cpu.reason', cpu.reason);
+  if (!optional(cpu.threads, 'number')) return bad('backends.cpu.threads', cpu.threads);
+  if (cpu.simd !== undefined && !(Array.isArray(cpu.simd) && cpu.simd.every((f) => typeof f === 'string'))) return bad('backends.cpu.simd', cpu.simd);
+  if (cpu.tile !== undefined && !(isObject(cpu.tile) && typeof cpu.tile.blockQ === 'number' && typeof cpu.tile.blockK === 'number')) {
+    return bad('backends.cpu.tile', cpu.tile);
+  }
+  const cuda = b.cuda;
+  if (!isObject(cuda)) return bad('backends.cuda', cuda);
+  if (typeof cuda.available !== 'boolean') return bad('backends.cuda.available', cuda.available);
+  if (!optional(cuda.reason, 'string')) return bad('backends.cuda.reason', cuda.reason);
+  for (const k of ['runtimeVersion', 'driverVersion'] as const) {
+    if (!optional(cuda[k], 'number')) return bad(`backends.cuda.${k}`, cuda[k]);
+  }
+  if (cuda.available) {
+    if (!Array.isArray(cuda.devices)) return bad('backends.cuda.devices', cuda.devices);
+    for (let d = 0; d < cuda.devices.length; d++) {
+      const dev: unknown = cuda.devices[d];
+      if (!isObject(dev)) return bad(`backends.cuda.devices[${d}]`, dev);
+      for (const k of ['index', 'totalMemory', 'multiprocessors'] as const) {
+        if (typeof dev[k] !== 'number') return bad(`backends.cuda.devices[${d}].${k}`, dev[k]);
+      }
+      for (const k of ['name', 'computeCapability'] as const) {
+        if (typeof dev[k] !== 'string' && typeof dev[k] !== 'number') return bad(`backends.cuda.devices[${d}].${k}`, dev[k]);
+      }
+    }
+  }
+  return null;
+}
+
 /** Human-readable text of info(), as `attnflow info` prints it. */
 export function formatInfo(i: AttnflowInfo): string {
+  const problem = infoProblem(i);
+  if (problem !== null) throw new TypeError(`formatInfo: expected the object info() returns, got ${problem}`);
   const lines = [`attnflow ${i.version} (node ${i.node}, ${i.platform}-${i.arch})`, 'backends:'];
   lines.push('  reference: available (pure TypeScript)');
   const cpu = i.backends.cpu;

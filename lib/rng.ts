@@ -5,6 +5,7 @@
  *
  * Not cryptographically secure.
  */
+import { describeValue } from './describe.js';
 
 const TWO32 = 4294967296;
 const TWO53 = 9007199254740992;
@@ -118,7 +119,7 @@ export class Rng {
    */
   int(n: number): number {
     if (!Number.isSafeInteger(n) || n <= 0) {
-      throw new RangeError(`Rng.int: n must be a positive safe integer, got ${String(n)}`);
+      throw new RangeError(`Rng.int: n must be a positive safe integer, got ${describeValue(n)}`);
     }
     if (n <= TWO32) {
       const limit = TWO32 - (TWO32 % n); // largest multiple of n not above 2^32

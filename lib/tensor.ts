@@ -8,8 +8,10 @@
  * Nothing else in this module ever writes to memory the caller passed in.
  */
 
+import { constants as bufferConstants } from 'node:buffer';
 import { DTYPES, isDType, encode16, decode16, type DType } from './dtypes.js';
 import { Rng } from './rng.js';
+import { describeValue } from './describe.js';
 
 export type { DType } from './dtypes.js';
 
@@ -156,6 +158,43 @@ function checkOptions(opts: unknown, where: string): { dtype: DType | undefined;
   return { dtype, layout };
 }
 
+/**
+ * The most elements of a host tensor: V8's limit on a typed array's length on this Node
+ * (buffer.constants.MAX_LENGTH: 2^32 on Node 20 and 64-bit; larger on later versions), capped at
+ * 2^32 − 1 so that the limit, and what native code may assume of a length, is the same everywhere.
+ */
+export const MAX_HOST_ELEMENTS = Math.min(2 ** 32 - 1, bufferConstants.MAX_LENGTH);
+
+/** Throws a RangeError naming `where` and the shape when a host tensor of `dims` cannot exist. */
+function checkHostSize(dims: readonly number[], dtype: DType, where: string): number {
+  const n = product(dims);
+  if (n > MAX_HOST_ELEMENTS) {
+    throw new RangeError(
+      `${where}: shape ${fmtShape(dims)} has ${n} elements, more than a ${dtype} tensor can hold (max ${MAX_HOST_ELEMENTS})`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Runs `alloc` (which makes host storage for `dims`), turning an allocation failure (the memory
+ * is not there) into a RangeError naming `where`, the shape and the bytes asked for.
+ */
+function allocating<T>(dims: readonly number[], dtype: DType, where: string, alloc: () => T): T {
+  try {
+    return alloc();
+  } catch (e) {
+    if (e instanceof RangeError && /allocation failed|Invalid typed array length|Array buffer/i.test(e.message)) {
+      const bytes = product(dims) * (dtype === 'float32' ? 4 : 2);
+      throw new RangeError(
+        `${where}: cannot allocate a ${dtype} tensor of shape ${fmtShape(dims)} (${bytes} bytes, ${(bytes / 2 ** 30).toFixed(1)} GiB): the memory is not available`,
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+}
+
 function product(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
@@ -289,7 +328,8 @@ export class Tensor {
 
   /**
    * Converts numbers (any ArrayLike: number[], Float64Array, Float32Array, …) into a new tensor of
-   * the dtype (default 'float32'), rounding to nearest even. Always copies.
+   * the dtype (default 'float32'), rounding to nearest even. Always copies. A TypeError names the
+   * first entry that is not a number (typed arrays of numbers are not checked element by element).
    */
   static fromFloat32(values: ArrayLike<number>, shape: readonly number[], options?: TensorOptions): Tensor {
     const where = 'Tensor.fromFloat32';
@@ -298,22 +338,38 @@ export class Tensor {
     if (values === null || typeof values !== 'object' || typeof (values as { length?: unknown }).length !== 'number') {
       throw new TypeError(`${where}: values must be an array-like of numbers, got ${describe(values)}`);
     }
-    const expected = product(dims);
+    const expected = checkHostSize(dims, dtype, where);
     if (values.length !== expected) {
       throw new RangeError(
         `${where}: values has ${values.length} elements but shape ${fmtShape(dims)} needs ${expected} (expected length ${expected}, got ${values.length})`,
       );
     }
-    return new Tensor(PRIVATE, dims, dtype, layout, convert(values, dtype), null);
+    if (ArrayBuffer.isView(values)) {
+      // a typed array of numbers needs no per-element check; one of bigints converts to none
+      if (values instanceof BigInt64Array || values instanceof BigUint64Array) {
+        throw new TypeError(`${where}: values must hold numbers, got ${describeValue(values)}`);
+      }
+    } else {
+      for (let i = 0; i < expected; i++) {
+        const v: unknown = values[i];
+        if (typeof v !== 'number') throw new TypeError(`${where}: values[${i}] must be a number, got ${describeValue(v)}`);
+      }
+    }
+    return new Tensor(PRIVATE, dims, dtype, layout, allocating(dims, dtype, where, () => convert(values, dtype)), null);
   }
 
-  /** A new tensor of zeros (dtype default 'float32'). */
+  /**
+   * A new tensor of zeros (dtype default 'float32'). Like every constructor that allocates host
+   * memory, RangeError for a shape of more than MAX_HOST_ELEMENTS elements or one whose memory
+   * cannot be allocated.
+   */
   static zeros(shape: readonly number[], options?: TensorOptions): Tensor {
     const where = 'Tensor.zeros';
     const dims = checkShape(shape, where);
     const { dtype = 'float32', layout } = checkOptions(options, where);
-    const n = product(dims);
-    const host = dtype === 'float32' ? new Float32Array(n) : new Uint16Array(n); // +0 is all-zero bits in every dtype
+    const n = checkHostSize(dims, dtype, where);
+    // +0 is all-zero bits in every dtype
+    const host = allocating(dims, dtype, where, () => (dtype === 'float32' ? new Float32Array(n) : new Uint16Array(n)));
     return new Tensor(PRIVATE, dims, dtype, layout, host, null);
   }
 
@@ -329,10 +385,24 @@ export class Tensor {
     if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) {
       throw new TypeError(`${where}: seed is required and must be an integer, got ${describe(seed)}`);
     }
+    const n = checkHostSize(dims, dtype, where);
     const rng = new Rng(seed);
-    const vals = new Float32Array(product(dims));
-    for (let i = 0; i < vals.length; i++) vals[i] = rng.normal();
-    const host = dtype === 'float32' ? vals : encode16(vals, dtype);
+    let host: HostData;
+    if (dtype === 'float32') {
+      const vals = allocating(dims, dtype, where, () => new Float32Array(n));
+      for (let i = 0; i < n; i++) vals[i] = rng.normal();
+      host = vals;
+    } else {
+      // drawn into float32 a chunk at a time (no float32 copy of the whole tensor), then rounded
+      const bits = allocating(dims, dtype, where, () => new Uint16Array(n));
+      const chunk = new Float32Array(Math.min(n, 4096));
+      for (let i0 = 0; i0 < n; i0 += chunk.length) {
+        const len = Math.min(chunk.length, n - i0);
+        for (let i = 0; i < len; i++) chunk[i] = rng.normal();
+        encode16(chunk.subarray(0, len), dtype, bits.subarray(i0, i0 + len));
+      }
+      host = bits;
+    }
     return new Tensor(PRIVATE, dims, dtype, layout, host, null);
   }
 

@@ -50,7 +50,9 @@
 import type { Pattern } from '../patterns/pattern.js';
 import { toPattern } from '../patterns/index.js';
 import { compileMask } from '../mask/index.js';
+import { MAX_MASK_TILE_BITS } from '../mask/compile.js';
 import { IntervalBuffer, MaskRows } from './rows.js';
+import { describeValue } from '../describe.js';
 
 export type AnalysisMethod = 'toeplitz-causal' | 'interval' | 'bfs';
 
@@ -101,7 +103,7 @@ const DEFAULT_MAX_WORK = 1e9;
 
 function checkInt(name: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new RangeError(`analyze: ${name} must be an integer in [${min}, ${max}], got ${String(v)}`);
+    throw new RangeError(`analyze: ${name} must be an integer in [${min}, ${max}], got ${describeValue(v)}`);
   }
   return v;
 }
@@ -485,9 +487,12 @@ export function analyze(pattern: Pattern | string, options: AnalyzeOptions): Ana
   const tile = options.tile ?? DEFAULT_TILE;
   const blockQ = checkInt('tile.blockQ', tile.blockQ, 1, 1 << 16);
   const blockK = checkInt('tile.blockK', tile.blockK, 1, 1 << 16);
+  if (blockQ * 32 * Math.ceil(blockK / 32) > MAX_MASK_TILE_BITS) {
+    throw new RangeError(`analyze: a tile of tile.blockQ × tile.blockK = ${blockQ} × ${blockK} is larger than the ${MAX_MASK_TILE_BITS} bits a bit tile may hold`);
+  }
   const method = options.method ?? 'auto';
   if (!['auto', 'toeplitz-causal', 'interval', 'bfs'].includes(method)) {
-    throw new RangeError(`analyze: unknown method '${String(method)}'`);
+    throw new RangeError(`analyze: method must be 'auto', 'toeplitz-causal', 'interval' or 'bfs', got ${describeValue(method)}`);
   }
   const maxWork = options.maxWork ?? DEFAULT_MAX_WORK;
   const p = toPattern(pattern);

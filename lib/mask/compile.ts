@@ -27,6 +27,7 @@ import type { BlockMask } from './blockmask.js';
 import type { Pattern } from '../patterns/pattern.js';
 import { ID_EMPTY, ID_FULL, MAX_PERIOD_TILES, nextGen, type PatternNode, type TileCtx } from '../patterns/node.js';
 import { toNode } from '../patterns/index.js';
+import { describeValue } from '../describe.js';
 
 export interface CompileOptions {
   /** number of query rows (positions are i + seqK − seqQ) */
@@ -35,8 +36,9 @@ export interface CompileOptions {
   readonly seqK: number;
   /**
    * Number of attention heads. Only used when the pattern differs between heads
-   * (headPeriod > 1): the mask then has `heads` × numQBlocks rows (default: headPeriod heads).
-   * Patterns that are the same for every head give one shared mask (heads = 1).
+   * (headPeriod > 1): the mask then has `heads` × numQBlocks rows (default: headPeriod heads), and
+   * heads must be at most MAX_MASK_HEADS (65536). Patterns that are the same for every head give
+   * one shared mask (heads = 1).
    */
   readonly heads?: number;
   /** query rows per tile */
@@ -46,6 +48,32 @@ export interface CompileOptions {
 }
 
 const MEMO_LIMIT = 2 ** 26;
+
+/**
+ * Limits of compileMask (a RangeError naming the option past each; all but the last before any work):
+ *  - seqQ, seqK ≤ MAX_MASK_SEQ: they are int32 in the native view of a BlockMask
+ *    (BlockMaskView in native/include/attnflow.h), as are block indices;
+ *  - blockQ, blockK ≤ MAX_MASK_BLOCK (the tile sides analyze, renderMask and the CLI accept), and a
+ *    bit tile (blockQ rows of 32·wordsPerRow bits) of at most MAX_MASK_TILE_BITS bits: 2 MiB, e.g.
+ *    4096×4096 — every kernel's tile is far smaller, and the compiler keeps several tiles in flight;
+ *  - heads ≤ MAX_MASK_HEADS when the pattern differs between heads (the mask has a row of tiles
+ *    per head and query block, and compiling costs time linear in heads);
+ *  - at most MAX_MASK_TILES rows of tiles (heads × numQBlocks) and MAX_MASK_TILES visited tiles:
+ *    rowPtr holds int32 offsets into colIdx / partial. The tile count is known only while
+ *    compiling; past it compileMask stops with a RangeError before growing its arrays further.
+ */
+export const MAX_MASK_SEQ = 2 ** 31 - 1;
+export const MAX_MASK_BLOCK = 65536;
+export const MAX_MASK_TILE_BITS = 2 ** 24;
+export const MAX_MASK_HEADS = 65536;
+export const MAX_MASK_TILES = 2 ** 31 - 1;
+
+function tooManyTiles(): RangeError {
+  return new RangeError(
+    `compileMask: the mask would hold more than ${MAX_MASK_TILES} tiles, more than its int32 rowPtr can index; ` +
+      'use larger tiles (blockQ, blockK) or shorter sequences (seqQ, seqK)',
+  );
+}
 
 /** Interned bit tiles of one compile; implements the context pattern nodes compute tiles in. */
 class TileStore implements TileCtx {
@@ -222,9 +250,11 @@ class Entries {
 
   private reserve(extra: number, kbEnd: number): void {
     const need = this.length + extra;
+    if (need > MAX_MASK_TILES) throw tooManyTiles();
     if (need > this.cols.length) {
       let cap = this.cols.length * 2;
       while (cap < need) cap *= 2;
+      cap = Math.min(cap, MAX_MASK_TILES);
       const c = new Int32Array(cap);
       c.set(this.cols.subarray(0, this.length));
       this.cols = c;
@@ -233,7 +263,7 @@ class Entries {
       this.partial = d;
     }
     if (kbEnd > this.iota.length) {
-      const len = Math.max(kbEnd, 2 * this.iota.length);
+      const len = Math.min(Math.max(kbEnd, 2 * this.iota.length), MAX_MASK_SEQ);
       this.iota = new Int32Array(len);
       for (let k = 0; k < len; k++) this.iota[k] = k;
     }
@@ -288,13 +318,16 @@ class Entries {
   }
 }
 
-function checkPositive(name: string, v: unknown, optional = false): number | undefined {
+function checkPositive(name: string, v: unknown, max: number, optional = false): number | undefined {
   if (v === undefined && optional) return undefined;
   if (typeof v !== 'number') {
-    throw new TypeError(`compileMask: ${name} must be a positive integer, got ${v === null ? 'null' : typeof v}`);
+    throw new TypeError(`compileMask: ${name} must be a positive integer, got ${describeValue(v)}`);
   }
   if (!Number.isSafeInteger(v) || v < 1) {
-    throw new RangeError(`compileMask: ${name} must be a positive integer, got ${String(v)}`);
+    throw new RangeError(`compileMask: ${name} must be a positive integer, got ${describeValue(v)}`);
+  }
+  if (v > max) {
+    throw new RangeError(`compileMask: ${name} must be a positive integer at most ${max}, got ${v}`);
   }
   return v;
 }
@@ -324,14 +357,35 @@ export function compileMask(pattern: Pattern | string, options: CompileOptions):
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('compileMask: options { seqQ, seqK, blockQ, blockK, heads? } are required');
   }
-  const seqQ = checkPositive('seqQ', options.seqQ)!;
-  const seqK = checkPositive('seqK', options.seqK)!;
-  const blockQ = checkPositive('blockQ', options.blockQ)!;
-  const blockK = checkPositive('blockK', options.blockK)!;
-  const headsOpt = checkPositive('heads', options.heads, true);
+  const seqQ = checkPositive('seqQ', options.seqQ, MAX_MASK_SEQ)!;
+  const seqK = checkPositive('seqK', options.seqK, MAX_MASK_SEQ)!;
+  const blockQ = checkPositive('blockQ', options.blockQ, MAX_MASK_BLOCK)!;
+  const blockK = checkPositive('blockK', options.blockK, MAX_MASK_BLOCK)!;
+  const headsOpt = checkPositive('heads', options.heads, Number.MAX_SAFE_INTEGER, true);
+  const tileBits = blockQ * 32 * Math.ceil(blockK / 32);
+  if (tileBits > MAX_MASK_TILE_BITS) {
+    throw new RangeError(
+      `compileMask: a bit tile of blockQ × blockK = ${blockQ} × ${blockK} (${tileBits} bits with rows padded to 32-bit words) ` +
+        `is larger than the ${MAX_MASK_TILE_BITS} bits a tile may hold; use smaller blockQ / blockK`,
+    );
+  }
   const node = toNode(pattern, 'compileMask');
   const period = node.headPeriod;
   const heads = period > 1 ? (headsOpt ?? period) : 1;
+  if (heads > MAX_MASK_HEADS) {
+    throw new RangeError(
+      headsOpt === undefined
+        ? `compileMask: the pattern repeats over ${period} heads, more than the ${MAX_MASK_HEADS} heads a mask may have; give heads (at most ${MAX_MASK_HEADS})`
+        : `compileMask: heads must be at most ${MAX_MASK_HEADS} for a pattern that differs between heads, got ${heads}`,
+    );
+  }
+  const rows = heads * Math.ceil(seqQ / blockQ);
+  if (rows >= MAX_MASK_TILES) {
+    throw new RangeError(
+      `compileMask: the mask would have ${rows} rows of tiles (heads × ceil(seqQ / blockQ) = ${heads} × ${Math.ceil(seqQ / blockQ)}), ` +
+        `more than its int32 rowPtr can index (${MAX_MASK_TILES - 1}); use a larger blockQ or a shorter seqQ`,
+    );
+  }
 
   let key: string | null = null;
   if (node.cacheable) {
@@ -463,6 +517,7 @@ function build(
     const perHead = Array.from({ length: distinct }, (_, h) => rowPtr[(h + 1) * rowsPerHead] - rowPtr[h * rowsPerHead]);
     let total = 0;
     for (let h = 0; h < heads; h++) total += perHead[h % distinct];
+    if (total > MAX_MASK_TILES) throw tooManyTiles();
     const c2 = new Int32Array(total);
     const p2 = new Int32Array(total);
     const r2 = new Int32Array(heads * rowsPerHead + 1);

@@ -8,6 +8,7 @@ import {
   FULL,
   ID_EMPTY,
   ID_FULL,
+  MAX_PATTERN_DEPTH,
   PARTIAL,
   PatternNode,
   intersectRanges,
@@ -30,6 +31,21 @@ function wrap(p: PatternNode, minPrec: number): string {
   return precedence(p) < minPrec ? `(${s})` : s;
 }
 
+/** 1 + the deepest of `parts`; a RangeError of `fn` past MAX_PATTERN_DEPTH. */
+function depthOf(fn: string, parts: readonly PatternNode[]): number {
+  let d = 0;
+  for (const p of parts) d = Math.max(d, p.treeDepth);
+  if (d + 1 > MAX_PATTERN_DEPTH) {
+    throw rangeArg(
+      fn,
+      `patterns may nest at most ${MAX_PATTERN_DEPTH} levels deep (a - (b | c | …) nests less than a - b - c - …)`,
+      -1,
+      `a pattern nested at most ${MAX_PATTERN_DEPTH} levels deep`,
+    );
+  }
+  return d + 1;
+}
+
 function periodOf(parts: readonly PatternNode[]): number {
   let n = 1;
   for (const p of parts) n = lcm(n, p.headPeriod);
@@ -40,6 +56,7 @@ function periodOf(parts: readonly PatternNode[]): number {
 export class UnionPattern extends PatternNode {
   readonly parts: readonly PatternNode[];
   private readonly period: number;
+  private readonly depth: number;
   constructor(parts: readonly PatternNode[]) {
     super();
     const flat: PatternNode[] = [];
@@ -48,11 +65,15 @@ export class UnionPattern extends PatternNode {
       else flat.push(p);
     }
     if (flat.length < 2) throw rangeArg('union', 'needs at least two patterns', -1, 'a pattern');
+    this.depth = depthOf('union', flat);
     this.parts = flat;
     this.period = periodOf(flat);
   }
   override get headPeriod(): number {
     return this.period;
+  }
+  override get treeDepth(): number {
+    return this.depth;
   }
   override get cacheable(): boolean {
     return this.parts.every((p) => p.cacheable);
@@ -100,6 +121,7 @@ export class UnionPattern extends PatternNode {
 export class IntersectPattern extends PatternNode {
   readonly parts: readonly PatternNode[];
   private readonly period: number;
+  private readonly depth: number;
   constructor(parts: readonly PatternNode[]) {
     super();
     const flat: PatternNode[] = [];
@@ -108,11 +130,15 @@ export class IntersectPattern extends PatternNode {
       else flat.push(p);
     }
     if (flat.length < 2) throw rangeArg('intersect', 'needs at least two patterns', -1, 'a pattern');
+    this.depth = depthOf('intersect', flat);
     this.parts = flat;
     this.period = periodOf(flat);
   }
   override get headPeriod(): number {
     return this.period;
+  }
+  override get treeDepth(): number {
+    return this.depth;
   }
   override get cacheable(): boolean {
     return this.parts.every((p) => p.cacheable);
@@ -160,15 +186,20 @@ export class IntersectPattern extends PatternNode {
 /** `a - b`: keys allowed by a and not by b. */
 export class DifferencePattern extends PatternNode {
   private readonly period: number;
+  private readonly depth: number;
   constructor(
     readonly a: PatternNode,
     readonly b: PatternNode,
   ) {
     super();
+    this.depth = depthOf('difference', [a, b]);
     this.period = lcm(a.headPeriod, b.headPeriod);
   }
   override get headPeriod(): number {
     return this.period;
+  }
+  override get treeDepth(): number {
+    return this.depth;
   }
   override get cacheable(): boolean {
     return this.a.cacheable && this.b.cacheable;
@@ -207,14 +238,19 @@ export class DifferencePattern extends PatternNode {
 export class PerHeadPattern extends PatternNode {
   readonly parts: readonly PatternNode[];
   private readonly period: number;
+  private readonly depth: number;
   constructor(parts: readonly PatternNode[]) {
     super();
     if (parts.length === 0) throw rangeArg('perHead', 'needs at least one pattern', -1, 'a pattern');
+    this.depth = depthOf('perHead', parts);
     this.parts = [...parts];
     this.period = lcm(parts.length, periodOf(parts));
   }
   override get headPeriod(): number {
     return this.period;
+  }
+  override get treeDepth(): number {
+    return this.depth;
   }
   override get cacheable(): boolean {
     return this.parts.every((p) => p.cacheable);
@@ -253,6 +289,9 @@ export class PresetPattern extends PatternNode {
   }
   override get headPeriod(): number {
     return this.expansion.headPeriod;
+  }
+  override get treeDepth(): number {
+    return this.expansion.treeDepth + 1;
   }
   override toString(): string {
     return `${this.name}(${this.args.join(', ')})`;

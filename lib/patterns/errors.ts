@@ -2,6 +2,7 @@
  * Errors of the pattern layer: argument checks shared by the factory functions and the parser,
  * and the syntax error of parsePattern.
  */
+import { describeValue } from '../describe.js';
 
 /** A RangeError or TypeError that remembers which argument of a pattern call was wrong. */
 export interface ArgError extends Error {
@@ -27,12 +28,7 @@ export function isArgError(e: unknown): e is ArgError {
   return e instanceof Error && typeof (e as Partial<ArgError>).argIndex === 'number';
 }
 
-function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'bigint') return `${v}n`;
-  if (typeof v === 'object' && v !== null) return Array.isArray(v) ? 'an array' : 'an object';
-  return String(v);
-}
+const show = describeValue;
 
 /**
  * Checks that argument `index` (named `name`) of `fn` is an integer ≥ min (and ≤ max) and returns

@@ -50,6 +50,7 @@ import {
 } from './primitives.js';
 import { bigbird, dsa, longformer, sparseTransformer, streaming } from './presets.js';
 import { parseNode } from './parse.js';
+import { describeValue } from '../describe.js';
 
 export type { Pattern } from './pattern.js';
 export { TileClass } from './pattern.js';
@@ -77,7 +78,7 @@ export function toNode(p: Pattern | string, fn = 'toPattern', index = 0): Patter
   if (isPatternLike(p)) {
     const period = p.headPeriod;
     if (!Number.isSafeInteger(period) || period < 1) {
-      throw new RangeError(`${fn}: a pattern's headPeriod must be a positive integer, got ${String(period)}`);
+      throw new RangeError(`${fn}: a pattern's headPeriod must be a positive integer, got ${describeValue(period)}`);
     }
     return new ForeignPattern(p);
   }

@@ -189,6 +189,14 @@ export function normalizeRanges(pairs: number[]): number[] {
   return out;
 }
 
+/**
+ * The deepest pattern tree the combinators build (unions and intersections of unions and
+ * intersections are flattened, so only differences, perHead and mixed nesting add levels), and the
+ * deepest nesting of parentheses parsePattern reads: compiling, printing and parsing recurse once
+ * per level, and must not run out of stack.
+ */
+export const MAX_PATTERN_DEPTH = 256;
+
 let genCounter = 0;
 /** A fresh compile generation. */
 export function nextGen(): number {
@@ -203,6 +211,14 @@ export abstract class PatternNode implements Pattern {
   abstract classify(p0: number, p1: number, j0: number, j1: number, head: number): TileClass;
 
   get headPeriod(): number {
+    return 1;
+  }
+
+  /**
+   * @internal Levels of the pattern tree: 1 for a primitive, 1 + the deepest part for a combinator;
+   * at most MAX_PATTERN_DEPTH (compiling and printing recurse once per level).
+   */
+  get treeDepth(): number {
     return 1;
   }
 

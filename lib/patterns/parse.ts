@@ -11,7 +11,7 @@
  */
 import { PatternSyntaxError, isArgError } from './errors.js';
 import { DifferencePattern, IntersectPattern, PerHeadPattern, UnionPattern } from './combinators.js';
-import type { PatternNode } from './node.js';
+import { MAX_PATTERN_DEPTH, type PatternNode } from './node.js';
 import {
   BlockPattern,
   CausalPattern,
@@ -117,8 +117,13 @@ function paramList(spec: NumSpec): string {
   return spec.params.join(', ');
 }
 
+/** the deepest nesting of parentheses and pattern arguments parsePattern reads */
+const MAX_NESTING = MAX_PATTERN_DEPTH;
+
 class Parser {
   private i = 0;
+  /** current nesting of '(' and pattern arguments */
+  private depth = 0;
   constructor(private readonly s: string) {}
 
   fail(pos: number, problem: string, expected: string): never {
@@ -148,34 +153,68 @@ class Parser {
     return e;
   }
 
+  // `a | b | c` is built as one union of [a, b, c] (and `a & b & c` as one intersection), not
+  // pair by pair: the constructors flatten nested unions by copying, which would make a long chain
+  // cost quadratic time. `|` and `-` associate left, so a difference closes the union before it.
   private expr(): PatternNode {
-    let left = this.term();
+    let run: PatternNode[] = [this.term()];
+    let at = -1; // the first '|' of the run
     for (;;) {
       const c = this.peek();
-      if (c !== '|' && c !== '-') return left;
-      this.i++;
+      if (c !== '|' && c !== '-') return this.union(run, at);
+      const op = this.i++;
       const right = this.term();
-      left = c === '|' ? new UnionPattern([left, right]) : new DifferencePattern(left, right);
+      if (c === '|') {
+        if (run.length === 1) at = op;
+        run.push(right);
+      } else {
+        const left = this.union(run, at);
+        run = [this.combine(op, () => new DifferencePattern(left, right))];
+      }
     }
   }
 
   private term(): PatternNode {
-    let left = this.factor();
+    const parts = [this.factor()];
+    let at = -1; // the first '&'
     while (this.peek() === '&') {
+      if (at < 0) at = this.i;
       this.i++;
-      const right = this.factor();
-      left = new IntersectPattern([left, right]);
+      parts.push(this.factor());
     }
-    return left;
+    return parts.length === 1 ? parts[0] : this.combine(at, () => new IntersectPattern(parts));
+  }
+
+  private union(parts: PatternNode[], at: number): PatternNode {
+    return parts.length === 1 ? parts[0] : this.combine(at, () => new UnionPattern(parts));
+  }
+
+  /** build() of an operator at `pos`, its argument errors (nesting too deep) as syntax errors there. */
+  private combine(pos: number, build: () => PatternNode): PatternNode {
+    try {
+      return build();
+    } catch (e) {
+      if (isArgError(e)) this.fail(pos, e.message.replace(/^\w+: /, ''), e.expected);
+      throw e;
+    }
+  }
+
+  /** Enters one level of nesting at the '(' at `pos`; PatternSyntaxError past MAX_NESTING. */
+  private nest(pos: number): void {
+    if (++this.depth > MAX_NESTING) {
+      this.fail(pos, `parentheses and pattern arguments nested more than ${MAX_NESTING} deep`, `at most ${MAX_NESTING} levels of nesting`);
+    }
   }
 
   private factor(): PatternNode {
     const c = this.peek();
     if (c === '(') {
+      this.nest(this.i);
       this.i++;
       const e = this.expr();
       if (this.peek() !== ')') this.unexpected("')' or an operator ('|', '&', '-')");
       this.i++;
+      this.depth--;
       return e;
     }
     if (c !== undefined && /[A-Za-z_]/.test(c)) return this.call();
@@ -195,6 +234,7 @@ class Parser {
       if (spec.kind === 'num' && spec.min === 0) return spec.build([]);
       this.fail(this.i, `${name} needs arguments`, `'(' after ${name}`);
     }
+    if (spec.kind === 'pat') this.nest(this.i);
     this.i++; // '('
     const positions: number[] = [];
     const nums: number[] = [];
@@ -232,6 +272,7 @@ class Parser {
     }
     const close = this.i;
     this.i++; // ')'
+    if (spec.kind === 'pat') this.depth--;
     const count = spec.kind === 'num' ? nums.length : pats.length;
     if (count < spec.min) {
       if (spec.kind === 'num') {

@@ -6,6 +6,7 @@
  * Pair t at absolute position p turns by the angle (p + offset)·base^(−2t/dims).
  */
 import type { ResolvedRope } from './problem.js';
+import { describeValue } from '../describe.js';
 
 /** Checks a resolved RoPE against a head dimension; throws a RangeError when it cannot apply. */
 export function checkRope(rope: ResolvedRope, headDim: number): void {
@@ -16,7 +17,7 @@ export function checkRope(rope: ResolvedRope, headDim: number): void {
     throw new RangeError(`rope.base must be a positive finite number, got ${rope.base}`);
   }
   if (rope.style !== 'half' && rope.style !== 'interleaved') {
-    throw new RangeError(`rope.style must be 'half' or 'interleaved', got ${String(rope.style)}`);
+    throw new RangeError(`rope.style must be 'half' or 'interleaved', got ${describeValue(rope.style)}`);
   }
   if (!Number.isFinite(rope.offset)) throw new RangeError(`rope.offset must be finite, got ${rope.offset}`);
 }

@@ -1,6 +1,8 @@
 /** renderMask (contract): a pattern drawn as the ✔ grid, a 0/1 bit matrix, or an SVG picture. */
 import type { Pattern } from '../patterns/pattern.js';
 import { toPattern } from '../patterns/index.js';
+import { MAX_MASK_TILE_BITS } from '../mask/compile.js';
+import { describeValue } from '../describe.js';
 import { renderBits, renderGrid } from './grid.js';
 import { renderSvg } from './svg.js';
 
@@ -28,7 +30,7 @@ const MAX_SVG_SIDE = 1 << 22;
 
 function checkInt(name: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new RangeError(`renderMask: ${name} must be an integer in [${min}, ${max}], got ${String(v)}`);
+    throw new RangeError(`renderMask: ${name} must be an integer in [${min}, ${max}], got ${describeValue(v)}`);
   }
   return v;
 }
@@ -42,7 +44,7 @@ export function renderMask(pattern: Pattern | string, options: RenderOptions): s
   if (options === null || typeof options !== 'object') throw new TypeError('renderMask: options { seqLen } are required');
   const format = options.format ?? 'grid';
   if (format !== 'grid' && format !== 'bits' && format !== 'svg') {
-    throw new RangeError(`renderMask: format must be 'grid', 'bits' or 'svg', got ${String(format)}`);
+    throw new RangeError(`renderMask: format must be 'grid', 'bits' or 'svg', got ${describeValue(format)}`);
   }
   const limit = format === 'grid' ? MAX_GRID_SIDE : format === 'bits' ? MAX_BITS_SIDE : MAX_SVG_SIDE;
   const kIn = options.seqK ?? options.seqLen;
@@ -51,10 +53,13 @@ export function renderMask(pattern: Pattern | string, options: RenderOptions): s
   const seqQ = checkInt('seqQ', options.seqQ ?? seqK, 1, limit);
   if (seqQ > seqK) throw new RangeError(`renderMask: seqQ (${seqQ}) must not exceed seqK (${seqK})`);
   const head = checkInt('head', options.head ?? 0, 0, 2 ** 31 - 1);
-  const tile = options.tile;
+  const tile = options.tile ?? undefined; // null: no tile, as in analyze
   if (tile !== undefined) {
-    checkInt('tile.blockQ', tile.blockQ, 1, 1 << 16);
-    checkInt('tile.blockK', tile.blockK, 1, 1 << 16);
+    const blockQ = checkInt('tile.blockQ', tile.blockQ, 1, 1 << 16);
+    const blockK = checkInt('tile.blockK', tile.blockK, 1, 1 << 16);
+    if (blockQ * 32 * Math.ceil(blockK / 32) > MAX_MASK_TILE_BITS) {
+      throw new RangeError(`renderMask: a tile of tile.blockQ × tile.blockK = ${blockQ} × ${blockK} is larger than the ${MAX_MASK_TILE_BITS} bits a bit tile may hold`);
+    }
   }
   const p = toPattern(pattern);
   if (format === 'bits') return renderBits(p, { seqQ, seqK, head });
