@@ -4,7 +4,8 @@
  * where a device is present (test/gpu/ covers that machine).
  */
 import { describe, expect, it } from 'vitest';
-import { attention, attentionSync, compileMask, Tensor } from '../lib/index.js';
+import { attention, attentionSync, compileMask, linearAttention, linearAttentionSync, Tensor } from '../lib/index.js';
+import type { DeviceStorage } from '../lib/tensor.js';
 import { runCuda, runCudaSync } from '../lib/backends/cuda.js';
 import {
   cuda,
@@ -97,6 +98,35 @@ describe.skipIf(cuda.isAvailable())('CUDA without a device', () => {
     expect(e.message).toMatch(REASON);
     const r = await rejected(attention(q, k, v, { backend: 'cuda' }));
     expect(r.message).toMatch(/^options\.backend 'cuda' is unavailable: /);
+  });
+
+  // Device tensors as a user holding them meets the routing (storage faked: there is no device).
+  function onDevice(t: Tensor, device = 'cuda:0'): Tensor {
+    const host = t.data;
+    const storage: DeviceStorage = { device, toHost: () => host.slice(), dispose: () => {} };
+    return Tensor.fromDeviceStorage(storage, t.shape, { dtype: t.dtype, layout: t.layout });
+  }
+
+  it('device inputs follow their device under auto, and a host backend for them is a RangeError', async () => {
+    const [dq, dk, dv] = [onDevice(q), onDevice(k), onDevice(v)];
+    expect(thrown(() => attentionSync(dq, dk, dv)).message).toMatch(/^options\.backend 'cuda' is unavailable: cuda:0: /);
+    expect((await rejected(attention(dq, dk, dv, { causal: true }))).message).toMatch(REASON);
+    for (const backend of ['cpu', 'reference'] as const) {
+      const e = thrown(() => attentionSync(dq, dk, dv, { backend }));
+      expect(e).toBeInstanceOf(RangeError);
+      expect(e.message).toMatch(new RegExp(`options\\.backend '${backend}' runs on the host, but q, k and v are on cuda:0`));
+    }
+    expect(thrown(() => attentionSync(dq, k, v)).message).toMatch(/one device/);
+  });
+
+  it('linearAttention: device inputs and backend cuda name the device and the reason', async () => {
+    const [dq, dk, dv] = [onDevice(q), onDevice(k), onDevice(v)];
+    expect(thrown(() => linearAttentionSync(dq, dk, dv)).message).toMatch(/^linearAttention: options\.backend 'cuda' is unavailable: cuda:0: /);
+    expect((await rejected(linearAttention(dq, dk, dv))).message).toMatch(REASON);
+    expect(thrown(() => linearAttentionSync(q, k, v, { backend: 'cuda' })).message).toMatch(/^linearAttention: options\.backend 'cuda' is unavailable/);
+    const e = thrown(() => linearAttentionSync(dq, dk, dv, { backend: 'cpu' }));
+    expect(e).toBeInstanceOf(RangeError);
+    expect(e.message).toMatch(/runs on the host, but q, k and v are on cuda:0/);
   });
 
   it('the CUDA backend itself names the device and the reason', async () => {

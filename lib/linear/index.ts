@@ -3,9 +3,12 @@
  * attention"). Validate once (validate.ts), pick a backend, run:
  * - 'cpu': the native chunked kernel (native/cpu/linear*.cpp), threads over (batch, head);
  * - 'reference': the chunked float32 TypeScript version (reference.ts);
- * - 'cuda': the chunked CUDA kernel (native/cuda/linear_scan.cu). Device tensors are not wired yet;
- *   host tensors with backend 'cuda' run on the current device through staged copies.
- * 'auto' follows the inputs' device: host tensors run on 'cpu' (or 'reference' without the addon).
+ * - 'cuda': the chunked CUDA kernel (native/cuda/linear_scan.cu) on cuda:0. Host tensors with
+ *   backend 'cuda' run through staged copies. Device tensors (cuda:0) are staged through the host
+ *   too and the results come back as device tensors: correct, but it pays the transfers; a
+ *   zero-copy device entry point is still owed.
+ * 'auto' follows the inputs' device: host tensors run on 'cpu' (or 'reference' without the addon),
+ * device tensors on 'cuda'.
  *
  * Semantics (where SPEC is silent):
  * - shapes: q [B, Hq, N, Dk], k [B, Hkv, N, Dk], v [B, Hkv, N, Dv] (Dv may differ from Dk); the
@@ -22,7 +25,8 @@
  * - γ_t multiplies the previous state before step t's key is added (γ_0 decays the initial state).
  */
 import { NativeUnavailableError, tryLoadNative } from '../native.js';
-import type { Tensor } from '../tensor.js';
+import { cudaUnavailableReason } from '../device.js';
+import { Tensor } from '../tensor.js';
 import { hasNativeLinear, hasNativeLinearCuda, runLinearCpu, runLinearCpuSync, runLinearCudaHost, runLinearCudaHostSync, type LinearOutputs } from './cpu.js';
 import { runLinearReference } from './reference.js';
 import { planLinearAttention, type LinearAttentionOptions, type LinearPlan, type LinearState } from './validate.js';
@@ -41,10 +45,12 @@ type Choice = 'cpu' | 'reference' | 'cuda';
 
 function chooseBackend(plan: LinearPlan): Choice {
   if (plan.device !== 'cpu') {
-    throw new Error(
-      `linearAttention: inputs on ${plan.device} are not supported yet (device tensors are not wired to linear attention); ` +
-        "pass host tensors with { backend: 'cuda' } to run the CUDA kernel on staged copies",
-    );
+    if (plan.backend === 'cpu' || plan.backend === 'reference') {
+      throw new RangeError(`linearAttention: options.backend '${plan.backend}' runs on the host, but q, k and v are on ${plan.device}: move them with .to('cpu') or use backend 'cuda'`);
+    }
+    const why = cudaUnavailableReason(plan.device);
+    if (why !== null) throw new Error(`linearAttention: options.backend 'cuda' is unavailable: ${why}`);
+    if (plan.device !== 'cuda:0') throw new RangeError(`linearAttention: the CUDA scan runs on cuda:0 only (q, k and v are on ${plan.device})`);
   }
   if (plan.backend === 'cuda') {
     const native = tryLoadNative();
@@ -77,6 +83,23 @@ function result(plan: LinearPlan, r: LinearOutputs): Tensor | LinearAttentionWit
   return { out: r.out, state: { S: r.S!, z: r.z! } };
 }
 
+/** A host copy of a tensor option, or the option itself. */
+function hostCopy<T>(x: T): T {
+  return x instanceof Tensor && x.device !== 'cpu' ? (x.to('cpu') as T) : x;
+}
+
+/**
+ * Device inputs: validated as they are (plan), then copied to the host, run by the CUDA kernel on
+ * staged copies, and the results moved back to the inputs' device.
+ */
+function stageDevice(q: Tensor, k: Tensor, v: Tensor, options: LinearAttentionOptions | undefined, plan: LinearPlan): { host: LinearPlan; back: (r: LinearOutputs) => LinearOutputs } {
+  const o = options ?? {};
+  const init = o.initialState ? { S: hostCopy(o.initialState.S), z: hostCopy(o.initialState.z) } : undefined;
+  const host = planLinearAttention(hostCopy(q), hostCopy(k), hostCopy(v), { ...o, decay: hostCopy(o.decay), initialState: init, backend: 'cuda' });
+  const to = (t: Tensor | null): Tensor | null => (t === null ? null : t.to(plan.device));
+  return { host, back: (r) => ({ out: to(r.out)!, S: to(r.S), z: to(r.z) }) };
+}
+
 function reference(plan: LinearPlan): LinearOutputs {
   const r = runLinearReference(plan);
   return { out: r.out, S: r.S, z: r.z };
@@ -91,6 +114,10 @@ export function linearAttention(q: Tensor, k: Tensor, v: Tensor, options?: Linea
 export async function linearAttention(q: Tensor, k: Tensor, v: Tensor, options?: LinearAttentionOptions): Promise<Tensor | LinearAttentionWithState> {
   const plan = planLinearAttention(q, k, v, options);
   const backend = chooseBackend(plan);
+  if (plan.device !== 'cpu') {
+    const { host, back } = stageDevice(q, k, v, options, plan);
+    return result(plan, back(await runLinearCudaHost(host)));
+  }
   return result(plan, backend === 'cpu' ? await runLinearCpu(plan) : backend === 'cuda' ? await runLinearCudaHost(plan) : reference(plan));
 }
 
@@ -100,5 +127,9 @@ export function linearAttentionSync(q: Tensor, k: Tensor, v: Tensor, options?: L
 export function linearAttentionSync(q: Tensor, k: Tensor, v: Tensor, options?: LinearAttentionOptions): Tensor | LinearAttentionWithState {
   const plan = planLinearAttention(q, k, v, options);
   const backend = chooseBackend(plan);
+  if (plan.device !== 'cpu') {
+    const { host, back } = stageDevice(q, k, v, options, plan);
+    return result(plan, back(runLinearCudaHostSync(host)));
+  }
   return result(plan, backend === 'cpu' ? runLinearCpuSync(plan) : backend === 'cuda' ? runLinearCudaHostSync(plan) : reference(plan));
 }

@@ -179,6 +179,20 @@ describe('CUDA linear attention', { skip }, () => {
     assert.ok(relError(st.z.toFloat32(), whole.state.z.toFloat32()) <= 1e-5);
   });
 
+  it('device tensors run on their device and give device tensors back (staged through the host)', async () => {
+    const s = { b: 1, hq: 4, hkv: 2, n: 150, dk: 32, dv: 16, dtype: 'bfloat16' };
+    const { q, k, v } = qkv(s);
+    const host = linearAttentionSync(q, k, v, { backend: 'cuda', decay: 0.9, returnState: true });
+    const [dq, dk, dv] = [q.to('cuda'), k.to('cuda'), v.to('cuda')];
+    for (const r of [linearAttentionSync(dq, dk, dv, { decay: 0.9, returnState: true }), await linearAttention(dq, dk, dv, { decay: 0.9, returnState: true })]) {
+      assert.equal(r.out.device, 'cuda:0');
+      assert.equal(r.state.S.device, 'cuda:0');
+      assert.deepEqual(Array.from(r.out.to('cpu').toFloat32()), Array.from(host.out.toFloat32()));
+      assert.deepEqual(Array.from(r.state.z.to('cpu').toFloat32()), Array.from(host.state.z.toFloat32()));
+    }
+    assert.throws(() => linearAttentionSync(dq, dk, dv, { backend: 'cpu' }), /runs on the host/);
+  });
+
   it('the async entry point agrees and errors are clear', async () => {
     const s = { b: 2, hq: 4, hkv: 4, n: 200, dk: 16, dv: 16 };
     const { q, k, v } = qkv(s);
