@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { isDTypeName, parseList } from './args.js';
 import { BENCH_HELP as BENCH_HELP_TEXT, DEFAULT_PATTERNS, QUICK_PATTERNS } from './help.js';
 import { writeReport } from './report.js';
-import { BACKEND_IDS, resolvePattern, runBench, type BackendId, type BenchConfig } from './runner.js';
+import { BACKEND_IDS, defaultBackends, resolvePattern, runBench, type BackendId, type BenchConfig } from './runner.js';
 import type { DType } from '../lib/index.js';
 
 export interface BenchIO {
@@ -82,7 +82,7 @@ export function parseBenchArgs(argv: string[]): { help: true } | { help: false; 
     }
   }
 
-  const backends = values.backends !== undefined ? parseList(values.backends, ',') : [...BACKEND_IDS];
+  const backends = values.backends !== undefined ? parseList(values.backends, ',') : defaultBackends();
   for (const b of backends) {
     if (!(BACKEND_IDS as readonly string[]).includes(b)) throw new BenchUsageError(`--backends: unknown backend '${b}' (expected ${BACKEND_IDS.join(', ')})`);
   }

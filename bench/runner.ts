@@ -6,14 +6,19 @@
  */
 import os from 'node:os';
 import { Bench } from 'tinybench';
-import { attention, attentionSync, clearMaskCache, compileMask, info, parsePattern, Tensor, type DType, type Pattern } from '../lib/index.js';
+import { attention, attentionSync, clearMaskCache, compileMask, cuda, info, parsePattern, Tensor, type DType, type Pattern } from '../lib/index.js';
 import { attentionFlops, countEdges, denseFlops, type EdgeCount } from './flops.js';
 import { runMemoryProbe, type MemoryProbeResult } from './memory.js';
 import { loadOrt, ortMatmulAttention, ortMha, ortVersion, type OrtRunner } from './ort.js';
 import { Progress, type ProgressStream } from './progress.js';
 
-export type BackendId = 'cpu' | 'reference' | 'ort-mha' | 'ort-matmul';
-export const BACKEND_IDS: readonly BackendId[] = ['cpu', 'reference', 'ort-mha', 'ort-matmul'];
+export type BackendId = 'cpu' | 'cuda' | 'reference' | 'ort-mha' | 'ort-matmul';
+export const BACKEND_IDS: readonly BackendId[] = ['cpu', 'cuda', 'reference', 'ort-mha', 'ort-matmul'];
+
+/** The backends a run measures when --backends is not given: 'cuda' only where a device is usable. */
+export function defaultBackends(): BackendId[] {
+  return BACKEND_IDS.filter((b) => b !== 'cuda' || cuda.isAvailable());
+}
 
 export interface MemorySpec {
   seq: number;
@@ -144,13 +149,15 @@ export function resolvePattern(label: string): Pattern {
 const FALLBACK_TILE = { blockQ: 64, blockK: 64 };
 
 /** Throughput guesses (GFLOP/s) for the first case of a series, before anything is measured. */
-const GUESS_GFLOPS: Record<BackendId, number> = { cpu: 4, reference: 0.5, 'ort-mha': 4, 'ort-matmul': 2 };
+const GUESS_GFLOPS: Record<BackendId, number> = { cpu: 4, cuda: 2000, reference: 0.5, 'ort-mha': 4, 'ort-matmul': 2 };
 
 export interface Inputs {
   q: Tensor;
   k: Tensor;
   v: Tensor;
   out: Tensor;
+  /** device copies of q, k, v and out for the cuda backend (on cuda:0; once per shape) */
+  device?: { q: Tensor; k: Tensor; v: Tensor; out: Tensor };
   /** float32 'bshd' copies for ORT MultiHeadAttention */
   qs?: Float32Array;
   ks?: Float32Array;
@@ -166,6 +173,18 @@ export function makeInputs(batch: number, heads: number, seq: number, headDim: n
   const inputs: Inputs = { q, k, v, out };
   if (withBshd) addBshd(inputs, batch, heads, seq, headDim);
   return inputs;
+}
+
+/** Adds device copies of the inputs (once). */
+function addDevice(inputs: Inputs): NonNullable<Inputs['device']> {
+  inputs.device ??= { q: inputs.q.to('cuda'), k: inputs.k.to('cuda'), v: inputs.v.to('cuda'), out: inputs.out.to('cuda') };
+  return inputs.device;
+}
+
+/** Frees the device copies of the inputs now rather than at garbage collection. */
+function releaseInputs(inputs: Inputs | undefined): void {
+  const d = inputs?.device;
+  if (d) for (const t of [d.q, d.k, d.v, d.out]) t.dispose();
 }
 
 /** Adds float32 [B, N, H·D] inputs for ORT MultiHeadAttention (once). */
@@ -315,7 +334,7 @@ export async function runBench(cfg: BenchConfig, opts: RunOptions): Promise<Benc
               denseFlops: dflops,
             };
             results.push(res);
-            const work = backend === 'ort-matmul' ? dflops : backend === 'cpu' ? attentionFlops(cfg.batch, headDim, edges.tileEdges) : flops;
+            const work = backend === 'ort-matmul' ? dflops : backend === 'cpu' || backend === 'cuda' ? attentionFlops(cfg.batch, headDim, edges.tileEdges) : flops;
             pending.push({ backend, pat, seq, headDim, dtype, res, work, series: `${backend}|${pat.canonical}|${headDim}|${dtype}`, shapeKey: `${seq}|${headDim}|${dtype}` });
           }
         }
@@ -336,7 +355,10 @@ export async function runBench(cfg: BenchConfig, opts: RunOptions): Promise<Benc
   const doneWith = (c: Case) => {
     const n = (remainingPerShape.get(c.shapeKey) ?? 1) - 1;
     remainingPerShape.set(c.shapeKey, n);
-    if (n <= 0) inputCache.delete(c.shapeKey);
+    if (n <= 0) {
+      releaseInputs(inputCache.get(c.shapeKey));
+      inputCache.delete(c.shapeKey);
+    }
   };
 
   // Cheapest case first (by the current estimate): the time budget, when it runs out, leaves out
@@ -358,6 +380,7 @@ export async function runBench(cfg: BenchConfig, opts: RunOptions): Promise<Benc
     const label = `${c.backend} ${c.pat.label} N=${c.seq} D=${c.headDim} ${c.dtype}`;
     progress.start(label);
     if (c.backend === 'cpu' && !cpu.available) res.reason = `native CPU backend unavailable: ${cpu.reason ?? ''}`.trim();
+    else if (c.backend === 'cuda' && !cuda.isAvailable()) res.reason = `CUDA backend unavailable: ${cuda.unavailableReason('cuda:0')}`;
     else if (c.backend.startsWith('ort-') && ortError) res.reason = `onnxruntime-node unavailable: ${ortError}`;
     else if (c.backend === 'ort-matmul' && 3 * 4 * cfg.batch * cfg.heads * c.seq * c.seq > 0.5 * totalMem) res.reason = `score matrices would need ${((3 * 4 * cfg.batch * cfg.heads * c.seq * c.seq) / 2 ** 30).toFixed(1)} GiB`;
     else if (estMs > cfg.maxCallMs) res.reason = `estimated ${fmtMs(estMs)} per call > --max-call-ms ${cfg.maxCallMs}`;
@@ -380,6 +403,10 @@ export async function runBench(cfg: BenchConfig, opts: RunOptions): Promise<Benc
       let fn: () => unknown;
       if (c.backend === 'cpu') {
         fn = () => attention(x.q, x.k, x.v, { pattern: c.pat.p, backend: 'cpu', out: x.out });
+      } else if (c.backend === 'cuda') {
+        // Resolves once the kernel has finished (the worker waits on the stream): wall time per call.
+        const d = addDevice(x);
+        fn = () => attention(d.q, d.k, d.v, { pattern: c.pat.p, backend: 'cuda', out: d.out });
       } else if (c.backend === 'reference') {
         fn = () => attentionSync(x.q, x.k, x.v, { pattern: c.pat.p, backend: 'reference', out: x.out });
       } else if (c.backend === 'ort-mha') {
@@ -414,6 +441,7 @@ export async function runBench(cfg: BenchConfig, opts: RunOptions): Promise<Benc
       doneWith(c);
     }
   }
+  for (const inp of inputCache.values()) releaseInputs(inp);
   inputCache.clear();
 
   let memory: BenchReport['memory'] = null;
