@@ -77,7 +77,7 @@ let transferHook: DeviceTransferHook | null = null;
  */
 export function setDeviceTransferHook(fn: DeviceTransferHook | null): void {
   if (fn !== null && typeof fn !== 'function') {
-    throw new TypeError(`setDeviceTransferHook: fn must be a function or null, got ${describe(fn)}`);
+    throw new TypeError(`setDeviceTransferHook: fn must be a function or null, got ${describeValue(fn)}`);
   }
   transferHook = fn;
 }
@@ -88,7 +88,7 @@ export function setDeviceTransferHook(fn: DeviceTransferHook | null): void {
  */
 export function parseDevice(device: unknown): string {
   if (typeof device !== 'string') {
-    throw new TypeError(`device must be a string ('cpu', 'cuda' or 'cuda:N'), got ${describe(device)}`);
+    throw new TypeError(`device must be a string ('cpu', 'cuda' or 'cuda:N'), got ${describeValue(device)}`);
   }
   if (device === 'cpu') return 'cpu';
   if (device === 'cuda') return 'cuda:0';
@@ -100,15 +100,6 @@ export function parseDevice(device: unknown): string {
 const PRIVATE = Symbol('Tensor.private');
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
-function describe(x: unknown): string {
-  if (x === null) return 'null';
-  if (Array.isArray(x)) return 'an array';
-  if (ArrayBuffer.isView(x)) return `a ${x.constructor.name}`;
-  if (typeof x === 'string') return JSON.stringify(x);
-  if (typeof x === 'object') return 'an object';
-  return `${typeof x} ${String(x)}`;
-}
-
 function float16ArrayCtor(): (abstract new (...args: never[]) => ArrayBufferView) | undefined {
   const c = (globalThis as { Float16Array?: unknown }).Float16Array;
   return typeof c === 'function' ? (c as abstract new (...args: never[]) => ArrayBufferView) : undefined;
@@ -116,14 +107,14 @@ function float16ArrayCtor(): (abstract new (...args: never[]) => ArrayBufferView
 
 function checkShape(shape: unknown, where: string): number[] {
   if (!Array.isArray(shape)) {
-    throw new TypeError(`${where}: shape must be an array of non-negative integers, got ${describe(shape)}`);
+    throw new TypeError(`${where}: shape must be an array of non-negative integers, got ${describeValue(shape)}`);
   }
   const out: number[] = [];
   let size = 1;
   for (let i = 0; i < shape.length; i++) {
     const d: unknown = shape[i];
     if (typeof d !== 'number') {
-      throw new TypeError(`${where}: shape[${i}] must be a number, got ${describe(d)}`);
+      throw new TypeError(`${where}: shape[${i}] must be a number, got ${describeValue(d)}`);
     }
     if (!Number.isSafeInteger(d) || d < 0) {
       throw new RangeError(`${where}: shape[${i}] must be a non-negative integer, got ${String(d)}`);
@@ -139,19 +130,19 @@ function checkShape(shape: unknown, where: string): number[] {
 
 function checkOptions(opts: unknown, where: string): { dtype: DType | undefined; layout: Layout } {
   if (opts === undefined || opts === null) return { dtype: undefined, layout: 'bhsd' };
-  if (typeof opts !== 'object') throw new TypeError(`${where}: options must be an object, got ${describe(opts)}`);
+  if (typeof opts !== 'object') throw new TypeError(`${where}: options must be an object, got ${describeValue(opts)}`);
   const o = opts as { dtype?: unknown; layout?: unknown };
   let dtype: DType | undefined;
   if (o.dtype !== undefined) {
     if (!isDType(o.dtype)) {
-      throw new TypeError(`${where}: dtype must be one of ${DTYPES.map((d) => `'${d}'`).join(', ')}, got ${describe(o.dtype)}`);
+      throw new TypeError(`${where}: dtype must be one of ${DTYPES.map((d) => `'${d}'`).join(', ')}, got ${describeValue(o.dtype)}`);
     }
     dtype = o.dtype;
   }
   let layout: Layout = 'bhsd';
   if (o.layout !== undefined) {
     if (o.layout !== 'bhsd' && o.layout !== 'bshd') {
-      throw new RangeError(`${where}: layout must be 'bhsd' or 'bshd', got ${describe(o.layout)}`);
+      throw new RangeError(`${where}: layout must be 'bhsd' or 'bshd', got ${describeValue(o.layout)}`);
     }
     layout = o.layout;
   }
@@ -306,14 +297,14 @@ export class Tensor {
     } else if (Array.isArray(data)) {
       for (let i = 0; i < data.length; i++) {
         if (typeof data[i] !== 'number') {
-          throw new TypeError(`${where}: data[${i}] must be a number, got ${describe(data[i])}`);
+          throw new TypeError(`${where}: data[${i}] must be a number, got ${describeValue(data[i])}`);
         }
       }
       dtype = wanted ?? 'float32';
       host = convert(data as readonly number[], dtype);
     } else {
       throw new TypeError(
-        `${where}: data must be a Float32Array, a Uint16Array (16-bit bits), a Float16Array or an array of numbers, got ${describe(data)}` +
+        `${where}: data must be a Float32Array, a Uint16Array (16-bit bits), a Float16Array or an array of numbers, got ${describeValue(data)}` +
           ' (use Tensor.fromFloat32 to convert other arrays)',
       );
     }
@@ -336,7 +327,7 @@ export class Tensor {
     const dims = checkShape(shape, where);
     const { dtype = 'float32', layout } = checkOptions(options, where);
     if (values === null || typeof values !== 'object' || typeof (values as { length?: unknown }).length !== 'number') {
-      throw new TypeError(`${where}: values must be an array-like of numbers, got ${describe(values)}`);
+      throw new TypeError(`${where}: values must be an array-like of numbers, got ${describeValue(values)}`);
     }
     const expected = checkHostSize(dims, dtype, where);
     if (values.length !== expected) {
@@ -383,7 +374,7 @@ export class Tensor {
     const { dtype = 'float32', layout } = checkOptions(options, where);
     const seed = (options as { seed?: unknown } | undefined)?.seed;
     if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) {
-      throw new TypeError(`${where}: seed is required and must be an integer, got ${describe(seed)}`);
+      throw new TypeError(`${where}: seed is required and must be an integer, got ${describeValue(seed)}`);
     }
     const n = checkHostSize(dims, dtype, where);
     const rng = new Rng(seed);
@@ -483,7 +474,7 @@ export class Tensor {
       );
     }
     const out = transferHook(this, dev);
-    if (!(out instanceof Tensor)) throw new TypeError(`device transfer hook returned ${describe(out)}, not a Tensor`);
+    if (!(out instanceof Tensor)) throw new TypeError(`device transfer hook returned ${describeValue(out)}, not a Tensor`);
     return out;
   }
 

@@ -2,6 +2,7 @@
  * Checks every argument of attention() once, before any backend runs, and resolves the options
  * into an AttentionPlan. Every error names the argument and says what was expected.
  */
+import { describeValue } from './describe.js';
 import type { DType } from './dtypes.js';
 import { patterns, toPattern } from './patterns/index.js';
 import type { Pattern } from './patterns/pattern.js';
@@ -102,10 +103,10 @@ function sharesMemory(a: Tensor, b: Tensor): boolean {
   return x.byteOffset < y.byteOffset + y.byteLength && y.byteOffset < x.byteOffset + x.byteLength;
 }
 
-function operand(name: string, t: unknown, layout: Layout | undefined): Operand {
-  if (!(t instanceof Tensor)) throw new TypeError(`${name} must be a Tensor (got ${describe(t)})`);
+function operand(name: string, t: unknown, layout: Layout | undefined, fixedStorage: boolean): Operand {
+  if (!(t instanceof Tensor)) throw new TypeError(`${name} must be a Tensor (got ${describeValue(t)})`);
   if (t.disposed) throw new Error(`${name} was disposed`);
-  checkFixedStorage(name, t);
+  if (fixedStorage) checkFixedStorage(name, t);
   if (t.shape.length !== 4) {
     throw new RangeError(`${name} must be 4-D [batch, heads, seq, headDim] (or [batch, seq, heads, headDim] with layout 'bshd'); got shape [${t.shape.join(', ')}]`);
   }
@@ -118,20 +119,13 @@ function operand(name: string, t: unknown, layout: Layout | undefined): Operand 
   return { tensor: t, layout: l, batch, heads, seq, headDim: d3, strides };
 }
 
-function describe(x: unknown): string {
-  if (x === null) return 'null';
-  if (Array.isArray(x)) return 'an array';
-  if (typeof x === 'object') return (x as object).constructor?.name ?? 'an object';
-  return typeof x;
-}
-
 /** A value as it appears in an error message; never throws (String() does for some objects). */
 function shown(x: unknown): string {
   if (typeof x === 'string') return JSON.stringify(x);
   if (typeof x === 'bigint') return `${x}n`;
   if (typeof x === 'symbol') return x.toString();
   if (x === null || (typeof x !== 'object' && typeof x !== 'function')) return String(x);
-  return describe(x);
+  return describeValue(x);
 }
 
 function checkInteger(name: string, x: unknown, min: number): number {
@@ -142,7 +136,7 @@ function checkInteger(name: string, x: unknown, min: number): number {
 
 function resolveRope(r: unknown, headDim: number): ResolvedRope | null {
   if (r === undefined || r === null || r === false) return null;
-  if (typeof r !== 'object') throw new TypeError(`options.rope must be an object like { base, style, offset, dims } (got ${describe(r)})`);
+  if (typeof r !== 'object') throw new TypeError(`options.rope must be an object like { base, style, offset, dims } (got ${describeValue(r)})`);
   const o = r as RopeOptions;
   for (const key of Object.keys(o)) {
     if (!['base', 'style', 'offset', 'dims'].includes(key)) throw new TypeError(`options.rope.${key} is not an option (expected base, style, offset, dims)`);
@@ -164,7 +158,7 @@ function resolveRope(r: unknown, headDim: number): ResolvedRope | null {
 function resolveAlibi(a: unknown, heads: number): Float64Array | null {
   if (a === undefined || a === false) return null;
   if (a === true) return alibiSlopes(heads);
-  if (!(a instanceof Float32Array)) throw new TypeError(`options.alibi must be true or a Float32Array of per-head slopes (got ${describe(a)})`);
+  if (!(a instanceof Float32Array)) throw new TypeError(`options.alibi must be true or a Float32Array of per-head slopes (got ${describeValue(a)})`);
   if (a.length !== heads) throw new RangeError(`options.alibi must hold one slope per query head: expected ${heads}, got ${a.length}`);
   for (let i = 0; i < a.length; i++) {
     if (!Number.isFinite(a[i])) throw new RangeError(`options.alibi[${i}] must be finite (got ${a[i]})`);
@@ -172,26 +166,66 @@ function resolveAlibi(a: unknown, heads: number): Float64Array | null {
   return Float64Array.from(a);
 }
 
-/** Validates q, k, v and options; returns the resolved plan. Never modifies its arguments. */
-export function planAttention(q: unknown, k: unknown, v: unknown, options: unknown): AttentionPlan {
+/** The options object and the q, k and v operands, as checkOperands found them. */
+export interface CheckedOperands<O> {
+  readonly o: O;
+  readonly Q: Operand;
+  readonly K: Operand;
+  readonly V: Operand;
+  /** the dtype of q, k and v */
+  readonly dtype: DType;
+}
+
+/**
+ * The first checks of attention() and linearAttention(), in this order: options is undefined or
+ * an object whose keys are all in `optionKeys`, with no layout or 'bhsd' or 'bshd'; q, k and v are
+ * live 4-D Tensors (with `fixedStorage`, none of them in a resizable ArrayBuffer), read as
+ * [batch, heads, seq, headDim] in that layout, of one dtype.
+ */
+export function checkOperands<O extends { layout?: Layout }>(
+  q: unknown,
+  k: unknown,
+  v: unknown,
+  options: unknown,
+  optionKeys: ReadonlySet<string>,
+  fixedStorage: boolean,
+): CheckedOperands<O> {
   if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) {
-    throw new TypeError(`options must be an object (got ${describe(options)})`);
+    throw new TypeError(`options must be an object (got ${describeValue(options)})`);
   }
-  const o = (options ?? {}) as AttentionOptions;
+  const o = (options ?? {}) as O;
   for (const key of Object.keys(o)) {
-    if (!OPTION_KEYS.has(key)) throw new TypeError(`options.${key} is not an option (expected one of ${[...OPTION_KEYS].join(', ')})`);
+    if (!optionKeys.has(key)) throw new TypeError(`options.${key} is not an option (expected one of ${[...optionKeys].join(', ')})`);
   }
   if (o.layout !== undefined && o.layout !== 'bhsd' && o.layout !== 'bshd') {
     throw new RangeError(`options.layout must be 'bhsd' or 'bshd' (got ${shown(o.layout)})`);
   }
-  const Q = operand('q', q, o.layout);
-  const K = operand('k', k, o.layout);
-  const V = operand('v', v, o.layout);
-
+  const Q = operand('q', q, o.layout, fixedStorage);
+  const K = operand('k', k, o.layout, fixedStorage);
+  const V = operand('v', v, o.layout, fixedStorage);
   const dtype = Q.tensor.dtype;
   for (const [name, t] of [['k', K], ['v', V]] as const) {
     if (t.tensor.dtype !== dtype) throw new TypeError(`${name} has dtype ${t.tensor.dtype} but q has ${dtype}: q, k and v must share one dtype`);
   }
+  return { o, Q, K, V, dtype };
+}
+
+/**
+ * The last geometry checks of attention() and linearAttention(): q's heads are a multiple of k's
+ * and v's (grouped-query attention), and q, k and v are on one device, which it returns.
+ */
+export function checkGroupsAndDevice(Q: Operand, K: Operand, V: Operand): string {
+  if (K.heads < 1 || Q.heads % K.heads !== 0) {
+    throw new RangeError(`q's heads (${Q.heads}) must be a multiple of k's and v's heads (${K.heads}) for grouped-query attention`);
+  }
+  const devices = new Set([Q.tensor.device, K.tensor.device, V.tensor.device]);
+  if (devices.size > 1) throw new RangeError(`q, k and v must be on one device (got ${[...devices].join(', ')})`);
+  return Q.tensor.device;
+}
+
+/** Validates q, k, v and options; returns the resolved plan. Never modifies its arguments. */
+export function planAttention(q: unknown, k: unknown, v: unknown, options: unknown): AttentionPlan {
+  const { o, Q, K, V, dtype } = checkOperands<AttentionOptions>(q, k, v, options, OPTION_KEYS, true);
   for (const [name, t] of [['k', K], ['v', V]] as const) {
     if (t.batch !== Q.batch) throw new RangeError(`${name} has batch ${t.batch} but q has ${Q.batch}`);
     if (t.headDim !== Q.headDim) throw new RangeError(`${name} has headDim ${t.headDim} but q has ${Q.headDim}`);
@@ -199,14 +233,10 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: unkno
   if (V.heads !== K.heads) throw new RangeError(`v has ${V.heads} heads but k has ${K.heads}`);
   if (V.seq !== K.seq) throw new RangeError(`v has seq ${V.seq} but k has ${K.seq}`);
   if (Q.headDim < 1) throw new RangeError('q has headDim 0; headDim must be ≥ 1');
-  if (K.heads < 1 || Q.heads % K.heads !== 0) {
-    throw new RangeError(`q's heads (${Q.heads}) must be a multiple of k's and v's heads (${K.heads}) for grouped-query attention`);
-  }
-  const devices = new Set([Q.tensor.device, K.tensor.device, V.tensor.device]);
-  if (devices.size > 1) throw new RangeError(`q, k and v must be on one device (got ${[...devices].join(', ')})`);
+  checkGroupsAndDevice(Q, K, V);
 
   let pattern = o.pattern === undefined ? toPattern('full') : toPattern(o.pattern);
-  if (o.causal !== undefined && typeof o.causal !== 'boolean') throw new TypeError(`options.causal must be a boolean (got ${describe(o.causal)})`);
+  if (o.causal !== undefined && typeof o.causal !== 'boolean') throw new TypeError(`options.causal must be a boolean (got ${describeValue(o.causal)})`);
   if (o.causal) pattern = patterns.intersect(patterns.causal(), pattern);
 
   const scale = o.scale ?? 1 / Math.sqrt(Q.headDim);
@@ -218,11 +248,11 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: unkno
 
   const backend = o.backend ?? 'auto';
   if (!BACKENDS.includes(backend)) throw new RangeError(`options.backend must be one of ${BACKENDS.map((b) => `'${b}'`).join(', ')} (got ${shown(backend)})`);
-  if (o.returnLse !== undefined && typeof o.returnLse !== 'boolean') throw new TypeError(`options.returnLse must be a boolean (got ${describe(o.returnLse)})`);
+  if (o.returnLse !== undefined && typeof o.returnLse !== 'boolean') throw new TypeError(`options.returnLse must be a boolean (got ${describeValue(o.returnLse)})`);
 
   let out: Tensor | null = null;
   if (o.out !== undefined) {
-    if (!(o.out instanceof Tensor)) throw new TypeError(`options.out must be a Tensor (got ${describe(o.out)})`);
+    if (!(o.out instanceof Tensor)) throw new TypeError(`options.out must be a Tensor (got ${describeValue(o.out)})`);
     if (o.out.disposed) throw new Error('options.out was disposed');
     if (o.out.dtype !== dtype || o.out.shape.join() !== Q.tensor.shape.join() || o.out.layout !== Q.layout || o.out.device !== Q.tensor.device) {
       throw new RangeError(`options.out must match q: ${dtype} [${Q.tensor.shape.join(', ')}] ${Q.layout} on ${Q.tensor.device} (got ${o.out.dtype} [${o.out.shape.join(', ')}] ${o.out.layout} on ${o.out.device})`);

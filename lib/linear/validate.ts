@@ -3,9 +3,10 @@
  * options into a LinearPlan. Every error names the argument and says what was expected; nothing
  * the caller passed is modified (16-bit gates are decoded into a copy, per-head decays copied).
  */
+import { describeValue } from '../describe.js';
 import type { DType } from '../dtypes.js';
 import { Tensor } from '../tensor.js';
-import type { BackendName, Layout } from '../validate.js';
+import { checkGroupsAndDevice, checkOperands, type BackendName, type Layout, type Operand } from '../validate.js';
 import { favorWeights, featureDim, type FeatureMapName, type ResolvedFeatureMap } from './features.js';
 
 /** The recurrent state: S = Σ decayed φ(k)vᵀ, z = Σ decayed φ(k); float32, one per query head. */
@@ -41,15 +42,7 @@ export interface LinearAttentionOptions {
 }
 
 /** One operand's logical [batch, heads, seq, headDim] geometry. */
-export interface LinearOperand {
-  readonly tensor: Tensor;
-  readonly layout: Layout;
-  readonly batch: number;
-  readonly heads: number;
-  readonly seq: number;
-  readonly headDim: number;
-  readonly strides: [number, number, number, number];
-}
+export type LinearOperand = Operand;
 
 export type ResolvedDecay =
   | { kind: 'none' }
@@ -91,37 +84,14 @@ const OPTION_KEYS = new Set(['featureMap', 'decay', 'normalize', 'eps', 'initial
 const BACKENDS: readonly BackendName[] = ['auto', 'cuda', 'cpu', 'reference'];
 const FEATURE_MAPS: readonly FeatureMapName[] = ['identity', 'elu1', 'relu'];
 
-function describe(x: unknown): string {
-  if (x === null) return 'null';
-  if (Array.isArray(x)) return 'an array';
-  if (ArrayBuffer.isView(x)) return `a ${x.constructor.name}`;
-  if (typeof x === 'object') return (x as object).constructor?.name ?? 'an object';
-  if (typeof x === 'string') return JSON.stringify(x);
-  return `${typeof x} ${String(x)}`;
-}
-
-function operand(name: string, t: unknown, layout: Layout | undefined): LinearOperand {
-  if (!(t instanceof Tensor)) throw new TypeError(`${name} must be a Tensor (got ${describe(t)})`);
-  if (t.disposed) throw new Error(`${name} was disposed`);
-  if (t.shape.length !== 4) {
-    throw new RangeError(`${name} must be 4-D [batch, heads, seq, headDim] (or [batch, seq, heads, headDim] with layout 'bshd'); got shape [${t.shape.join(', ')}]`);
-  }
-  const l = layout ?? t.layout;
-  const [d0, d1, d2, d3] = t.shape;
-  const [batch, heads, seq] = l === 'bhsd' ? [d0, d1, d2] : [d0, d2, d1];
-  const s = [d1 * d2 * d3, d2 * d3, d3, 1];
-  const strides: [number, number, number, number] = l === 'bhsd' ? [s[0], s[1], s[2], s[3]] : [s[0], s[2], s[1], s[3]];
-  return { tensor: t, layout: l, batch, heads, seq, headDim: d3, strides };
-}
-
 function resolveFeatureMap(fm: unknown, dk: number): ResolvedFeatureMap {
   if (fm === undefined) return { kind: 'elu1' };
   if (typeof fm === 'string') {
     if ((FEATURE_MAPS as readonly string[]).includes(fm)) return { kind: fm as FeatureMapName };
-    throw new RangeError(`options.featureMap must be 'identity', 'elu1', 'relu' or { favor: features, seed } (got ${describe(fm)})`);
+    throw new RangeError(`options.featureMap must be 'identity', 'elu1', 'relu' or { favor: features, seed } (got ${describeValue(fm)})`);
   }
   if (fm === null || typeof fm !== 'object' || Array.isArray(fm)) {
-    throw new TypeError(`options.featureMap must be 'identity', 'elu1', 'relu' or { favor: features, seed } (got ${describe(fm)})`);
+    throw new TypeError(`options.featureMap must be 'identity', 'elu1', 'relu' or { favor: features, seed } (got ${describeValue(fm)})`);
   }
   for (const key of Object.keys(fm)) {
     if (key !== 'favor' && key !== 'seed') throw new TypeError(`options.featureMap.${key} is not an option (expected { favor: features, seed })`);
@@ -129,11 +99,11 @@ function resolveFeatureMap(fm: unknown, dk: number): ResolvedFeatureMap {
   const o = fm as { favor?: unknown; seed?: unknown };
   if (o.favor === undefined) throw new TypeError('options.featureMap as an object must be { favor: features, seed } (favor is missing)');
   if (typeof o.favor !== 'number' || !Number.isInteger(o.favor)) {
-    throw new TypeError(`options.featureMap.favor (the number of random features) must be a positive integer (got ${describe(o.favor)})`);
+    throw new TypeError(`options.featureMap.favor (the number of random features) must be a positive integer (got ${describeValue(o.favor)})`);
   }
   if (o.favor < 1 || o.favor > 65536) throw new RangeError(`options.featureMap.favor (the number of random features) must be in [1, 65536] (got ${o.favor})`);
   const seed = o.seed ?? 0;
-  if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) throw new TypeError(`options.featureMap.seed must be an integer (got ${describe(seed)})`);
+  if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) throw new TypeError(`options.featureMap.seed must be an integer (got ${describeValue(seed)})`);
   return { kind: 'favor', features: o.favor, seed, weights: favorWeights(o.favor, dk, seed) };
 }
 
@@ -153,7 +123,7 @@ function resolveDecay(d: unknown, layout: Layout, B: number, H: number, N: numbe
     return { kind: 'head', gammas: Float32Array.from(d) };
   }
   if (!(d instanceof Tensor)) {
-    throw new TypeError(`options.decay must be a number, a Float32Array of per-head values or a Tensor of gates (got ${describe(d)})`);
+    throw new TypeError(`options.decay must be a number, a Float32Array of per-head values or a Tensor of gates (got ${describeValue(d)})`);
   }
   if (d.disposed) throw new Error('options.decay was disposed');
   if (d.device !== device) throw new RangeError(`options.decay is on ${d.device} but q is on ${device}`);
@@ -196,13 +166,13 @@ function resolveDecay(d: unknown, layout: Layout, B: number, H: number, N: numbe
 
 function resolveState(s: unknown, B: number, H: number, df: number, dv: number, device: string): LinearState | null {
   if (s === undefined || s === null) return null;
-  if (typeof s !== 'object' || Array.isArray(s)) throw new TypeError(`options.initialState must be { S, z } (got ${describe(s)})`);
+  if (typeof s !== 'object' || Array.isArray(s)) throw new TypeError(`options.initialState must be { S, z } (got ${describeValue(s)})`);
   for (const key of Object.keys(s)) {
     if (key !== 'S' && key !== 'z') throw new TypeError(`options.initialState.${key} is not a field (expected { S, z })`);
   }
   const o = s as { S?: unknown; z?: unknown };
   const check = (name: 'S' | 'z', t: unknown, want: number[], dims: string): Tensor => {
-    if (!(t instanceof Tensor)) throw new TypeError(`options.initialState.${name} must be a float32 Tensor ${dims} (got ${describe(t)})`);
+    if (!(t instanceof Tensor)) throw new TypeError(`options.initialState.${name} must be a float32 Tensor ${dims} (got ${describeValue(t)})`);
     if (t.disposed) throw new Error(`options.initialState.${name} was disposed`);
     if (t.dtype !== 'float32') throw new TypeError(`options.initialState.${name} must be float32 (got ${t.dtype})`);
     if (t.shape.length !== want.length || want.some((x, i) => t.shape[i] !== x)) {
@@ -219,22 +189,8 @@ function resolveState(s: unknown, B: number, H: number, df: number, dv: number, 
 
 /** Validates q, k, v and options; returns the resolved plan. Never modifies its arguments. */
 export function planLinearAttention(q: unknown, k: unknown, v: unknown, options: unknown): LinearPlan {
-  if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) {
-    throw new TypeError(`options must be an object (got ${describe(options)})`);
-  }
-  const o = (options ?? {}) as LinearAttentionOptions;
-  for (const key of Object.keys(o)) {
-    if (!OPTION_KEYS.has(key)) throw new TypeError(`options.${key} is not an option (expected one of ${[...OPTION_KEYS].join(', ')})`);
-  }
-  if (o.layout !== undefined && o.layout !== 'bhsd' && o.layout !== 'bshd') {
-    throw new RangeError(`options.layout must be 'bhsd' or 'bshd' (got ${describe(o.layout)})`);
-  }
-  const Q = operand('q', q, o.layout);
-  const K = operand('k', k, o.layout);
-  const V = operand('v', v, o.layout);
-  const dtype = Q.tensor.dtype;
+  const { o, Q, K, V, dtype } = checkOperands<LinearAttentionOptions>(q, k, v, options, OPTION_KEYS, false);
   for (const [name, t] of [['k', K], ['v', V]] as const) {
-    if (t.tensor.dtype !== dtype) throw new TypeError(`${name} has dtype ${t.tensor.dtype} but q has ${dtype}: q, k and v must share one dtype`);
     if (t.batch !== Q.batch) throw new RangeError(`${name} has batch ${t.batch} but q has ${Q.batch}`);
     if (t.seq !== Q.seq) throw new RangeError(`${name} has seq ${t.seq} but q has ${Q.seq}: linear attention is causal self-attention over one sequence`);
   }
@@ -242,25 +198,20 @@ export function planLinearAttention(q: unknown, k: unknown, v: unknown, options:
   if (Q.headDim < 1) throw new RangeError('q has headDim 0; headDim must be ≥ 1');
   if (V.headDim < 1) throw new RangeError('v has headDim 0; headDim must be ≥ 1');
   if (V.heads !== K.heads) throw new RangeError(`v has ${V.heads} heads but k has ${K.heads}`);
-  if (K.heads < 1 || Q.heads % K.heads !== 0) {
-    throw new RangeError(`q's heads (${Q.heads}) must be a multiple of k's and v's heads (${K.heads}) for grouped-query attention`);
-  }
-  const devices = new Set([Q.tensor.device, K.tensor.device, V.tensor.device]);
-  if (devices.size > 1) throw new RangeError(`q, k and v must be on one device (got ${[...devices].join(', ')})`);
-  const device = Q.tensor.device;
+  const device = checkGroupsAndDevice(Q, K, V);
 
   const featureMap = resolveFeatureMap(o.featureMap, Q.headDim);
   const df = featureDim(featureMap, Q.headDim);
   const dfWhat = featureMap.kind === 'favor' ? `the favor feature count ${df}` : `headDim ${df}`;
   const decay = resolveDecay(o.decay, Q.layout, Q.batch, Q.heads, Q.seq, df, dfWhat, device);
 
-  if (o.normalize !== undefined && typeof o.normalize !== 'boolean') throw new TypeError(`options.normalize must be a boolean (got ${describe(o.normalize)})`);
+  if (o.normalize !== undefined && typeof o.normalize !== 'boolean') throw new TypeError(`options.normalize must be a boolean (got ${describeValue(o.normalize)})`);
   const eps = o.eps ?? 1e-6;
-  if (typeof eps !== 'number') throw new TypeError(`options.eps must be a number (got ${describe(eps)})`);
+  if (typeof eps !== 'number') throw new TypeError(`options.eps must be a number (got ${describeValue(eps)})`);
   if (!Number.isFinite(eps) || eps < 0) throw new RangeError(`options.eps must be finite and ≥ 0 (got ${eps})`);
-  if (o.returnState !== undefined && typeof o.returnState !== 'boolean') throw new TypeError(`options.returnState must be a boolean (got ${describe(o.returnState)})`);
+  if (o.returnState !== undefined && typeof o.returnState !== 'boolean') throw new TypeError(`options.returnState must be a boolean (got ${describeValue(o.returnState)})`);
   const backend = o.backend ?? 'auto';
-  if (!BACKENDS.includes(backend)) throw new RangeError(`options.backend must be one of ${BACKENDS.map((b) => `'${b}'`).join(', ')} (got ${describe(backend)})`);
+  if (!BACKENDS.includes(backend)) throw new RangeError(`options.backend must be one of ${BACKENDS.map((b) => `'${b}'`).join(', ')} (got ${describeValue(backend)})`);
 
   return {
     q: Q,

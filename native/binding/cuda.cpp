@@ -17,16 +17,18 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "args.h"
 #include "attnflow.h"
 #include "cuda_binding.h"
+#include "worker.h"
 
 namespace {
 
 using attnflow::AttentionParams;
 using attnflow::CudaMaskArrays;
-using attnflow::DType;
 using attnflow::Status;
 using attnflow::TensorView;
 
@@ -59,18 +61,14 @@ struct DeviceMask {
   int deviceIndex = 0;
 };
 
-[[noreturn]] void typeError(Napi::Env env, const std::string& what) {
-  throw Napi::TypeError::New(env, "attnflow cuda: " + what);
-}
-[[noreturn]] void rangeError(Napi::Env env, const std::string& what) {
-  throw Napi::RangeError::New(env, "attnflow cuda: " + what);
-}
-[[noreturn]] void statusError(Napi::Env env, const Status& s) { throw Napi::Error::New(env, s.message); }
+using binding::Args;
+using binding::KeepAlive;
 
-double numberArg(Napi::Env env, Napi::Value v, const std::string& what) {
-  if (!v.IsNumber()) typeError(env, what + " must be a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
+// The argument errors of this part of the binding: "attnflow cuda: ...".
+Args cudaArgs(Napi::Env env) { return Args(env, "attnflow cuda"); }
+[[noreturn]] void typeError(Napi::Env env, const std::string& what) { cudaArgs(env).fail(what); }
+[[noreturn]] void rangeError(Napi::Env env, const std::string& what) { cudaArgs(env).failRange(what); }
+[[noreturn]] void statusError(Napi::Env env, const Status& s) { throw Napi::Error::New(env, s.message); }
 
 std::string formatNumber(double d) {
   char buf[40];
@@ -80,7 +78,7 @@ std::string formatNumber(double d) {
 
 // A non-negative integer that a double represents exactly (<= 2^53).
 uint64_t sizeArg(Napi::Env env, Napi::Value v, const std::string& what) {
-  const double d = numberArg(env, v, what);
+  const double d = binding::number(cudaArgs(env), v, what);
   if (!(d >= 0) || d > 9007199254740992.0 || d != std::floor(d)) {
     rangeError(env, what + " must be a non-negative integer no larger than 2^53, got " + formatNumber(d));
   }
@@ -88,25 +86,9 @@ uint64_t sizeArg(Napi::Env env, Napi::Value v, const std::string& what) {
 }
 
 int deviceArg(Napi::Env env, Napi::Value v) {
-  const double d = numberArg(env, v, "device");
+  const double d = binding::number(cudaArgs(env), v, "device");
   if (!(d >= 0) || d > 1e6 || d != std::floor(d)) rangeError(env, "device must be a non-negative integer");
   return static_cast<int>(d);
-}
-
-Napi::Object objectField(Napi::Env env, Napi::Object o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsObject()) typeError(env, std::string(key) + " must be an object");
-  return v.As<Napi::Object>();
-}
-
-double numberField(Napi::Env env, Napi::Object o, const char* key) { return numberArg(env, o.Get(key), key); }
-
-int32_t intField(Napi::Env env, Napi::Object o, const char* key) {
-  const double d = numberField(env, o, key);
-  if (!(d >= -2147483648.0 && d <= 2147483647.0) || d != std::floor(d)) {
-    typeError(env, std::string(key) + " must be a 32-bit integer");
-  }
-  return static_cast<int32_t>(d);
 }
 
 DeviceBuffer* bufferOf(Napi::Env env, Napi::Value v, const std::string& what) {
@@ -131,26 +113,23 @@ uint8_t* typedArrayBytes(Napi::Env env, Napi::Value v, const std::string& what, 
   Napi::TypedArray ta = v.As<Napi::TypedArray>();
   *bytes = ta.ByteLength();
   if (*bytes == 0) return nullptr;
-  return static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  return binding::typedArrayBase(ta);
 }
 
+// A copy of a typed array of type `want`.
 template <typename T>
 std::vector<T> copyTypedArray(Napi::Env env, Napi::Value v, napi_typedarray_type want, const char* what) {
-  if (!v.IsTypedArray()) typeError(env, std::string(what) + " must be a typed array");
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != want) typeError(env, std::string(what) + " has the wrong typed array type");
+  Napi::TypedArray ta = binding::typedArrayOf(cudaArgs(env), v, want, what);
   std::vector<T> out(ta.ElementLength());
-  if (!out.empty()) {
-    std::memcpy(out.data(), static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), out.size() * sizeof(T));
-  }
+  if (!out.empty()) std::memcpy(out.data(), binding::typedArrayBase(ta), out.size() * sizeof(T));
   return out;
 }
 
-// References and pins of one call's buffers and masks.
+// The references (and typed arrays, see KeepAlive) and the pins of one call's buffers and masks.
 struct Holds {
-  std::vector<Napi::Reference<Napi::Value>> refs;
+  KeepAlive keep;
   std::vector<DeviceBuffer*> pinned;
-  void hold(Napi::Value v) { refs.push_back(Napi::Persistent(v)); }
+  void hold(Napi::Value v) { keep.hold(v); }
   void pin(DeviceBuffer* b) {
     ++b->pins;
     pinned.push_back(b);
@@ -161,7 +140,7 @@ struct Holds {
       if (--b->pins == 0 && b->disposed) releaseBuffer(b);
     }
     pinned.clear();
-    refs.clear();
+    keep.release();
   }
 };
 
@@ -207,90 +186,40 @@ void checkRange(Napi::Env env, const DeviceBuffer* b, uint64_t offset, uint64_t 
   }
 }
 
-// cudaCopyToDevice(handle, byteOffset, typedArray) / cudaCopyToHost(handle, byteOffset, typedArray)
-Napi::Value CopyToDevice(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  DeviceBuffer* b = bufferOf(env, info[0], "dst");
-  const uint64_t offset = sizeArg(env, info[1], "byteOffset");
-  size_t bytes = 0;
-  uint8_t* src = typedArrayBytes(env, info[2], "src", &bytes);
-  checkRange(env, b, offset, bytes, "cudaCopyToDevice");
-  if (bytes == 0) return env.Undefined();
-  Status s = attnflow::cudaCopyHostToDevice(b->device, static_cast<uint8_t*>(b->ptr) + offset, src, bytes);
-  if (!s.ok) statusError(env, s);
-  return env.Undefined();
-}
-
-Napi::Value CopyToHost(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  DeviceBuffer* b = bufferOf(env, info[0], "src");
-  const uint64_t offset = sizeArg(env, info[1], "byteOffset");
-  size_t bytes = 0;
-  uint8_t* dst = typedArrayBytes(env, info[2], "dst", &bytes);
-  checkRange(env, b, offset, bytes, "cudaCopyToHost");
-  if (bytes == 0) return env.Undefined();
-  Status s = attnflow::cudaCopyDeviceToHost(b->device, dst, static_cast<uint8_t*>(b->ptr) + offset, bytes);
-  if (!s.ok) statusError(env, s);
-  return env.Undefined();
-}
-
-class CopyWorker : public Napi::AsyncWorker {
- public:
-  CopyWorker(Napi::Env env, bool toDevice, DeviceBuffer* b, uint64_t offset, uint8_t* host, size_t bytes, Holds holds)
-      : Napi::AsyncWorker(env, "attnflow:cudaCopy"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        toDevice_(toDevice),
-        device_(b->device),
-        devicePtr_(static_cast<uint8_t*>(b->ptr) + offset),
-        host_(host),
-        bytes_(bytes),
-        holds_(std::move(holds)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    Status s = toDevice_ ? attnflow::cudaCopyHostToDevice(device_, devicePtr_, host_, bytes_)
-                         : attnflow::cudaCopyDeviceToHost(device_, host_, devicePtr_, bytes_);
-    if (!s.ok) SetError(s.message);
-  }
-  void OnOK() override {
-    holds_.release();
-    deferred_.Resolve(Env().Undefined());
-  }
-  void OnError(const Napi::Error& e) override {
-    holds_.release();
-    deferred_.Reject(e.Value());
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  bool toDevice_;
-  int device_;
-  uint8_t* devicePtr_;
-  uint8_t* host_;
-  size_t bytes_;
-  Holds holds_;
-};
-
-Napi::Value copyAsync(const Napi::CallbackInfo& info, bool toDevice) {
+// cudaCopyToDevice(handle, byteOffset, typedArray) / cudaCopyToHost(handle, byteOffset, typedArray),
+// and their Async versions (a Promise; the buffer is pinned and the typed array held until then).
+Napi::Value copy(const Napi::CallbackInfo& info, bool toDevice, bool async) {
   Napi::Env env = info.Env();
   DeviceBuffer* b = bufferOf(env, info[0], toDevice ? "dst" : "src");
   const uint64_t offset = sizeArg(env, info[1], "byteOffset");
   size_t bytes = 0;
   uint8_t* host = typedArrayBytes(env, info[2], toDevice ? "src" : "dst", &bytes);
-  checkRange(env, b, offset, bytes, toDevice ? "cudaCopyToDeviceAsync" : "cudaCopyToHostAsync");
+  const char* name = toDevice ? (async ? "cudaCopyToDeviceAsync" : "cudaCopyToDevice")
+                              : (async ? "cudaCopyToHostAsync" : "cudaCopyToHost");
+  checkRange(env, b, offset, bytes, name);
+  const int device = b->device;
+  uint8_t* devicePtr = static_cast<uint8_t*>(b->ptr) + offset;
+  auto run = [=] {
+    return toDevice ? attnflow::cudaCopyHostToDevice(device, devicePtr, host, bytes)
+                    : attnflow::cudaCopyDeviceToHost(device, host, devicePtr, bytes);
+  };
+  if (!async) {
+    if (bytes == 0) return env.Undefined();
+    Status s = run();
+    if (!s.ok) statusError(env, s);
+    return env.Undefined();
+  }
   Holds holds;
   holds.hold(info[0]);
   holds.hold(info[2]);
   holds.pin(b);
-  auto* w = new CopyWorker(env, toDevice, b, offset, host, bytes, std::move(holds));
-  Napi::Promise promise = w->Promise();
-  w->Queue();
-  return promise;
+  return binding::queueCall(env, "attnflow:cudaCopy", run, std::move(holds));
 }
 
-Napi::Value CopyToDeviceAsync(const Napi::CallbackInfo& info) { return copyAsync(info, true); }
-Napi::Value CopyToHostAsync(const Napi::CallbackInfo& info) { return copyAsync(info, false); }
+Napi::Value CopyToDevice(const Napi::CallbackInfo& info) { return copy(info, true, false); }
+Napi::Value CopyToHost(const Napi::CallbackInfo& info) { return copy(info, false, false); }
+Napi::Value CopyToDeviceAsync(const Napi::CallbackInfo& info) { return copy(info, true, true); }
+Napi::Value CopyToHostAsync(const Napi::CallbackInfo& info) { return copy(info, false, true); }
 
 // cudaCopyDevice(dst, dstByteOffset, src, srcByteOffset, bytes): stream-ordered on the device
 // (between devices: through host memory, blocking).
@@ -324,14 +253,7 @@ Napi::Value UploadMask(const Napi::CallbackInfo& info) {
   auto owned = std::make_unique<DeviceMask>();
   DeviceMask& dm = *owned;
   attnflow::BlockMaskView& v = dm.view;
-  v.seqQ = intField(env, m, "seqQ");
-  v.seqK = intField(env, m, "seqK");
-  v.blockQ = intField(env, m, "blockQ");
-  v.blockK = intField(env, m, "blockK");
-  v.numQBlocks = intField(env, m, "numQBlocks");
-  v.numKBlocks = intField(env, m, "numKBlocks");
-  v.heads = intField(env, m, "heads");
-  v.wordsPerRow = intField(env, m, "wordsPerRow");
+  binding::maskGeometry(cudaArgs(env), m, v);
   dm.rowPtr = copyTypedArray<int32_t>(env, m.Get("rowPtr"), napi_int32_array, "mask.rowPtr");
   dm.colIdx = copyTypedArray<int32_t>(env, m.Get("colIdx"), napi_int32_array, "mask.colIdx");
   dm.partial = copyTypedArray<int32_t>(env, m.Get("partial"), napi_int32_array, "mask.partial");
@@ -380,22 +302,16 @@ Napi::Value UploadMask(const Napi::CallbackInfo& info) {
 // --- attention ------------------------------------------------------------------------------
 
 // A device view: { buffer, dtype, shape, strides, offset } (offset in elements).
-TensorView deviceView(Napi::Env env, Napi::Object args, const char* key, int device, Holds& holds) {
-  Napi::Object o = objectField(env, args, key);
+TensorView deviceView(const Args& a, Napi::Object args, const char* key, int device, Holds& holds) {
+  Napi::Env env = a.env();
+  Napi::Object o = binding::objectField(a, args, key);
   TensorView t;
-  const int32_t dtype = intField(env, o, "dtype");
-  if (dtype < 0 || dtype > 2) typeError(env, std::string(key) + ".dtype must be 0, 1 or 2");
-  t.dtype = static_cast<DType>(dtype);
-  Napi::Value shape = o.Get("shape"), strides = o.Get("strides");
-  if (!shape.IsArray() || shape.As<Napi::Array>().Length() != 4) {
-    typeError(env, std::string(key) + ".shape must have 4 entries");
-  }
-  if (!strides.IsArray() || strides.As<Napi::Array>().Length() != 4) {
-    typeError(env, std::string(key) + ".strides must have 4 entries");
-  }
+  t.dtype = binding::dtypeField(a, o, key);
+  Napi::Array shape = binding::fourEntries(a, o.Get("shape"), std::string(key) + ".shape");
+  Napi::Array strides = binding::fourEntries(a, o.Get("strides"), std::string(key) + ".strides");
   for (uint32_t i = 0; i < 4; ++i) {
-    t.shape[i] = static_cast<int64_t>(sizeArg(env, shape.As<Napi::Array>().Get(i), std::string(key) + ".shape"));
-    t.strides[i] = static_cast<int64_t>(sizeArg(env, strides.As<Napi::Array>().Get(i), std::string(key) + ".strides"));
+    t.shape[i] = static_cast<int64_t>(sizeArg(env, shape.Get(i), std::string(key) + ".shape"));
+    t.strides[i] = static_cast<int64_t>(sizeArg(env, strides.Get(i), std::string(key) + ".strides"));
   }
   const uint64_t offset = sizeArg(env, o.Get("offset"), std::string(key) + ".offset");
   Napi::Value bv = o.Get("buffer");
@@ -422,17 +338,18 @@ struct CudaCall {
 };
 
 // Parses the argument object into `call`; pins and holds everything it uses.
-void cudaCall(Napi::Env env, Napi::Value arg, CudaCall& call) {
-  if (!arg.IsObject()) typeError(env, "cudaAttention expects an argument object");
+void parseCall(Napi::Env env, Napi::Value arg, CudaCall& call) {
+  const Args a = cudaArgs(env);
+  if (!arg.IsObject()) a.fail("cudaAttention expects an argument object");
   Napi::Object args = arg.As<Napi::Object>();
   const int device = deviceArg(env, args.Get("device"));
   call.device = device;
   AttentionParams& p = call.params;
-  // Pins taken before an exception are released by the caller (see runAttention*).
-  p.q = deviceView(env, args, "q", device, call.holds);
-  p.k = deviceView(env, args, "k", device, call.holds);
-  p.v = deviceView(env, args, "v", device, call.holds);
-  p.out = deviceView(env, args, "out", device, call.holds);
+  // Pins taken before an exception are released by the caller (cudaCall).
+  p.q = deviceView(a, args, "q", device, call.holds);
+  p.k = deviceView(a, args, "k", device, call.holds);
+  p.v = deviceView(a, args, "v", device, call.holds);
+  p.out = deviceView(a, args, "out", device, call.holds);
 
   Napi::Value maskV = args.Get("mask");
   DeviceMask* dm = maskOf(env, maskV);
@@ -444,8 +361,7 @@ void cudaCall(Napi::Env env, Napi::Value arg, CudaCall& call) {
   p.mask = dm->view;
   call.mask = dm->device;
 
-  p.scale = static_cast<float>(numberField(env, args, "scale"));
-  p.softcap = static_cast<float>(numberField(env, args, "softcap"));
+  binding::scaleAndSoftcap(a, args, p);
 
   Napi::Value lse = args.Get("lse");
   if (!lse.IsNull() && !lse.IsUndefined()) {
@@ -467,93 +383,42 @@ void cudaCall(Napi::Env env, Napi::Value arg, CudaCall& call) {
     call.holds.hold(bv);
     call.holds.pin(b);
   }
-  Napi::Value alibi = args.Get("alibi");
-  if (!alibi.IsNull() && !alibi.IsUndefined()) {
-    if (!alibi.IsTypedArray() || alibi.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-      typeError(env, "alibi must be a Float32Array or null");
-    }
-    Napi::TypedArray ta = alibi.As<Napi::TypedArray>();
-    p.alibiLen = ta.ElementLength();
-    p.alibiSlopes = p.alibiLen == 0 ? nullptr
-                                    : reinterpret_cast<const float*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) +
-                                                                     ta.ByteOffset());
-    if (p.alibiSlopes == nullptr) p.alibiLen = 0;
-    call.holds.hold(alibi);
-  }
-  Napi::Value rope = args.Get("rope");
-  if (!rope.IsNull() && !rope.IsUndefined()) {
-    if (!rope.IsObject()) typeError(env, "rope must be an object or null");
-    Napi::Object r = rope.As<Napi::Object>();
-    p.rope.enabled = true;
-    p.rope.base = static_cast<float>(numberField(env, r, "base"));
-    p.rope.interleaved = r.Get("interleaved").ToBoolean();
-    p.rope.offset = intField(env, r, "offset");
-    p.rope.dims = intField(env, r, "dims");
+  binding::alibiAndRope(a, args, p, call.holds.keep);
+  // Every getter has run: nothing moved under the host arrays taken above (alibi).
+  call.holds.keep.verify(a);
+}
+
+// The arguments of cudaAttention / cudaAttentionSync; a bad one releases what was pinned so far.
+void cudaCall(Napi::Env env, Napi::Value arg, CudaCall& call) {
+  try {
+    parseCall(env, arg, call);
+  } catch (...) {
+    call.holds.release();
+    throw;
   }
 }
 
 Napi::Value AttentionSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CudaCall call;
-  try {
-    cudaCall(env, info[0], call);
-  } catch (...) {
-    call.holds.release();
-    throw;
-  }
+  cudaCall(env, info[0], call);
   Status s = attnflow::cudaAttentionForward(call.params, call.mask, call.device);
   call.holds.release();
   if (!s.ok) statusError(env, s);
   return env.Undefined();
 }
 
-// Launches on the device's stream and waits for it on the libuv pool, off the event loop.
-class AttentionWorker : public Napi::AsyncWorker {
- public:
-  AttentionWorker(Napi::Env env, CudaCall&& call)
-      : Napi::AsyncWorker(env, "attnflow:cudaAttention"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        params_(call.params),
-        mask_(call.mask),
-        device_(call.device),
-        holds_(std::move(call.holds)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    Status s = attnflow::cudaAttentionForward(params_, mask_, device_);
-    if (!s.ok) SetError(s.message);
-  }
-  void OnOK() override {
-    holds_.release();
-    deferred_.Resolve(Env().Undefined());
-  }
-  void OnError(const Napi::Error& e) override {
-    holds_.release();
-    deferred_.Reject(e.Value());
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  AttentionParams params_;
-  CudaMaskArrays mask_;
-  int device_;
-  Holds holds_;
-};
-
 Napi::Value Attention(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CudaCall call;
-  try {
-    cudaCall(env, info[0], call);
-  } catch (...) {
-    call.holds.release();
-    throw;
-  }
-  auto* w = new AttentionWorker(env, std::move(call));
-  Napi::Promise promise = w->Promise();
-  w->Queue();
-  return promise;
+  cudaCall(env, info[0], call);
+  // Launches on the device's stream and waits for it on the libuv pool, off the event loop.
+  const AttentionParams p = call.params;
+  const CudaMaskArrays mask = call.mask;
+  const int device = call.device;
+  return binding::queueCall(
+      env, "attnflow:cudaAttention", [=] { return attnflow::cudaAttentionForward(p, mask, device); },
+      std::move(call.holds));
 }
 
 // --- device state -----------------------------------------------------------------------------
