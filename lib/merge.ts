@@ -2,6 +2,12 @@
  * mergeAttention: attention over disjoint key sets → attention over their union, exactly (up to
  * rounding): with weights w_i = exp(lse_i − max), out = Σ w_i·out_i / Σ w_i and
  * lse = max + log Σ w_i. The primitive behind split-KV decoding and sharded (ring) attention.
+ *
+ * Non-finite values: a part whose lse is −Infinity is empty (no key, or only −∞ scores) and
+ * contributes nothing, whatever its out holds; a row every part of which is empty stays zero
+ * with lse −Infinity. Otherwise IEEE arithmetic: a NaN lse (or +Infinity: exp(∞ − ∞)) makes the
+ * row NaN, and a NaN in a non-empty part's out makes the row NaN even when its weight underflows
+ * to 0 (0·NaN = NaN, as in one pass over all the keys).
  */
 import { elementReader, encode16 } from './dtypes.js';
 import { Tensor } from './tensor.js';
@@ -50,18 +56,22 @@ export function mergeAttention(parts: readonly AttentionPart[]): AttentionPart {
       for (let s = 0; s < S; s++) {
         const row = (b * H + h) * S + s;
         let max = -Infinity;
-        for (const l of lses) max = Math.max(max, l[row]);
+        for (const l of lses) max = Math.max(max, l[row]); // NaN propagates
         if (max === -Infinity) {
           lse[row] = -Infinity;
           continue; // every part empty: the row stays zero
         }
         let sum = 0;
-        for (let i = 0; i < parts.length; i++) sum += w[i] = Math.exp(lses[i][row] - max);
+        for (let i = 0; i < parts.length; i++) {
+          const li = lses[i][row];
+          w[i] = li === -Infinity ? 0 : Math.exp(li - max);
+          sum += w[i];
+        }
         lse[row] = max + Math.log(sum);
         const base = b * strides[0] + h * strides[1] + s * strides[2];
         for (let d = 0; d < D; d++) {
           let acc = 0;
-          for (let i = 0; i < parts.length; i++) if (w[i] !== 0) acc += w[i] * outs[i](base + d);
+          for (let i = 0; i < parts.length; i++) if (lses[i][row] !== -Infinity) acc += w[i] * outs[i](base + d);
           merged[base + d] = acc / sum;
         }
       }

@@ -55,6 +55,13 @@ export function checkProblem(p: AttentionProblem): void {
  * kv head ⌊h/(Hq/Hkv)⌋ that the pattern allows at (pos(i) = i + Sk − Sq, j, h); s = scale·q·k,
  * then softcap, then ALiBi; a max-subtracted softmax; out = Σ p·v, lse = max + log Σ. A row with
  * no allowed key gives out 0 and lse −Infinity. Output in contiguous bhsd order.
+ *
+ * Non-finite values follow IEEE arithmetic on that formula over the allowed keys only (keys the
+ * pattern does not allow are never read): a NaN score makes the max NaN, so the row's out and lse
+ * are NaN; a +Infinity score gives exp(∞ − ∞) = NaN, likewise; a −Infinity score has weight 0
+ * (and 0·v is still NaN for a NaN/infinite v). A row whose allowed scores are all −Infinity has
+ * Σ exp(s) = 0: it is reported like an empty row (out 0, lse −Infinity = log 0), which keeps
+ * splitting the keys and merging the parts (mergeAttention) exact.
  */
 export function attentionOracle(p: AttentionProblem): AttentionResult<Float64Array> {
   checkProblem(p);
@@ -108,13 +115,13 @@ export function attentionOracle(p: AttentionProblem): AttentionResult<Float64Arr
           if (softcap > 0) s = softcap * Math.tanh(s / softcap);
           if (alibiSlopes) s -= slope * Math.abs(pos - j);
           scores[j] = s;
-          if (s > max) max = s;
+          if (s > max || Number.isNaN(s)) max = s; // a NaN, once in, stays (s > NaN is false)
         }
 
         const row = (b * Hq + h) * Sq + i;
         const o = row * Dv;
         if (max === -Infinity) {
-          lse[row] = -Infinity; // empty neighborhood: out stays 0
+          lse[row] = -Infinity; // empty neighborhood (or only −∞ scores: Σ exp = 0): out stays 0
           continue;
         }
         let sum = 0;

@@ -4,7 +4,9 @@
  * (RoPE applied on load), then every tile of blockK keys is visited in order; its scores
  * S = scale·QKᵀ (then softcap, then ALiBi, then the pattern) update a running max m, a running
  * denominator l and an unnormalised output o (online softmax); finally out = o / l and
- * lse = m + log l. Tiles in which the pattern allows no pair are skipped. The mask is evaluated
+ * lse = m + log l. Tiles in which the pattern allows no pair are skipped. Non-finite values
+ * propagate as in the kernels (and the oracle): a NaN or +∞ score turns the row's l NaN for good;
+ * a −∞ score has probability 0; l = 0 at the end means an empty row. The mask is evaluated
  * element by element with pattern.allows (never the compiled mask, nor classify), so comparing
  * a backend against this also checks the mask compiler.
  *
@@ -117,10 +119,13 @@ export function attentionTiled(p: AttentionProblem, opts: TiledOptions = {}): At
             const sRow = r * blockK;
             const qRow = r * D;
 
-            // S = scale·q·k, softcap, ALiBi, mask; and the row's max over this tile.
+            // S = scale·q·k, softcap, ALiBi, mask; and the row's max over this tile (a NaN score
+            // makes it NaN: s > NaN is false afterwards).
             let rowMax = -Infinity;
+            let any = false;
             for (let c = 0; c < cols; c++) {
               if (!mask[sRow + c]) continue;
+              any = true;
               const kRow = c * D;
               let dot = 0;
               for (let d = 0; d < D; d++) dot = fround(dot + qT[qRow + d] * kT[kRow + d]);
@@ -128,23 +133,27 @@ export function attentionTiled(p: AttentionProblem, opts: TiledOptions = {}): At
               if (softcap > 0) s = fround(softcap * fround(Math.tanh(fround(s / softcap))));
               if (alibiSlopes) s = fround(s - slope * Math.abs(pos - (k0 + c)));
               sT[sRow + c] = s;
-              if (s > rowMax) rowMax = s;
+              if (s > rowMax || Number.isNaN(s)) rowMax = s;
             }
             // Nothing allowed in this row of the tile: its running state is unchanged.
-            if (rowMax === -Infinity) continue;
+            if (!any) continue;
 
             // Online softmax update. m[r] may still be −∞ (no key seen yet): then alpha = 0 and
-            // l and o (both 0) stay 0 before the new terms are added; mNew is finite, so no NaN.
+            // l and o (both 0) stay 0 before the new terms are added. The max subtracted is mNew,
+            // or 0 while it is −∞ (only −∞ scores so far: probabilities 0, not exp(−∞ + ∞) = NaN).
+            // A NaN anywhere (score, or m from an earlier tile) makes alpha or the probabilities
+            // NaN, so l turns NaN and stays NaN.
             const mOld = m[r];
             const mNew = mOld > rowMax ? mOld : rowMax;
-            const alpha = fround(Math.exp(mOld - mNew));
+            const mSub = mNew === -Infinity ? 0 : mNew;
+            const alpha = fround(Math.exp(mOld - mSub));
             let rowSum = 0;
             for (let c = 0; c < cols; c++) {
               if (!mask[sRow + c]) {
                 sT[sRow + c] = 0;
                 continue;
               }
-              const pr = fround(Math.exp(fround(sT[sRow + c] - mNew)));
+              const pr = fround(Math.exp(fround(sT[sRow + c] - mSub)));
               sT[sRow + c] = pr;
               rowSum = fround(rowSum + pr);
             }
@@ -163,7 +172,8 @@ export function attentionTiled(p: AttentionProblem, opts: TiledOptions = {}): At
           }
         }
 
-        // Epilogue: out = o / l, lse = m + log l; a row that saw no key gives 0 and −∞.
+        // Epilogue: out = o / l, lse = m + log l; a row that saw no key (or only −∞ scores) gives 0
+        // and −∞; l = NaN gives NaN.
         for (let r = 0; r < rows; r++) {
           const row = (b * Hq + h) * Sq + q0 + r;
           const dst = row * Dv;

@@ -18,6 +18,10 @@
 //
 // Nothing is sized by seqQ x seqK: per-thread scratch is O(tile x headDim), the RoPE table is
 // O(seqK x dims), partial results exist only for split rows.
+//
+// NaN / ±inf in q, k, v follow IEEE evaluation of the naive formula over each row's allowed keys,
+// split rows included (a NaN part makes the merged row NaN, an empty part adds nothing): see the
+// head of kernel_body.h.
 #include <algorithm>
 #include <atomic>
 #include <cmath>

@@ -80,10 +80,13 @@ static inline V8 vmsafe(V8 m) {
   return _mm256_andnot_ps(isNegInf, m);
 }
 
-// 2^x for x <= 0 (x = -inf gives 0; results below 2^-126 flush to 0). Cephes exp2f: x = n + r,
-// r in [-1/2, 1/2], 2^r by a degree-6 polynomial (relative error ~1e-7), 2^n by the exponent.
+// 2^x for x <= 0 (x = -inf gives 0; results below 2^-126 flush to 0; NaN stays NaN). Cephes
+// exp2f: x = n + r, r in [-1/2, 1/2], 2^r by a degree-6 polynomial (relative error ~1e-7), 2^n by
+// the exponent.
 static inline V8 vexp2(V8 x) {
-  x = _mm256_max_ps(x, _mm256_set1_ps(-127.f));
+  // max_ps returns its second operand when either is NaN: x second, so a NaN x stays NaN (a NaN
+  // score must make its probability, and so the row, NaN)
+  x = _mm256_max_ps(_mm256_set1_ps(-127.f), x);
   const V8 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const V8 r = _mm256_sub_ps(x, n);
   V8 p = _mm256_set1_ps(1.535336188319500e-4f);
@@ -97,7 +100,8 @@ static inline V8 vexp2(V8 x) {
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-// tanh: Cephes tanhf (odd polynomial for |x| < 0.625, else 1 - 2 / (e^{2|x|} + 1)).
+// tanh: Cephes tanhf (odd polynomial for |x| < 0.625, else 1 - 2 / (e^{2|x|} + 1)); tanh(NaN) is
+// NaN (the polynomial branch, taken when |x| < 0.625 is not true-or-false: unordered), tanh(±inf) = ±1.
 static inline V8 vtanh(V8 x) {
   const V8 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.f));
   const V8 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.f), x);
@@ -124,7 +128,7 @@ static inline V8 vtanh(V8 x) {
   q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(1.33314422036e-1f));
   q = _mm256_fmadd_ps(q, z, _mm256_set1_ps(-3.33332819422e-1f));
   const V8 small = _mm256_fmadd_ps(_mm256_mul_ps(q, z), x, x);
-  const V8 useSmall = _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ);
+  const V8 useSmall = _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_NGE_UQ);  // |x| < 0.625 or NaN
   return _mm256_blendv_ps(_mm256_or_ps(big, sign), small, useSmall);
 }
 

@@ -3,7 +3,8 @@
 // the baseline instruction set) and kernel_avx2.cpp (AVX2/FMA/F16C intrinsics). The including
 // file opens a namespace of its own and defines, before including this file:
 //   V8; vzero vset1 vload vstore vbcast vadd vsub vmul vmax vfma(a,b,c)=a*b+c vfnma(a,b,c)=c-a*b
-//   vabs viota vmsafe (m == -inf ? 0 : m) vexp2 (for x <= 0, -inf -> 0) vtanh
+//   vabs viota vmsafe (m == -inf ? 0 : m) vexp2 (for x <= 0, -inf -> 0, NaN -> NaN)
+//   vtanh (NaN -> NaN); vmax(a, b) may return either operand when one is NaN (as _mm256_max_ps)
 //   vkeep(s, bits) (lane l keeps s where bit l is set, else -inf) vtranspose8 (8 x 8 block)
 //   loadF16 loadBF16 (n contiguous 16-bit values -> float) storeF16 storeBF16 (float -> 16-bit)
 //   kStR kStC kPvR kPvC (register block: rows x vectors of the two micro-kernels)
@@ -19,6 +20,19 @@
 // K is read by broadcast (any layout), V by vectors along headDim: neither is ever transposed, so
 // float32 K/V are read in place; 16-bit K/V, RoPE on K and odd V layouts go through a per-thread
 // converted copy of the tile.
+//
+// Non-finite inputs follow IEEE evaluation of softmax(scores over the row's neighborhood) · V:
+//   - a NaN score gives its probability exp2(NaN - m) = NaN (vexp2 keeps NaN), so the running sum
+//     l of that row turns NaN and stays NaN (l' = alpha l + sum, O' = alpha O + P V), whatever the
+//     running max did with the NaN; a +inf score gives exp2(inf - inf) = NaN likewise;
+//   - a -inf score has probability 0; a row whose scores are all -inf (or that has no allowed key)
+//     ends with l = 0 and is written as an empty row (zeros, lse -inf);
+//   - masked scores are replaced by -inf (vkeep) before the max, so NaN/inf in K at a key the row
+//     does not attend cannot reach it; in V the masked probability 0 times a NaN/inf value would,
+//     so partial tiles whose V holds a non-finite value zero those rows for P V and add them back
+//     for the columns that attend them (zeroNonFiniteRows, addNonFiniteRows; full tiles have
+//     no masked pair: there 0 · NaN = NaN is the naive formula's own result);
+//   - finishRow writes NaN out and lse for l = NaN; mergeRow propagates a NaN part.
 
 namespace {
 
@@ -155,6 +169,45 @@ static void computePV(const float* pT, int qw, const float* v, int64_t vs, int n
   int c = 0;
   for (; c + kPvC <= nv; c += kPvC) pvColumns<kPvC>(pT, qw, v + 8 * c, vs, nk, nq, o + 8 * c, Dp, alpha);
   for (; c < nv; ++c) pvColumns<1>(pT, qw, v + 8 * c, vs, nk, nq, o + 8 * c, Dp, alpha);
+}
+
+// Whether an nk x Dp tile of V (row stride vs) certainly holds only finite values: the sum of its
+// values is finite (a sum overflowing to inf only sends the tile to the exact check of
+// zeroNonFiniteRows). Eight independent accumulators, so the scan costs about one load per vector.
+__attribute__((noinline)) static bool tileFinite(const float* v, int64_t vs, int nk, int Dp) {
+  V8 a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero(), a4 = vzero(), a5 = vzero(), a6 = vzero(),
+     a7 = vzero();
+  int j = 0;
+  for (; j + 4 <= nk; j += 4) {
+    const float* r0 = v + j * vs;
+    const float* r1 = r0 + vs;
+    const float* r2 = r1 + vs;
+    const float* r3 = r2 + vs;
+    int d = 0;
+    for (; d + 16 <= Dp; d += 16) {
+      a0 = vadd(a0, vload(r0 + d));
+      a1 = vadd(a1, vload(r1 + d));
+      a2 = vadd(a2, vload(r2 + d));
+      a3 = vadd(a3, vload(r3 + d));
+      a4 = vadd(a4, vload(r0 + d + 8));
+      a5 = vadd(a5, vload(r1 + d + 8));
+      a6 = vadd(a6, vload(r2 + d + 8));
+      a7 = vadd(a7, vload(r3 + d + 8));
+    }
+    if (d < Dp) {
+      a0 = vadd(a0, vload(r0 + d));
+      a1 = vadd(a1, vload(r1 + d));
+      a2 = vadd(a2, vload(r2 + d));
+      a3 = vadd(a3, vload(r3 + d));
+    }
+  }
+  for (; j < nk; ++j)
+    for (int d = 0; d < Dp; d += 8) a0 = vadd(a0, vload(v + j * vs + d));
+  float t[8];
+  vstore(t, vadd(vadd(vadd(a0, a1), vadd(a2, a3)), vadd(vadd(a4, a5), vadd(a6, a7))));
+  float x = 0.f;
+  for (int i = 0; i < 8; ++i) x += t[i] * 0.f;  // 0 for finite lanes, NaN for inf / NaN
+  return x == 0.f;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -413,21 +466,81 @@ static void storeRow(const Plan& P, int64_t off, const float* src) {
 }
 
 // Writes normalised output row i (global query index) from an accumulator row, and its lse.
+// l = 0: no allowed key, or only -inf scores: an empty row (zeros, lse -inf). l = NaN (a NaN or
+// +inf score on the way): out and lse NaN.
 static void finishRow(const Plan& P, const Scratch& S, int b, int h, int iq, const float* oRow, float mi, float li) {
   const int D = P.D;
-  const float inv = li > 0.f ? 1.f / li : 0.f;
-  for (int d = 0; d < D; ++d) S.row[d] = oRow[d] * inv;
+  if (li == 0.f) {
+    for (int d = 0; d < D; ++d) S.row[d] = 0.f;
+  } else {
+    const float inv = 1.f / li;
+    for (int d = 0; d < D; ++d) S.row[d] = oRow[d] * inv;
+  }
   const int64_t off = b * P.osb + h * P.osh + static_cast<int64_t>(iq) * P.oss;
   storeRow(P, off, S.row);
   if (P.lse) {
     const int64_t li64 = (static_cast<int64_t>(b) * P.Hq + h) * P.Sq + iq;
-    P.lse[li64] = li > 0.f ? static_cast<float>(static_cast<double>(mi) * 0.6931471805599453 +
-                                                __builtin_log(static_cast<double>(li)))
-                           : -__builtin_inff();
+    P.lse[li64] = li == 0.f ? -__builtin_inff()
+                            : static_cast<float>(static_cast<double>(mi) * 0.6931471805599453 +
+                                                 __builtin_log(static_cast<double>(li)));
   }
 }
 
 // ---------------------------------------------------------------------------------------------
+
+// Partial tiles whose V holds a non-finite value. A masked pair has probability exactly 0, but
+// 0 · NaN = 0 · inf = NaN would reach every column of the tile in P V, also those that do not
+// attend the key. So P V runs with the non-finite rows of V zeroed (a copy in vBuf, or vBuf itself
+// when V was converted into it: zeroNonFiniteRows), and those rows' terms are then added for the
+// columns that attend them only (addNonFiniteRows, reloading the rows from the source). Rare: taken
+// only when tileFinite fails, so both stay out of line (and runItemImpl keeps its single, inlined
+// computePV call).
+
+// Returns the rows (bit j) of the tile that hold inf or NaN, with *v / *vs pointing at a copy in
+// which they are zero; 0 (and *v, *vs untouched) when there are none (tileFinite's sum overflowed).
+__attribute__((noinline, cold)) static uint64_t zeroNonFiniteRows(const Scratch& S, int nk, int Dp, const float** v,
+                                                                   int64_t* vs) {
+  const float* src = *v;
+  const int64_t ss = *vs;
+  uint64_t bad = 0;
+  for (int j = 0; j < nk; ++j) {
+    const float* r = src + j * ss;
+    for (int d = 0; d < Dp; ++d)
+      if (!(r[d] * 0.f == 0.f)) {
+        bad |= uint64_t{1} << j;
+        break;
+      }
+  }
+  if (bad == 0) return 0;
+  float* z = S.vBuf;
+  if (src != z) {  // float32 V read in place (then D == Dp)
+    for (int j = 0; j < nk; ++j)
+      for (int d = 0; d < Dp; ++d) z[static_cast<int64_t>(j) * Dp + d] = src[j * ss + d];
+  }
+  for (int j = 0; j < nk; ++j)
+    if (bad >> j & 1)
+      for (int d = 0; d < Dp; ++d) z[static_cast<int64_t>(j) * Dp + d] = 0.f;
+  *v = z;
+  *vs = Dp;
+  return bad;
+}
+
+// O[c] += P[j][c] V[j] for the rows j in `bad` and the columns c that attend them (mask bit set).
+__attribute__((noinline, cold)) static void addNonFiniteRows(const Plan& P, const Scratch& S, int b, int hk, int j0,
+                                                             int nq, int qw, const uint64_t* maskT, uint64_t bad) {
+  const int D = P.D, Dp = P.Dp;
+  const int64_t vHead = b * P.v.sb + hk * P.v.sh;
+  for (int j = 0; bad != 0; ++j, bad >>= 1) {
+    if (!(bad & 1)) continue;
+    loadRow(P.v, vHead + static_cast<int64_t>(j0 + j) * P.v.ss, P.v.sd, D, S.row);
+    for (int c = 0; c < nq; ++c) {
+      if (!(maskT[j] >> c & 1)) continue;
+      const float p = S.sT[static_cast<int64_t>(j) * qw + c];
+      float* oc = S.o + static_cast<int64_t>(c) * Dp;
+      for (int d = 0; d < D; ++d) oc[d] += p * S.row[d];
+    }
+  }
+}
 
 static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* partials) {
   const int b = it.b, h = it.h, qb = it.qb;
@@ -505,7 +618,10 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
       if (t >= 0) transposeMask(P.bits + t * tileWords, nqi, nq, maskT);
       softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, t >= 0 ? maskT : nullptr, nullptr);
     }
+    uint64_t bad = 0;  // partial tile: rows of V holding inf / NaN, zeroed in the copy vp now points at
+    if (t >= 0 && !tileFinite(vp, vs, nk, Dp)) bad = zeroNonFiniteRows(S, nk, Dp, &vp, &vs);
     computePV(S.sT, qw, vp, vs, nk, nq, S.o, Dp, S.alpha);
+    if (bad) addNonFiniteRows(P, S, b, hk, j0, nq, qw, maskT, bad);
   }
 
   if (it.slot < 0) {
@@ -523,7 +639,9 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
   }
 }
 
-// Combines `count` partial results of one row (split-KV) through their log-sum-exp.
+// Combines `count` partial results of one row (split-KV) through their log-sum-exp. A part with
+// no allowed key (m = -inf, l = 0, O = 0) gets weight 0 and adds 0; a NaN max makes the row NaN
+// (a part's NaN l or O does by itself).
 static void mergeRowImpl(const Plan& P, const Scratch& S, const Item& first, const float* partials, int32_t count) {
   const int i0 = first.qb * kBQ;
   const int nqi = imin(kBQ, P.Sq - i0);
@@ -536,7 +654,7 @@ static void mergeRowImpl(const Plan& P, const Scratch& S, const Item& first, con
     for (int s = 0; s < count; ++s) {
       const float* base = partials + static_cast<size_t>(first.slot + s) * stride;
       const float ms = base[static_cast<size_t>(kBQ) * Dp + c];
-      M = ms > M ? ms : M;
+      M = (ms > M || __builtin_isnan(ms)) ? ms : M;  // keeps a NaN once seen
     }
     for (int d = 0; d < Dp; ++d) acc[d] = 0.f;
     float L = 0.f;
@@ -545,7 +663,6 @@ static void mergeRowImpl(const Plan& P, const Scratch& S, const Item& first, con
         const float* base = partials + static_cast<size_t>(first.slot + s) * stride;
         const float ms = base[static_cast<size_t>(kBQ) * Dp + c];
         const float ls = base[static_cast<size_t>(kBQ) * Dp + kBQ + c];
-        if (ls == 0.f) continue;
         const float w = __builtin_exp2f(ms - M);
         L += w * ls;
         const float* orow = base + static_cast<size_t>(c) * Dp;

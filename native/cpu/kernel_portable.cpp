@@ -82,13 +82,16 @@ static inline V4 exp2Poly(V4 x) {
   return p * reinterpret_cast<V4>(e);
 }
 
-// 2^x for x <= 0 (x = -inf gives 0; results below 2^-126 flush to 0)
+// 2^x for x <= 0 (x = -inf gives 0; results below 2^-126 flush to 0; NaN stays NaN: the clamp
+// keeps x unless x < -127, which is false for NaN)
+static inline V4 clampLo(V4 x, V4 lo) { return x < lo ? lo : x; }
 static inline V8 vexp2(V8 x) {
   const V4 lo = s4(-127.f);
-  return V8{exp2Poly(max4(x.a, lo)), exp2Poly(max4(x.b, lo))};
+  return V8{exp2Poly(clampLo(x.a, lo)), exp2Poly(clampLo(x.b, lo))};
 }
 
-// tanh: Cephes tanhf (odd polynomial for |x| < 0.625, else 1 - 2 / (e^{2|x|} + 1)).
+// tanh: Cephes tanhf (odd polynomial for |x| < 0.625, else 1 - 2 / (e^{2|x|} + 1)); tanh(NaN) is
+// NaN (the polynomial branch unless |x| >= 0.625, false for NaN), tanh(±inf) = ±1.
 static inline V4 tanh4(V4 x) {
   const V4 ax = abs4(x);
   V4 t = ax * 2.885390081777927f;
@@ -103,7 +106,7 @@ static inline V4 tanh4(V4 x) {
   q = q * z + 1.33314422036e-1f;
   q = q * z - 3.33332819422e-1f;
   const V4 small = q * z * x + x;
-  return ax < 0.625f ? small : big;
+  return ax >= 0.625f ? big : small;
 }
 static inline V8 vtanh(V8 x) { return V8{tanh4(x.a), tanh4(x.b)}; }
 
