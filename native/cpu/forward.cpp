@@ -33,6 +33,7 @@
 
 #include "attnflow.h"
 #include "kernel.h"
+#include "scratch.h"
 #include "thread_pool.h"
 
 namespace attnflow {
@@ -88,28 +89,8 @@ namespace {
 
 size_t round8(size_t n) { return (n + 7) & ~static_cast<size_t>(7); }
 
-struct ThreadScratch {
-  float* data = nullptr;
-  size_t floats = 0;
-  ~ThreadScratch() { release(); }
-  void release() {
-    if (data) ::operator delete(data, std::align_val_t(64));
-    data = nullptr;
-    floats = 0;
-  }
-  float* get(size_t n) {
-    if (n > floats) {
-      release();
-      data = static_cast<float*>(::operator new(n * sizeof(float), std::align_val_t(64)));  // may throw bad_alloc
-      floats = n;
-    }
-    return data;
-  }
-};
-
 Scratch threadScratch(int D) {
-  thread_local ThreadScratch ts;
-  return carveScratch(ts.get(scratchFloats(D)), D);
+  return carveScratch(cpu::threadScratchFloats(scratchFloats(D)), D);
 }
 
 }  // namespace

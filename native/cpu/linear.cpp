@@ -13,6 +13,7 @@
 #include "attnflow.h"
 #include "kernel.h"
 #include "linear_kernel.h"
+#include "scratch.h"
 #include "thread_pool.h"
 
 namespace attnflow {
@@ -27,30 +28,6 @@ const LinKernels& linearKernels() {
   if (std::strcmp(cpu::activeSimd(), "avx2") == 0) return cpu::linear::linAvx2Kernels();
 #endif
   return cpu::linear::linPortableKernels();
-}
-
-struct AlignedScratch {
-  float* data = nullptr;
-  size_t floats = 0;
-  ~AlignedScratch() { release(); }
-  void release() {
-    if (data) ::operator delete(data, std::align_val_t(64));
-    data = nullptr;
-    floats = 0;
-  }
-  float* get(size_t n) {
-    if (n > floats) {
-      release();
-      data = static_cast<float*>(::operator new(n * sizeof(float), std::align_val_t(64)));  // may throw bad_alloc
-      floats = n;
-    }
-    return data;
-  }
-};
-
-float* threadScratch(size_t n) {
-  thread_local AlignedScratch ts;
-  return ts.get(n);
 }
 
 bool goodGamma(float g) { return g > 0.f && g <= 1.f; }
@@ -143,7 +120,7 @@ Status run(const LinearAttentionParams& p) {
   auto body = [&](size_t i) {
     const int32_t b = static_cast<int32_t>(i / static_cast<size_t>(Hq));
     const int32_t h = static_cast<int32_t>(i % static_cast<size_t>(Hq));
-    kernels.runHead(lp, b, h, threadScratch(floats));
+    kernels.runHead(lp, b, h, cpu::threadScratchFloats(floats));
   };
   cpu::ThreadPool::instance().parallelFor(items, body);
   return Status::Ok();
