@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "fa2_frag.cuh"
 #include "internal.cuh"
@@ -130,6 +131,67 @@ __device__ __forceinline__ void loadTile(T* dst, const T* base, int64_t ss, int 
   }
 }
 
+// Non-finite inputs (the semantics of native/cpu/kernel_body.h): IEEE evaluation of
+// softmax(scores over the row's neighborhood) V.
+//   - masked scores become -inf before the max, so NaN/inf in K at a key the row does not attend
+//     never reaches it; a NaN score makes exp2(NaN - m) = NaN (exp2f and ex2.approx keep NaN), so
+//     the row's sum l turns NaN whatever fmaxf did with the NaN in the running max; a +inf score
+//     gives exp2(inf - inf) = NaN likewise; a -inf score has probability 0;
+//   - in V, a masked probability 0 times a NaN/inf value would give NaN in the mma. Partial tiles
+//     therefore look for non-finite V rows (each warp scans the tile once: two rows per lane and a
+//     ballot; full tiles skip it, they have no masked pair: there 0 * NaN is the naive formula's
+//     own result). Only when one is found (rare) those rows are zeroed in the V fragments and
+//     added back, p * v in float32, for the rows whose mask bit is set (addNonFinite below);
+//   - the epilogue writes an empty row (l == 0: no allowed key, or all scores -inf) as zeros with
+//     lse -inf, and a row with l = NaN as NaN (1 / NaN) with lse NaN.
+
+// True when the 16-bit value's exponent is all ones (inf or NaN), for both dtypes.
+template <typename T>
+__device__ __forceinline__ bool nonFinite16(uint32_t bits);
+template <>
+__device__ __forceinline__ bool nonFinite16<__half>(uint32_t bits) {
+  return (bits & 0x7c00u) == 0x7c00u;
+}
+template <>
+__device__ __forceinline__ bool nonFinite16<__nv_bfloat16>(uint32_t bits) {
+  return (bits & 0x7f80u) == 0x7f80u;
+}
+
+// Whether row r of a shared [64][D + 8] tile holds a non-finite value (16-byte reads: rows are
+// 16-byte aligned, and lanes reading rows r, r + 1, ... hit different banks).
+struct alignas(16) Words4 {
+  uint32_t w[4];
+};
+template <typename T, int D>
+__device__ __forceinline__ bool rowNonFinite(const T* tile, int r) {
+  const Words4* row = reinterpret_cast<const Words4*>(tile + r * Smem<D>::kStride);
+  bool bad = false;
+#pragma unroll
+  for (int i = 0; i < D / 8; ++i) {
+    const Words4 x = row[i];
+#pragma unroll
+    for (int k = 0; k < 4; ++k) bad |= nonFinite16<T>(x.w[k] & 0xffffu) | nonFinite16<T>(x.w[k] >> 16);
+  }
+  return bad;
+}
+
+// Zeroes the 16-bit halves of a V fragment register whose keys (lo, hi) are flagged in `bad`.
+__device__ __forceinline__ uint32_t dropKeys(uint32_t x, uint64_t bad, int keyLo) {
+  const uint32_t lo = static_cast<uint32_t>(bad >> keyLo) & 1u, hi = static_cast<uint32_t>(bad >> (keyLo + 1)) & 1u;
+  return x & ((lo ? 0u : 0xffffu) | (hi ? 0u : 0xffff0000u));
+}
+
+template <typename T>
+__device__ __forceinline__ float toF(T x);
+template <>
+__device__ __forceinline__ float toF<__half>(__half x) {
+  return __half2float(x);
+}
+template <>
+__device__ __forceinline__ float toF<__nv_bfloat16>(__nv_bfloat16 x) {
+  return __bfloat162float(x);
+}
+
 template <typename T, int D>
 __global__ void __launch_bounds__(kThreads) forwardKernel(const KernelParams p) {
   constexpr int kStride = Smem<D>::kStride;
@@ -235,6 +297,13 @@ __global__ void __launch_bounds__(kThreads) forwardKernel(const KernelParams p) 
       wB0 = tb[2 * rB];
       wB1 = tb[2 * rB + 1];
     }
+    // Partial tiles: the V rows holding a non-finite value (warp-uniform; see the file comment).
+    uint64_t badV = 0;
+    if (part >= 0) {
+      const uint32_t lo = __ballot_sync(0xffffffffu, rowNonFinite<T, D>(sV, lane));
+      const uint32_t hi = __ballot_sync(0xffffffffu, rowNonFinite<T, D>(sV, lane + 32));
+      badV = static_cast<uint64_t>(lo) | (static_cast<uint64_t>(hi) << 32);
+    }
 
     // Scores in log2 units, masked; tile row maxima. ALiBi distances |pos(i) - j| from the
     // tile's offsets relA = pos(rA) - j0 (exact in float32 below 2^24).
@@ -302,21 +371,67 @@ __global__ void __launch_bounds__(kThreads) forwardKernel(const KernelParams p) 
       o[j][3] *= alB;
     }
 
-    // O += P V.
+    // O += P V; with DROP (only when badV != 0) the non-finite V rows are left out (see above).
+    auto pv = [&](auto drop) {
+      constexpr bool DROP = decltype(drop)::value;
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-      uint32_t pa[4];
+      for (int kk = 0; kk < 4; ++kk) {
+        uint32_t pa[4];
 #pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const int jb = pBlock(kk, r), c = pElem(r);
-        pa[r] = Ops<T>::pack(s[jb][c], s[jb][c + 1]);
+        for (int r = 0; r < 4; ++r) {
+          const int jb = pBlock(kk, r), c = pElem(r);
+          pa[r] = Ops<T>::pack(s[jb][c], s[jb][c + 1]);
+        }
+#pragma unroll
+        for (int dd = 0; dd < D / 16; ++dd) {
+          uint32_t vf[4];
+          ldmatrixX4Trans(vf, sV + (kk * 16 + vRow(lane)) * kStride + dd * 16 + vCol(lane));
+          if constexpr (DROP) {
+            // vf[i] holds keys kk * 16 + (i & 1) * 8 + 2 t4 + {0, 1} (ldmatrix .trans layout)
+            const int kLo = kk * 16 + 2 * t4;
+            vf[0] = dropKeys(vf[0], badV, kLo);
+            vf[1] = dropKeys(vf[1], badV, kLo + 8);
+            vf[2] = dropKeys(vf[2], badV, kLo);
+            vf[3] = dropKeys(vf[3], badV, kLo + 8);
+          }
+          Ops<T>::mma(o[2 * dd], pa, vf[0], vf[1]);
+          Ops<T>::mma(o[2 * dd + 1], pa, vf[2], vf[3]);
+        }
       }
+    };
+    if (badV == 0) {
+      pv(std::false_type{});  // every full tile, and partial tiles whose V is finite
+    } else {
+      pv(std::true_type{});
+      // The non-finite V rows left out of the mma, added for the rows that attend them. The
+      // probability of key kb for row rA sits in s[kb / 8][kb % 2] of quad lane (kb % 8) / 2.
+      for (int kb = 0; kb < kBK; ++kb) {
+        if (((badV >> kb) & 1u) == 0) continue;  // warp-uniform
+        float mineA = 0.f, mineB = 0.f;
 #pragma unroll
-      for (int dd = 0; dd < D / 16; ++dd) {
-        uint32_t vf[4];
-        ldmatrixX4Trans(vf, sV + (kk * 16 + vRow(lane)) * kStride + dd * 16 + vCol(lane));
-        Ops<T>::mma(o[2 * dd], pa, vf[0], vf[1]);
-        Ops<T>::mma(o[2 * dd + 1], pa, vf[2], vf[3]);
+        for (int j = 0; j < 8; ++j) {
+#pragma unroll
+          for (int c = 0; c < 2; ++c) {
+            if (j == (kb >> 3) && c == (kb & 1)) {
+              mineA = s[j][c];
+              mineB = s[j][2 + c];
+            }
+          }
+        }
+        const int src = (lane & ~3) | ((kb & 7) >> 1);
+        const float pA = __shfl_sync(0xffffffffu, mineA, src), pB = __shfl_sync(0xffffffffu, mineB, src);
+        const bool inA = (((kb < 32 ? wA0 : wA1) >> (kb & 31)) & 1u) != 0;
+        const bool inB = (((kb < 32 ? wB0 : wB1) >> (kb & 31)) & 1u) != 0;
+        const T* vr = sV + kb * kStride;
+#pragma unroll
+        for (int j = 0; j < kDN; ++j) {
+#pragma unroll
+          for (int c = 0; c < 2; ++c) {
+            const float x = toF<T>(vr[j * 8 + accCol(lane, c)]);
+            if (inA) o[j][c] = fmaf(pA, x, o[j][c]);
+            if (inB) o[j][2 + c] = fmaf(pB, x, o[j][2 + c]);
+          }
+        }
       }
     }
     __syncthreads();  // every warp is done with this stage before the next iteration refills it
@@ -327,34 +442,36 @@ __global__ void __launch_bounds__(kThreads) forwardKernel(const KernelParams p) 
   lA += __shfl_xor_sync(0xffffffffu, lA, 2);
   lB += __shfl_xor_sync(0xffffffffu, lB, 1);
   lB += __shfl_xor_sync(0xffffffffu, lB, 2);
-  const float invA = lA > 0.f ? 1.f / lA : 0.f;
-  const float invB = lB > 0.f ? 1.f / lB : 0.f;
+  // l == 0: an empty row (zeros, lse -inf); l = NaN: 1 / NaN makes the row NaN.
+  const bool emptyA = lA == 0.f, emptyB = lB == 0.f;
+  const float invA = emptyA ? 0.f : 1.f / lA;
+  const float invB = emptyB ? 0.f : 1.f / lB;
   const int iA = i0 + rA, iB = i0 + rB;
   T* const outBase = static_cast<T*>(p.out) + b * p.osb + h * p.osh;
   if (iA < p.Sq) {
     T* row = outBase + static_cast<int64_t>(iA) * p.oss + accCol(lane, 0);
 #pragma unroll
     for (int j = 0; j < kDN; ++j) {
-      const uint32_t v = Ops<T>::pack(o[j][0] * invA, o[j][1] * invA);
+      const uint32_t v = emptyA ? 0u : Ops<T>::pack(o[j][0] * invA, o[j][1] * invA);
       *reinterpret_cast<uint32_t*>(row + j * 8) = v;
     }
     if (p.lse != nullptr && t4 == 0) {
       p.lse[(static_cast<int64_t>(b) * p.Hq + h) * p.Sq + iA] =
-          lA > 0.f ? static_cast<float>(static_cast<double>(mA) * 0.6931471805599453 + log(static_cast<double>(lA)))
-                   : -INFINITY;
+          emptyA ? -INFINITY
+                 : static_cast<float>(static_cast<double>(mA) * 0.6931471805599453 + log(static_cast<double>(lA)));
     }
   }
   if (iB < p.Sq) {
     T* row = outBase + static_cast<int64_t>(iB) * p.oss + accCol(lane, 2);
 #pragma unroll
     for (int j = 0; j < kDN; ++j) {
-      const uint32_t v = Ops<T>::pack(o[j][2] * invB, o[j][3] * invB);
+      const uint32_t v = emptyB ? 0u : Ops<T>::pack(o[j][2] * invB, o[j][3] * invB);
       *reinterpret_cast<uint32_t*>(row + j * 8) = v;
     }
     if (p.lse != nullptr && t4 == 0) {
       p.lse[(static_cast<int64_t>(b) * p.Hq + h) * p.Sq + iB] =
-          lB > 0.f ? static_cast<float>(static_cast<double>(mB) * 0.6931471805599453 + log(static_cast<double>(lB)))
-                   : -INFINITY;
+          emptyB ? -INFINITY
+                 : static_cast<float>(static_cast<double>(mB) * 0.6931471805599453 + log(static_cast<double>(lB)));
     }
   }
 }

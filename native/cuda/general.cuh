@@ -12,6 +12,14 @@
 // Each 64-key tile is processed as two 32-key halves staged in shared memory as float32: lane l
 // scores key l against all of its warp's rows, the online softmax runs across the warp (exp2,
 // log2 units, as the CPU backend), and lane l accumulates head dims l, l + 32, ... of O.
+//
+// Non-finite inputs (the semantics of native/cpu/kernel_body.h): masked scores become -inf before
+// the max and masked keys are skipped in P V (their probability is sent as -1, never a real
+// one), so NaN/inf at a key a row does not attend never reaches it; a NaN or +inf score makes
+// exp2 NaN and the row's sum l NaN (whatever fmaxf did with it in the max); l == 0 is an empty
+// row (zeros, lse -inf), l = NaN gives NaN out and lse. Split-KV: a split without keys (m = -inf,
+// l = 0) contributes nothing to the combine, a NaN split (l = NaN, m possibly -inf) makes the
+// row NaN.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -79,8 +87,9 @@ __device__ __forceinline__ float warpSum(float x) {
 }
 
 __device__ __forceinline__ float finalLse(float m, float l) {
-  return l > 0.f ? static_cast<float>(static_cast<double>(m) * 0.6931471805599453 + log(static_cast<double>(l)))
-                 : -INFINITY;
+  // l == 0: empty row; l = NaN: NaN (log(NaN))
+  return l == 0.f ? -INFINITY
+                  : static_cast<float>(static_cast<double>(m) * 0.6931471805599453 + log(static_cast<double>(l)));
 }
 
 // How the rows of the problem are cut into items (see the file comment).
@@ -223,7 +232,7 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
           m[j] = mNew;
 #pragma unroll
           for (int i = 0; i < kMaxPerLane; ++i) o[j][i] *= alpha;
-          pr[j] = pj;
+          pr[j] = ok ? pj : -1.f;  // -1: masked, skipped in P V (0 * NaN must not reach the row)
         }
       }
 
@@ -238,6 +247,7 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
 #pragma unroll
         for (int j = 0; j < kRowsPerWarp; ++j) {
           const float pk = __shfl_sync(0xffffffffu, pr[j], kk);
+          if (pk < 0.f) continue;  // masked (warp-uniform)
 #pragma unroll
           for (int i = 0; i < kMaxPerLane; ++i) o[j][i] = fmaf(pk, vv[i], o[j][i]);
         }
@@ -251,12 +261,13 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
     if (r >= it.nrows) continue;
     const int h = it.h0 + r / it.nqi, i = i0 + r % it.nqi;
     if (items.splits == 1) {
-      const float inv = l[j] > 0.f ? 1.f / l[j] : 0.f;
+      const bool empty = l[j] == 0.f;  // zeros; l = NaN: 1 / NaN makes the row NaN
+      const float inv = empty ? 0.f : 1.f / l[j];
       T* out = static_cast<T*>(p.out) + it.b * p.osb + h * p.osh + static_cast<int64_t>(i) * p.oss;
 #pragma unroll
       for (int c = 0; c < kMaxPerLane; ++c) {
         const int d = lane + 32 * c;
-        if (d < D) out[d * p.osd] = fromFloat<T>(o[j][c] * inv);
+        if (d < D) out[d * p.osd] = fromFloat<T>(empty ? 0.f : o[j][c] * inv);
       }
       if (p.lse != nullptr && lane == 0) p.lse[(static_cast<int64_t>(it.b) * p.Hq + h) * p.Sq + i] = finalLse(m[j], l[j]);
     } else {
@@ -290,27 +301,29 @@ __global__ void __launch_bounds__(kThreads) combineKernel(const KernelParams p, 
     float acc[kMaxPerLane];
 #pragma unroll
     for (int c = 0; c < kMaxPerLane; ++c) acc[c] = 0.f;
-    if (M != -INFINITY) {
-      for (int s = 0; s < items.splits; ++s) {
-        const float* w = base + s * stride;
-        const float ls = w[static_cast<size_t>(kTileQ) * D + kTileQ + r];
-        if (!(ls > 0.f)) continue;  // an empty split (its max is -inf)
-        const float f = exp2f(w[static_cast<size_t>(kTileQ) * D + r] - M);
-        L += f * ls;
+    // A NaN split may have m = -inf (fmaxf dropped its NaN scores): M == -inf uses 0 as the
+    // reference, so its factor is 0 and L = 0 * NaN = NaN.
+    const float Ms = M == -INFINITY ? 0.f : M;
+    for (int s = 0; s < items.splits; ++s) {
+      const float* w = base + s * stride;
+      const float ls = w[static_cast<size_t>(kTileQ) * D + kTileQ + r];
+      if (ls == 0.f) continue;  // an empty split (no key, or all its scores -inf): nothing
+      const float f = exp2f(w[static_cast<size_t>(kTileQ) * D + r] - Ms);
+      L += f * ls;
 #pragma unroll
-        for (int c = 0; c < kMaxPerLane; ++c) {
-          const int d = lane + 32 * c;
-          if (d < D) acc[c] = fmaf(f, w[static_cast<size_t>(r) * D + d], acc[c]);
-        }
+      for (int c = 0; c < kMaxPerLane; ++c) {
+        const int d = lane + 32 * c;
+        if (d < D) acc[c] = fmaf(f, w[static_cast<size_t>(r) * D + d], acc[c]);
       }
     }
     const int h = it.h0 + r / it.nqi, i = it.qb * kTileQ + r % it.nqi;
-    const float inv = L > 0.f ? 1.f / L : 0.f;
+    const bool empty = L == 0.f;  // zeros, lse -inf; L = NaN: NaN row
+    const float inv = empty ? 0.f : 1.f / L;
     T* out = static_cast<T*>(p.out) + it.b * p.osb + h * p.osh + static_cast<int64_t>(i) * p.oss;
 #pragma unroll
     for (int c = 0; c < kMaxPerLane; ++c) {
       const int d = lane + 32 * c;
-      if (d < D) out[d * p.osd] = fromFloat<T>(acc[c] * inv);
+      if (d < D) out[d * p.osd] = fromFloat<T>(empty ? 0.f : acc[c] * inv);
     }
     if (p.lse != nullptr && lane == 0) p.lse[(static_cast<int64_t>(it.b) * p.Hq + h) * p.Sq + i] = finalLse(M, L);
   }

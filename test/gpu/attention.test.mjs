@@ -144,6 +144,78 @@ describe('CUDA attention vs the oracle and the CPU backend', { skip: SKIP }, () 
     }
   });
 
+  // NaN / ±Infinity in q, k, v (as in test/reliability/nonfinite.test.ts): IEEE evaluation of the
+  // naive formula. Masked keys never reach a row (also inside partial tiles), a NaN or +Infinity
+  // score makes the row NaN (out and lse), attended non-finite v values reach their columns, a row
+  // whose allowed scores are all −Infinity is empty. The CUDA backend must put non-finite values
+  // exactly where the CPU backend does (same NaN / ±Infinity per element, same lse class per row)
+  // and agree on the finite ones, for both kernels.
+  it('non-finite inputs: the same non-finite elements as the CPU backend (both kernels)', async () => {
+    const NAN_BITS = { float16: 0x7e00, bfloat16: 0x7fc0 };
+    const INF_BITS = { float16: 0x7c00, bfloat16: 0x7f80 };
+    function poke(t, H, S, D, h, s, d, value) {
+      const at = (h * S + s) * D + d; // batch 1, bhsd
+      if (t.dtype === 'float32') t.data[at] = value;
+      else if (Number.isNaN(value)) t.data[at] = NAN_BITS[t.dtype];
+      else t.data[at] = INF_BITS[t.dtype] | (value < 0 ? 0x8000 : 0);
+    }
+    function classes(a) {
+      return Array.from(a, (x) => (Number.isNaN(x) ? 'N' : x === Infinity ? '+' : x === -Infinity ? '-' : 'F')).join('');
+    }
+    const problems = [
+      // prefill, causal, seqQ != seqK: partial diagonal tiles and a partial tail tile
+      {
+        shape: { hq: 4, hkv: 2, sq: 130, sk: 150, d: 64 },
+        options: { causal: true },
+        pokes: [
+          ['v', 0, 100, 3, NaN], ['v', 0, 149, 5, Infinity], ['v', 0, 70, 7, -Infinity], ['q', 0, 50, 4, Infinity],
+          ['k', 1, 110, 0, NaN], ['k', 1, 30, 1, Infinity], ['q', 2, 5, 2, NaN], ['v', 1, 10, 0, NaN],
+        ],
+      },
+      // sliding window: masked keys in every visited tile
+      {
+        shape: { hq: 2, hkv: 2, sq: 100, sk: 100, d: 128 },
+        options: { pattern: 'sliding(40)' },
+        pokes: [['v', 0, 70, 9, NaN], ['v', 0, 20, 1, Infinity], ['k', 1, 50, 3, NaN], ['q', 1, 10, 0, NaN], ['q', 0, 90, 2, -Infinity]],
+      },
+      // decode: split-KV and its combine (NaN in every split of a row; masked NaN)
+      {
+        shape: { hq: 4, hkv: 2, sq: 2, sk: 700, d: 64 },
+        options: { pattern: 'sliding(300) | sink(2)' },
+        pokes: [['q', 0, 0, 5, NaN], ['v', 0, 50, 2, NaN], ['v', 0, 1, 4, NaN], ['v', 1, 1, 3, Infinity], ['k', 1, 699, 7, NaN]],
+      },
+    ];
+    for (const kernel of ['fa2', 'general']) {
+      for (const dtype of kernel === 'fa2' ? ['float16', 'bfloat16'] : DTYPES) {
+        for (const { shape, options, pokes } of problems) {
+          const { hq, hkv, sq, sk, d } = shape;
+          const { q, k, v } = inputs({ ...shape, dtype });
+          for (const [which, h, pos, col, value] of pokes) {
+            const t = { q, k, v }[which];
+            poke(t, which === 'q' ? hq : hkv, which === 'q' ? sq : sk, d, h, pos, col, value);
+          }
+          const what = `${kernel} ${dtype} ${JSON.stringify(options)} ${sq}x${sk}`;
+          const cpu = attentionSync(q, k, v, { ...options, backend: 'cpu', returnLse: true });
+          const cpuOut = toBhsd(cpu.out);
+          const cpuLse = cpu.lse.toFloat32();
+          await withKernel(kernel, async () => {
+            const [qd, kd, vd] = [q.to('cuda'), k.to('cuda'), v.to('cuda')];
+            const res = await attention(qd, kd, vd, { ...options, returnLse: true });
+            const got = toBhsd(res.out);
+            const lse = res.lse.toFloat32();
+            assert.ok(classes(got).includes('N'), `${what}: the injection produces NaN outputs`);
+            assert.equal(classes(got), classes(cpuOut), `${what}: non-finite output elements differ from the CPU backend`);
+            assert.equal(classes(lse), classes(cpuLse), `${what}: non-finite lse rows differ from the CPU backend`);
+            const finite = (a, ref) => a.map((x, i) => (Number.isFinite(ref[i]) ? x : 0));
+            const err = relError(finite(got, cpuOut), finite(cpuOut, cpuOut));
+            assert.ok(err <= 2 * { float32: 1e-5, float16: 2e-3, bfloat16: 1e-2 }[dtype], `${what}: finite outputs ${err}`);
+            for (const t of [qd, kd, vd, res.out, res.lse]) t.dispose();
+          });
+        }
+      }
+    }
+  });
+
   it('larger problems agree with the CPU backend (many tiles, the cp.async pipeline)', async () => {
     for (const dtype of ['float16', 'bfloat16', 'float32']) {
       for (const [pattern, d] of [['causal', 128], ['full', 64], ['causal & sliding(300) | sink(4)', 128]]) {

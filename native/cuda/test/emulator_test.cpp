@@ -6,7 +6,9 @@
 //
 // What it checks: the kernels' index arithmetic, masking (full / partial / out-of-sequence
 // tiles, per-head masks), online softmax, GQA, split-KV and its combine, the RoPE pre-pass,
-// softcap, ALiBi, LSE, empty rows; shared-memory bounds and alignment of every emulated
+// softcap, ALiBi, LSE, empty rows, non-finite inputs (NaN / +-inf in q, k, v at attended and
+// masked keys, in partial tiles and split-KV, against the IEEE semantics of native/cpu/kernel_body.h:
+// the pattern of non-finite outputs and lse must equal the reference's); shared-memory bounds and alignment of every emulated
 // ldmatrix / cp.async; cp.async sources inside their buffers. Built with -fsanitize=address it
 // also catches out-of-bounds global reads and writes (memcheck's job); with -fsanitize=thread,
 // shared-memory races between barriers (racecheck's job). What it cannot check: timing,
@@ -112,6 +114,15 @@ uint32_t shfl32(uint32_t v, int src) {
   gBlock->slots[tWarp][tLane][0] = v;
   warpSync();
   const uint32_t r = gBlock->slots[tWarp][src][0];
+  warpSync();
+  return r;
+}
+
+uint32_t ballot(bool pred) {
+  gBlock->slots[tWarp][tLane][0] = pred ? 1u : 0u;
+  warpSync();
+  uint32_t r = 0;
+  for (int l = 0; l < 32; ++l) r |= (gBlock->slots[tWarp][l][0] & 1u) << l;
   warpSync();
   return r;
 }
@@ -250,6 +261,14 @@ struct Case {
   RopeParams rope;
   int forced = 0;  // 0 auto, 1 fa2, 2 general
   int sms = 132;   // multiprocessors the split heuristic assumes
+  // Non-finite injection: elements of q / k / v set (as stored in the dtype) after generation.
+  struct Poke {
+    char t;  // 'q', 'k' or 'v'
+    int b, h, s, d;
+    float value;
+  };
+  std::vector<Poke> pokes;
+  bool colOnes = false;  // k[..][..][..][0] = 1 for every key (with q[..][0] = -inf: all scores -inf)
 };
 
 struct Mask {
@@ -359,6 +378,33 @@ Operand4 makeOperand(const Case& c, int H, int S, std::mt19937& rng) {
   return o;
 }
 
+void setElement(const Case& c, Operand4& o, int H, int S, int b, int h, int s, int d, float x) {
+  const int64_t at = b * o.strides[0] + h * o.strides[1] + s * o.strides[2] + d;
+  double stored;
+  if (c.dtype == DType::F32) {
+    std::memcpy(&o.bytes[at * 4], &x, 4);
+    stored = x;
+  } else {
+    const uint16_t bits = c.dtype == DType::F16 ? cpu::floatToHalf(x) : cpu::floatToBf16(x);
+    std::memcpy(&o.bytes[at * 2], &bits, 2);
+    stored = c.dtype == DType::F16 ? cpu::halfToFloat(bits) : cpu::bf16ToFloat(bits);
+  }
+  o.values[((static_cast<size_t>(b) * H + h) * S + s) * c.D + d] = stored;
+}
+
+void inject(const Case& c, Operand4& q, Operand4& k, Operand4& v) {
+  if (c.colOnes) {
+    for (int b = 0; b < c.B; ++b)
+      for (int h = 0; h < c.Hkv; ++h)
+        for (int s = 0; s < c.Sk; ++s) setElement(c, k, c.Hkv, c.Sk, b, h, s, 0, 1.f);
+  }
+  for (const Case::Poke& pk : c.pokes) {
+    if (pk.t == 'q') setElement(c, q, c.Hq, c.Sq, pk.b, pk.h, pk.s, pk.d, pk.value);
+    if (pk.t == 'k') setElement(c, k, c.Hkv, c.Sk, pk.b, pk.h, pk.s, pk.d, pk.value);
+    if (pk.t == 'v') setElement(c, v, c.Hkv, c.Sk, pk.b, pk.h, pk.s, pk.d, pk.value);
+  }
+}
+
 TensorView viewOf(const Case& c, Operand4& o, int H, int S) {
   TensorView t;
   t.data = o.bytes.data();
@@ -404,10 +450,17 @@ Reference reference(const Case& c, const Operand4& q, const Operand4& k, const O
         std::vector<double> qi(q.values.begin() + ((static_cast<size_t>(b) * c.Hq + h) * c.Sq + i) * D,
                                q.values.begin() + ((static_cast<size_t>(b) * c.Hq + h) * c.Sq + i + 1) * D);
         if (c.rope.enabled) ropeRow(qi, p, c.rope);
+        // IEEE evaluation of the naive formula over the allowed keys (the semantics of
+        // native/cpu/kernel_body.h): a NaN or +inf score makes the row NaN, a -inf score has
+        // weight 0 (0 * NaN/inf in v still NaN), a row whose allowed scores are all -inf (or that
+        // has none) is empty (zeros, lse -inf); masked keys never reach the row.
         std::vector<double> s(c.Sk, -INFINITY);
+        std::vector<char> allowed(c.Sk, 0);
         double mx = -INFINITY;
+        bool nanRow = false;
         for (int j = 0; j < c.Sk; ++j) {
           if (!c.allow(c.perHead ? h : 0, p, j)) continue;
+          allowed[j] = 1;
           std::vector<double> kj(k.values.begin() + ((static_cast<size_t>(b) * c.Hkv + hk) * c.Sk + j) * D,
                                  k.values.begin() + ((static_cast<size_t>(b) * c.Hkv + hk) * c.Sk + j + 1) * D);
           if (c.rope.enabled) ropeRow(kj, j, c.rope);
@@ -417,14 +470,20 @@ Reference reference(const Case& c, const Operand4& q, const Operand4& k, const O
           if (c.softcap > 0) x = c.softcap * std::tanh(x / c.softcap);
           if (c.alibi) x -= slopes[h] * std::fabs(static_cast<double>(p - j));
           s[j] = x;
-          mx = std::max(mx, x);
+          if (std::isnan(x)) nanRow = true;
+          else mx = std::max(mx, x);
+        }
+        double* o = &r.out[((static_cast<size_t>(b) * c.Hq + h) * c.Sq + i) * D];
+        if (nanRow || mx == INFINITY) {
+          for (int d = 0; d < D; ++d) o[d] = NAN;
+          r.lse[(static_cast<size_t>(b) * c.Hq + h) * c.Sq + i] = NAN;
+          continue;
         }
         if (mx == -INFINITY) continue;
         double l = 0;
-        for (int j = 0; j < c.Sk; ++j) l += s[j] == -INFINITY ? 0 : std::exp(s[j] - mx);
-        double* o = &r.out[((static_cast<size_t>(b) * c.Hq + h) * c.Sq + i) * D];
+        for (int j = 0; j < c.Sk; ++j) l += allowed[j] ? std::exp(s[j] - mx) : 0;
         for (int j = 0; j < c.Sk; ++j) {
-          if (s[j] == -INFINITY) continue;
+          if (!allowed[j]) continue;
           const double w = std::exp(s[j] - mx) / l;
           const double* vj = &v.values[((static_cast<size_t>(b) * c.Hkv + hk) * c.Sk + j) * D];
           for (int d = 0; d < D; ++d) o[d] += w * vj[d];
@@ -438,7 +497,12 @@ Reference reference(const Case& c, const Operand4& q, const Operand4& k, const O
 double relError(const std::vector<double>& a, const std::vector<double>& ref) {
   double num = 0, den = 0;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (std::isnan(a[i])) return NAN;
+    // the pattern of non-finite values must match exactly (NaN where the reference has NaN,
+    // the same infinity where it has one); the finite ones are measured
+    if (std::isnan(a[i]) || std::isnan(ref[i])) {
+      if (std::isnan(a[i]) && std::isnan(ref[i])) continue;
+      return NAN;
+    }
     if (!std::isfinite(ref[i]) || !std::isfinite(a[i])) {
       if (a[i] != ref[i]) return INFINITY;
       continue;
@@ -494,6 +558,7 @@ int failures = 0;
 void runCase(const Case& c, unsigned seed) {
   std::mt19937 rng(seed);
   Operand4 q = makeOperand(c, c.Hq, c.Sq, rng), k = makeOperand(c, c.Hkv, c.Sk, rng), v = makeOperand(c, c.Hkv, c.Sk, rng);
+  inject(c, q, k, v);
   Operand4 out;
   out.bytes.assign(q.bytes.size(), 0xff);  // poisoned: NaN in every dtype
   for (int a = 0; a < 4; ++a) out.strides[a] = q.strides[a];
@@ -588,7 +653,7 @@ void runCase(const Case& c, unsigned seed) {
   const double bar = c.dtype == DType::F32 ? 1e-5 : c.dtype == DType::F16 ? 2e-3 : 1e-2;
   const double lseBar = c.dtype == DType::F32 ? 1e-5 : !c.rope.enabled ? 1e-4 : c.dtype == DType::F16 ? 2e-3 : 1e-2;
   const double e = relError(got, ref.out), el = relError(gotLse, ref.lse);
-  const bool ok = e <= bar && el <= lseBar;
+  const bool ok = e <= bar && el <= lseBar;  // NaN (pattern mismatch) fails both
   if (!ok) ++failures;
   std::printf("%s %-58s %-7s splits %2d  out %.2e (bar %.0e)  lse %.2e\n", ok ? "ok  " : "FAIL", c.name.c_str(),
               fa2 ? "fa2" : "general", splits, e, bar, el);
@@ -678,6 +743,75 @@ int main(int argc, char** argv) {
     Case c;
     c.name = "general f32 d256 bshd full";
     c.Hq = 1, c.Hkv = 1, c.Sq = 20, c.Sk = 33, c.D = 256, c.dtype = DType::F32, c.bshd = true, c.sms = 1000;
+    add(c);
+  }
+  // Non-finite inputs (NaN / +inf / -inf in q, k, v at attended and masked positions, in partial
+  // tiles, the sequence tail, split-KV), against the IEEE semantics of the reference.
+  const float kNaN = NAN, kInf = INFINITY;
+  {
+    Case c;
+    c.name = "nonfinite fa2 f16 d64 causal GQA 4:2 (130x150)";
+    c.Hq = 4, c.Hkv = 2, c.Sq = 130, c.Sk = 150, c.D = 64, c.dtype = DType::F16, c.allow = causal;
+    c.colOnes = true;  // with q[h3][3][0] = -inf: row 3 of head 3 has only -inf scores (empty row)
+    c.pokes = {{'v', 0, 0, 100, 3, kNaN},   // masked for rows 0..79 (partial tiles), reaches rows 80..
+               {'v', 0, 0, 149, 5, kInf},   // the tail tile: only row 129 attends key 149
+               {'v', 0, 0, 70, 7, -kInf},   //
+               {'q', 0, 0, 50, 4, kInf},    // scores +-inf: a NaN row
+               {'k', 0, 1, 110, 0, kNaN},   // rows at position >= 110 of heads 2, 3: NaN
+               {'k', 0, 1, 30, 1, kInf},    // +inf or -inf scores depending on the sign of q
+               {'q', 0, 2, 5, 2, kNaN},     // a NaN row
+               {'q', 0, 3, 3, 0, -kInf},    // all scores -inf: empty row
+               {'v', 0, 1, 10, 0, kNaN}};   // attended by every row of heads 2, 3 (not the empty one)
+    add(c);
+  }
+  auto sliding = [](int, int64_t p, int64_t j) { return j <= p && j > p - 40; };
+  {
+    Case c;
+    c.name = "nonfinite fa2 bf16 d128 sliding window 40 (100x100)";
+    c.Hq = 2, c.Hkv = 2, c.Sq = 100, c.Sk = 100, c.D = 128, c.dtype = DType::BF16, c.allow = sliding;
+    c.pokes = {{'v', 0, 0, 70, 9, kNaN}, {'v', 0, 0, 20, 1, kInf}, {'v', 0, 0, 63, 100, -kInf},
+               {'k', 0, 1, 50, 3, kNaN}, {'q', 0, 1, 10, 0, kNaN},  {'q', 0, 0, 90, 2, -kInf}};
+    add(c);
+  }
+  {
+    Case c;
+    c.name = "nonfinite general f16 d64 sliding window 40 forced (100x100)";
+    c.Hq = 2, c.Hkv = 2, c.Sq = 100, c.Sk = 100, c.D = 64, c.dtype = DType::F16, c.allow = sliding, c.forced = 2;
+    c.sms = 1000;
+    c.pokes = {{'v', 0, 0, 70, 9, kNaN}, {'v', 0, 0, 20, 1, kInf}, {'v', 0, 0, 63, 60, -kInf},
+               {'k', 0, 1, 50, 3, kNaN}, {'q', 0, 1, 10, 0, kNaN},  {'q', 0, 0, 90, 2, -kInf}};
+    add(c);
+  }
+  {
+    Case c;
+    c.name = "nonfinite general f32 d40 causal (70x130)";
+    c.Hq = 2, c.Hkv = 1, c.Sq = 70, c.Sk = 130, c.D = 40, c.dtype = DType::F32, c.allow = causal, c.sms = 1000;
+    c.colOnes = true;
+    c.pokes = {{'v', 0, 0, 100, 3, kNaN}, {'v', 0, 0, 129, 5, kInf}, {'k', 0, 0, 120, 2, kNaN},
+               {'q', 0, 1, 7, 1, kNaN},   {'q', 0, 1, 9, 0, -kInf},  {'q', 0, 0, 20, 6, kInf}};
+    add(c);
+  }
+  {
+    Case c;
+    c.name = "nonfinite general bf16 d64 decode seqQ 2, GQA 4:2, split-KV";
+    c.B = 1, c.Hq = 4, c.Hkv = 2, c.Sq = 2, c.Sk = 300, c.D = 64, c.dtype = DType::BF16, c.sms = 2;
+    c.allow = [](int, int64_t p, int64_t j) { return j <= p && (j > p - 200 || j < 2); };
+    c.colOnes = true;
+    c.pokes = {{'q', 0, 0, 0, 5, kNaN},     // NaN in every split (splits with m = -inf, l = NaN)
+               {'v', 0, 0, 50, 2, kNaN},    // masked for every row
+               {'v', 0, 0, 1, 4, kNaN},     // attended by every row of heads 0, 1
+               {'q', 0, 1, 1, 0, -kInf},    // empty row (all splits l = 0) despite the NaN above
+               {'v', 0, 1, 1, 3, kInf},     // attended: inf column for heads 2, 3
+               {'k', 0, 1, 299, 7, kNaN}};  // only row 1 attends key 299
+    add(c);
+  }
+  {
+    Case c;
+    c.name = "nonfinite general f32 d64 decode seqQ 1, split-KV";
+    c.B = 1, c.Hq = 2, c.Hkv = 1, c.Sq = 1, c.Sk = 260, c.D = 64, c.dtype = DType::F32, c.sms = 2;
+    c.allow = [](int, int64_t p, int64_t j) { return j > p - 100; };  // keys 0..159 masked (128..159: a partial tile)
+    c.pokes = {{'v', 0, 0, 150, 0, kNaN}, {'k', 0, 0, 140, 0, kNaN}, {'v', 0, 0, 200, 1, -kInf},
+               {'q', 0, 1, 0, 2, kInf}};
     add(c);
   }
   // EMU_FILTER=substring runs only the cases whose name contains it.

@@ -33,6 +33,7 @@ namespace emu {
 void* dynamicSmem();
 void syncthreads();
 uint32_t shfl32(uint32_t v, int srcLane);  // every lane of the warp must call it
+uint32_t ballot(bool pred);                 // every lane of the warp must call it
 int lane();
 // The tensor-core kernel's PTX (see emu_fa2_ops.h). cp.async is queued per thread and copied at
 // cp.async.wait_group (deferred mode) or copied at once (immediate mode): both are legal.
@@ -62,5 +63,7 @@ inline float __shfl_sync(unsigned, float v, int srcLane) {
   std::memcpy(&r, &b, 4);
   return r;
 }
+
+inline unsigned __ballot_sync(unsigned, int pred) { return emu::ballot(pred != 0); }
 
 inline int min(int a, int b) { return a < b ? a : b; }
