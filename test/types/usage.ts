@@ -6,8 +6,11 @@ import {
   attentionSync,
   clearMaskCache,
   compileMask,
+  cuda,
   formatInfo,
   info,
+  linearAttention,
+  linearAttentionSync,
   mergeAttention,
   NativeUnavailableError,
   parsePattern,
@@ -20,7 +23,10 @@ import {
   type AttentionOptions,
   type AttentionWithLse,
   type BlockMask,
+  type CudaMemoryStats,
   type DType,
+  type LinearAttentionWithState,
+  type LinearState,
   type Pattern,
 } from 'attnflow';
 
@@ -50,6 +56,25 @@ export async function usage(): Promise<void> {
   const text: string = formatInfo(info());
   const err: Error = new NativeUnavailableError('x');
   const syntax: SyntaxError = new PatternSyntaxError('causal &', 8, 'unexpected end', 'a pattern');
+  // linear attention: a scan continued from its state
+  const scan: LinearAttentionWithState = await linearAttention(q, kv, kv, { featureMap: 'elu1', decay: 0.95, returnState: true });
+  const state: LinearState = scan.state;
+  const next: Tensor = linearAttentionSync(q, kv, kv, { featureMap: { favor: 32, seed: 1 }, initialState: state, normalize: true, eps: 1e-6 });
+
+  // device tensors (guarded: a user's code runs on machines without a GPU too)
+  if (cuda.isAvailable()) {
+    const dq: Tensor = q.to('cuda:0');
+    const stats: CudaMemoryStats = cuda.memoryStats('cuda:0');
+    const back: Tensor = (await attention(dq, dq, dq, { causal: true })).to('cpu');
+    dq.dispose();
+    cuda.synchronize();
+    cuda.emptyCache();
+    void [stats, back];
+  }
+  const why: string | null = cuda.unavailableReason('cuda');
+  const devices: number = cuda.deviceCount();
+  void [scan, next, why, devices];
+
   void [host, shape, either, out, sync, merged, rows, depth, svg, text, err, syntax];
 
   // @ts-expect-error a pattern is a Pattern or a string
