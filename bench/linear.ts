@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { attentionSync, info, Tensor } from '../lib/index.js';
-import { linearAttentionSync } from '../lib/linear/index.js';
+import { linearAttentionSync } from '../lib/linear/run.js';
 import { timeTask } from './runner.js';
 
 const B = 1, H = 8, D = 64;

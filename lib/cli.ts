@@ -12,7 +12,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { packageVersion } from './native.js';
+import { packageVersion } from './native/load.js';
 import { toPattern } from './patterns/index.js';
 import type { Pattern } from './patterns/pattern.js';
 import { analyze, type Analysis } from './analysis/analyze.js';

@@ -9,7 +9,7 @@
  */
 import { dtypeSize, type DType } from './dtypes.js';
 import type { BlockMask } from './mask/blockmask.js';
-import { tryLoadNative, type NativeAddon, type NativeCudaInfo } from './native.js';
+import { tryLoadNative, type NativeAddon, type NativeCudaInfo } from './native/load.js';
 import { Tensor, parseDevice, setDeviceTransferHook, type DeviceStorage, type HostData, type Layout } from './tensor.js';
 
 /** An opaque native handle owning one device allocation. */

@@ -1,5 +1,5 @@
 /** What this installation can run: backends, devices, CPU features. */
-import { packageVersion, tryLoadNative, type NativeCudaDevice } from './native.js';
+import { packageVersion, tryLoadNative, type NativeCudaDevice } from './native/load.js';
 import { describeValue } from './describe.js';
 
 export interface BackendStatus {

@@ -17,7 +17,7 @@ import {
   toDeviceAsync,
   type CudaNative,
 } from '../lib/device.js';
-import { planAttention } from '../lib/validate.js';
+import { planAttention } from '../lib/attention/plan.js';
 
 const REASON = /no device|not compiled|not available|no CUDA binding|no such device/;
 

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { formatInfo, info } from '../lib/index.js';
-import { NativeUnavailableError } from '../lib/native.js';
+import { NativeUnavailableError } from '../lib/native/load.js';
 import pkg from '../package.json' with { type: 'json' };
 
 describe('info()', () => {

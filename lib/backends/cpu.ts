@@ -2,9 +2,9 @@
 import type { DType } from '../dtypes.js';
 import type { BlockMask } from '../mask/blockmask.js';
 import { compileMask } from '../mask/index.js';
-import { loadNative, type NativeAttentionArgs, type NativeView } from '../native.js';
+import { loadNative, type NativeAttentionArgs, type NativeView } from '../native/load.js';
 import type { Tensor } from '../tensor.js';
-import type { AttentionPlan, Operand } from '../validate.js';
+import type { AttentionPlan, Operand } from '../attention/plan.js';
 import { allocateOutputs } from './operands.js';
 
 const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { float32: 0, float16: 1, bfloat16: 2 };

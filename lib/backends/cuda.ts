@@ -11,7 +11,7 @@ import type { DType } from '../dtypes.js';
 import type { BlockMask } from '../mask/blockmask.js';
 import { compileMask } from '../mask/index.js';
 import { Tensor } from '../tensor.js';
-import type { AttentionPlan, Operand } from '../validate.js';
+import type { AttentionPlan, Operand } from '../attention/plan.js';
 import {
   cudaStorageOf,
   deviceIndex,

@@ -1,7 +1,7 @@
 /** Shared plumbing between the plan and the backends: operand views and the output tensors. */
 import type { OperandView } from '../reference/problem.js';
 import { Tensor } from '../tensor.js';
-import type { AttentionPlan, Operand } from '../validate.js';
+import type { AttentionPlan, Operand } from '../attention/plan.js';
 
 export function operandView(o: Operand): OperandView {
   return {

@@ -2,7 +2,7 @@
 import { encode16 } from '../dtypes.js';
 import { attentionTiled } from '../reference/tiled.js';
 import type { Tensor } from '../tensor.js';
-import type { AttentionPlan } from '../validate.js';
+import type { AttentionPlan } from '../attention/plan.js';
 import { allocateOutputs, operandView } from './operands.js';
 
 export function runReference(plan: AttentionPlan): { out: Tensor; lse: Tensor } {

@@ -4,11 +4,11 @@
  * (native/cuda/linear_scan.cu) through staged device copies.
  */
 import type { DType } from '../dtypes.js';
-import { loadNative, type NativeView } from '../native.js';
+import { loadNative, type NativeView } from '../native/load.js';
 import { Tensor } from '../tensor.js';
 import { FEATURE_CODE } from './features.js';
 import { LINEAR_CHUNK } from './reference.js';
-import { DECAY_CODE, outputShape, type LinearOperand, type LinearPlan } from './validate.js';
+import { DECAY_CODE, outputShape, type LinearOperand, type LinearPlan } from './plan.js';
 
 /** The argument object of the native linear-attention entry points. */
 export interface NativeLinearArgs {

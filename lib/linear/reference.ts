@@ -18,8 +18,8 @@
 import { elementReader, encode16 } from '../dtypes.js';
 import { Tensor } from '../tensor.js';
 import { applyFeatureMap } from './features.js';
-import type { LinearOperand, LinearPlan, ResolvedDecay } from './validate.js';
-import { outputShape } from './validate.js';
+import type { LinearOperand, LinearPlan, ResolvedDecay } from './plan.js';
+import { outputShape } from './plan.js';
 
 /** Results in logical order: out [B, Hq, N, Dv], S [B, Hq, Df, Dv], z [B, Hq, Df]. */
 export interface LinearResult<T extends Float64Array | Float32Array> {

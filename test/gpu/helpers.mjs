@@ -6,7 +6,7 @@ import * as vm from 'node:vm';
 import { Tensor, attention, attentionSync, compileMask } from '../../dist/lib/index.js';
 import { attentionOracle } from '../../dist/lib/reference/oracle.js';
 import { operandView } from '../../dist/lib/backends/operands.js';
-import { planAttention } from '../../dist/lib/validate.js';
+import { planAttention } from '../../dist/lib/attention/plan.js';
 import * as device from '../../dist/lib/device.js';
 import * as cudaBackend from '../../dist/lib/backends/cuda.js';
 

@@ -11,10 +11,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Tensor } from '../../dist/lib/index.js';
-import { linearAttentionSync, linearAttention } from '../../dist/lib/linear/index.js';
+import { linearAttentionSync, linearAttention } from '../../dist/lib/linear/run.js';
 import { linearOracle } from '../../dist/lib/linear/reference.js';
-import { planLinearAttention } from '../../dist/lib/linear/validate.js';
-import { tryLoadNative } from '../../dist/lib/native.js';
+import { planLinearAttention } from '../../dist/lib/linear/plan.js';
+import { tryLoadNative } from '../../dist/lib/native/load.js';
 import { Rng } from '../../dist/lib/rng.js';
 
 const native = tryLoadNative();

@@ -1,13 +1,13 @@
 /** attention() / attentionSync(): validate once, pick a backend, run. */
-import { runCpu, runCpuSync } from './backends/cpu.js';
-import { runCuda, runCudaSync } from './backends/cuda.js';
-import { cudaUnavailableReason } from './device.js';
-import { runReference } from './backends/reference.js';
-import { NativeUnavailableError, tryLoadNative } from './native.js';
-import type { Tensor } from './tensor.js';
-import { planAttention, type AttentionOptions, type AttentionPlan } from './validate.js';
+import { runCpu, runCpuSync } from '../backends/cpu.js';
+import { runCuda, runCudaSync } from '../backends/cuda.js';
+import { cudaUnavailableReason } from '../device.js';
+import { runReference } from '../backends/reference.js';
+import { NativeUnavailableError, tryLoadNative } from '../native/load.js';
+import type { Tensor } from '../tensor.js';
+import { planAttention, type AttentionOptions, type AttentionPlan } from './plan.js';
 
-export type { AttentionOptions, BackendName, Layout, RopeOptions } from './validate.js';
+export type { AttentionOptions, BackendName, Layout, RopeOptions } from './plan.js';
 
 export interface AttentionWithLse {
   out: Tensor;

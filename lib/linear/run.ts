@@ -24,14 +24,14 @@
  *   [B, N, H, Df] for 'bshd' (H = query heads); any dtype (16-bit gates are decoded).
  * - γ_t multiplies the previous state before step t's key is added (γ_0 decays the initial state).
  */
-import { NativeUnavailableError, tryLoadNative } from '../native.js';
+import { NativeUnavailableError, tryLoadNative } from '../native/load.js';
 import { cudaUnavailableReason } from '../device.js';
 import { Tensor } from '../tensor.js';
 import { hasNativeLinear, hasNativeLinearCuda, runLinearCpu, runLinearCpuSync, runLinearCudaHost, runLinearCudaHostSync, type LinearOutputs } from './cpu.js';
 import { runLinearReference } from './reference.js';
-import { planLinearAttention, type LinearAttentionOptions, type LinearPlan, type LinearState } from './validate.js';
+import { planLinearAttention, type LinearAttentionOptions, type LinearPlan, type LinearState } from './plan.js';
 
-export type { FeatureMapOption, LinearAttentionOptions, LinearState } from './validate.js';
+export type { FeatureMapOption, LinearAttentionOptions, LinearState } from './plan.js';
 
 export interface LinearAttentionWithState {
   out: Tensor;

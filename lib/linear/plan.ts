@@ -6,7 +6,7 @@
 import { describeValue } from '../describe.js';
 import type { DType } from '../dtypes.js';
 import { Tensor } from '../tensor.js';
-import { checkGroupsAndDevice, checkOperands, type BackendName, type Layout, type Operand } from '../validate.js';
+import { checkGroupsAndDevice, checkOperands, type BackendName, type Layout, type Operand } from '../attention/plan.js';
 import { favorWeights, featureDim, type FeatureMapName, type ResolvedFeatureMap } from './features.js';
 
 /** The recurrent state: S = Σ decayed φ(k)vᵀ, z = Σ decayed φ(k); float32, one per query head. */
