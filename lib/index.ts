@@ -1,8 +1,6 @@
 /**
  * attnflow: fast attention for Node.js. See README.md and SPEC.md.
  */
-import { installCudaDevices } from './device.js';
-
 export { Tensor } from './tensor.js';
 export type { DType } from './dtypes.js';
 export type { Layout as TensorLayout, TensorOptions, RandnOptions } from './tensor.js';
@@ -21,10 +19,7 @@ export type { RenderOptions } from './render/index.js';
 export { info, formatInfo } from './info.js';
 export type { AttnflowInfo, BackendStatus } from './info.js';
 export { NativeUnavailableError } from './native/load.js';
-export { cuda } from './device.js';
-export type { CudaMemoryStats } from './device.js';
+export { cuda } from './native/cuda.js';
+export type { CudaMemoryStats } from './native/bindings.js';
 export { linearAttention, linearAttentionSync } from './linear/run.js';
 export type { LinearAttentionOptions, LinearAttentionWithState, LinearState, FeatureMapOption } from './linear/run.js';
-
-// tensor.to('cuda') goes through the native CUDA backend; nothing loads until the first transfer.
-installCudaDevices();

@@ -53,9 +53,6 @@ export type ResolvedDecay =
   /** per-feature gate of (b, h, n, f) at data[b*s0 + h*s1 + n*s2 + f*s3] */
   | { kind: 'stepDim'; tensor: Tensor; data: Float32Array; strides: [number, number, number, number] };
 
-/** Native code of each decay kind (see LinearDecay in native/include/attnflow.h). */
-export const DECAY_CODE = { none: 0, head: 1, step: 2, stepDim: 3 } as const;
-
 export interface LinearPlan {
   readonly q: LinearOperand;
   readonly k: LinearOperand;

@@ -225,9 +225,3 @@ export function stateTensors(p: LinearPlan, S: ArrayLike<number>, z: ArrayLike<n
     z: Tensor.from(Float32Array.from(z), [p.batch, p.heads, p.df]),
   };
 }
-
-/** The 'reference' backend: the chunked float32 algorithm. */
-export function runLinearReference(p: LinearPlan): { out: Tensor; S: Tensor; z: Tensor } {
-  const r = linearChunked(p);
-  return { out: toOutputTensor(p, r.out), ...stateTensors(p, r.S, r.z) };
-}

@@ -7,12 +7,13 @@ import { Tensor, attention, attentionSync, compileMask } from '../../dist/lib/in
 import { attentionOracle } from '../../dist/lib/reference/oracle.js';
 import { operandView } from '../../dist/lib/backends/operands.js';
 import { planAttention } from '../../dist/lib/attention/plan.js';
-import * as device from '../../dist/lib/device.js';
+import * as cudaState from '../../dist/lib/native/cuda.js';
 import * as cudaBackend from '../../dist/lib/backends/cuda.js';
 
-export { Tensor, attention, attentionSync, compileMask, device, cudaBackend, planAttention };
+/** Device state (lib/native/cuda.ts) and the CUDA backend's tensor helpers, as one namespace. */
+const device = { ...cudaState, toDeviceAsync: cudaBackend.toDeviceAsync, emptyDeviceTensor: cudaBackend.emptyDeviceTensor };
 
-device.installCudaDevices();
+export { Tensor, attention, attentionSync, compileMask, device, cudaBackend, planAttention };
 
 /** SPEC bars on outputs, by dtype. */
 export const TOLERANCE = { float32: 1e-5, float16: 2e-3, bfloat16: 1e-2 };
