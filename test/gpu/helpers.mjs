@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 
-import { Tensor, attention, attentionSync, compileMask } from '../../dist/lib/index.js';
-import { attentionOracle } from '../../dist/lib/reference/oracle.js';
-import { operandView } from '../../dist/lib/backends/operands.js';
-import { planAttention } from '../../dist/lib/attention/plan.js';
-import * as cudaState from '../../dist/lib/native/cuda.js';
-import * as cudaBackend from '../../dist/lib/backends/cuda.js';
+import { Tensor, attention, attentionSync, compileMask } from '../../dist/index.js';
+import { attentionOracle } from '../../dist/reference/oracle.js';
+import { operandView } from '../../dist/backends/operands.js';
+import { planAttention } from '../../dist/attention/plan.js';
+import * as cudaState from '../../dist/native/cuda.js';
+import * as cudaBackend from '../../dist/backends/cuda.js';
 
 /** Device state (lib/native/cuda.ts) and the CUDA backend's tensor helpers, as one namespace. */
 const device = { ...cudaState, toDeviceAsync: cudaBackend.toDeviceAsync, emptyDeviceTensor: cudaBackend.emptyDeviceTensor };

@@ -10,12 +10,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Tensor } from '../../dist/lib/index.js';
-import { linearAttentionSync, linearAttention } from '../../dist/lib/linear/run.js';
-import { linearOracle } from '../../dist/lib/linear/reference.js';
-import { planLinearAttention } from '../../dist/lib/linear/plan.js';
-import { tryLoadNative } from '../../dist/lib/native/load.js';
-import { Rng } from '../../dist/lib/rng.js';
+import { Tensor } from '../../dist/index.js';
+import { linearAttentionSync, linearAttention } from '../../dist/linear/run.js';
+import { linearOracle } from '../../dist/linear/reference.js';
+import { planLinearAttention } from '../../dist/linear/plan.js';
+import { tryLoadNative } from '../../dist/native/load.js';
+import { Rng } from '../../dist/rng.js';
 
 const native = tryLoadNative();
 const cuda = 'error' in native ? { available: false, reason: native.error } : native.addon.info().cuda;
