@@ -9,7 +9,7 @@ import { LINEAR_CPU_ENTRY_POINTS, hasEntryPoints, type AddonBindings, type Nativ
 import { loadNative, nativeLinear } from '../native/load.js';
 import { hostView, maskArgs, scoreArgs } from '../native/views.js';
 import type { Tensor } from '../tensor.js';
-import { allocateOutputs, linearHostCall, type LinearOutputs } from './operands.js';
+import { allocateOutputs, runLinearHost, runLinearHostSync, type LinearOutputs } from './operands.js';
 
 let tileShape: { blockQ: number; blockK: number } | undefined;
 
@@ -62,13 +62,9 @@ export function hasNativeLinear(addon: AddonBindings): boolean {
 }
 
 export function runLinearCpuSync(p: LinearPlan): LinearOutputs {
-  const { args, outputs } = linearHostCall(p);
-  nativeLinear().linearAttentionSync(args);
-  return outputs;
+  return runLinearHostSync(p, (args) => nativeLinear().linearAttentionSync(args));
 }
 
-export async function runLinearCpu(p: LinearPlan): Promise<LinearOutputs> {
-  const { args, outputs } = linearHostCall(p);
-  await nativeLinear().linearAttention(args);
-  return outputs;
+export function runLinearCpu(p: LinearPlan): Promise<LinearOutputs> {
+  return runLinearHost(p, (args) => nativeLinear().linearAttention(args));
 }

@@ -19,7 +19,7 @@ import { CudaStorage, allocStorage, copyToCudaAsync, cudaStorageOf } from '../na
 import { deviceView, scoreArgs } from '../native/views.js';
 import { deviceIndex } from '../storage.js';
 import { Tensor, type Layout } from '../tensor.js';
-import { linearHostCall, type AttentionOutputs, type LinearOutputs } from './operands.js';
+import { runLinearHost, runLinearHostSync, type AttentionOutputs, type LinearOutputs } from './operands.js';
 
 let tileShape: { blockQ: number; blockK: number } | undefined;
 
@@ -209,14 +209,10 @@ export function hasNativeLinearCuda(addon: AddonBindings): boolean {
 
 /** backend 'cuda' with host tensors: the CUDA scan on staged copies (blocking). */
 export function runLinearCudaHostSync(p: LinearPlan): LinearOutputs {
-  const { args, outputs } = linearHostCall(p);
-  nativeLinear().linearAttentionCudaSync(args);
-  return outputs;
+  return runLinearHostSync(p, (args) => nativeLinear().linearAttentionCudaSync(args));
 }
 
 /** backend 'cuda' with host tensors, off the event loop. */
-export async function runLinearCudaHost(p: LinearPlan): Promise<LinearOutputs> {
-  const { args, outputs } = linearHostCall(p);
-  await nativeLinear().linearAttentionCuda(args);
-  return outputs;
+export function runLinearCudaHost(p: LinearPlan): Promise<LinearOutputs> {
+  return runLinearHost(p, (args) => nativeLinear().linearAttentionCuda(args));
 }

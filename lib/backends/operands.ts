@@ -81,3 +81,17 @@ export function linearHostCall(p: LinearPlan): { args: NativeLinearArgs; outputs
   };
   return { args, outputs: { out, S, z } };
 }
+
+/** Runs a plan through a native linear-attention entry point that takes host memory. */
+export function runLinearHostSync(p: LinearPlan, entry: (args: NativeLinearArgs) => void): LinearOutputs {
+  const { args, outputs } = linearHostCall(p);
+  entry(args);
+  return outputs;
+}
+
+/** runLinearHostSync() through an entry point that runs off the event loop. */
+export async function runLinearHost(p: LinearPlan, entry: (args: NativeLinearArgs) => Promise<void>): Promise<LinearOutputs> {
+  const { args, outputs } = linearHostCall(p);
+  await entry(args);
+  return outputs;
+}

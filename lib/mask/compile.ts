@@ -118,16 +118,10 @@ export function compileMask(pattern: Pattern | string, options: CompileOptions):
 }
 
 /** The geometry of one compile. */
-interface Grid {
-  readonly seqQ: number;
-  readonly seqK: number;
-  readonly blockQ: number;
-  readonly blockK: number;
-  readonly numQBlocks: number;
-  readonly numKBlocks: number;
+type Grid = Pick<BlockMask, 'seqQ' | 'seqK' | 'blockQ' | 'blockK' | 'numQBlocks' | 'numKBlocks'> & {
   /** key blocks that lie entirely inside [0, seqK) */
   readonly fullKBlocks: number;
-}
+};
 
 /** The tiles of one row of tiles (query block qb of head h): one walk of the pattern tree per change of behaviour. */
 class RowCompiler {
