@@ -1,4 +1,5 @@
 /** attention() / attentionSync(): validate once, pick a backend, run. */
+import { takeSignal, throwIfAborted, type AsyncOptions } from './abort.js';
 import { runCpu, runCpuSync } from './backends/cpu.js';
 import { runCuda, runCudaSync } from './backends/cuda.js';
 import { cudaUnavailableReason } from './device.js';
@@ -55,13 +56,15 @@ function result(plan: AttentionPlan, r: { out: Tensor; lse: Tensor }): Tensor | 
  * Attention over the neighborhoods of a pattern, off the event loop where the backend allows
  * (native backends run on worker threads; the reference backend runs on the calling thread).
  */
-export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & { returnLse: true }): Promise<AttentionWithLse>;
-export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & { returnLse?: false }): Promise<Tensor>;
-export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Promise<Tensor | AttentionWithLse>;
-export async function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Promise<Tensor | AttentionWithLse> {
-  const plan = planAttention(q, k, v, options);
+export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & AsyncOptions & { returnLse: true }): Promise<AttentionWithLse>;
+export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & AsyncOptions & { returnLse?: false }): Promise<Tensor>;
+export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & AsyncOptions): Promise<Tensor | AttentionWithLse>;
+export async function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & AsyncOptions): Promise<Tensor | AttentionWithLse> {
+  const { signal, options: rest } = takeSignal(options);
+  const plan = planAttention(q, k, v, rest);
   const backend = chooseBackend(plan);
-  const run = backend === 'cuda' ? runCuda(plan) : backend === 'cpu' ? runCpu(plan) : runReference(plan);
+  throwIfAborted(signal);
+  const run = backend === 'cuda' ? runCuda(plan, signal) : backend === 'cpu' ? runCpu(plan, signal) : runReference(plan);
   return result(plan, await run);
 }
 

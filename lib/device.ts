@@ -7,6 +7,7 @@
  * Every failure is an Error that names the device and the reason ("cuda:0: no device (…)",
  * "cuda:1: out of memory: cannot allocate 2.00 GiB (2147483648 bytes); …").
  */
+import { nativeCall, throwIfAborted, type NativeCancelToken } from './abort.js';
 import { dtypeSize, type DType } from './dtypes.js';
 import type { BlockMask } from './mask/blockmask.js';
 import { tryLoadNative, type NativeAddon, type NativeCudaInfo } from './native.js';
@@ -66,11 +67,12 @@ export interface CudaNative {
   cudaFree(handle: CudaBufferHandle): void;
   cudaCopyToDevice(dst: CudaBufferHandle, byteOffset: number, src: ArrayBufferView): void;
   cudaCopyToHost(src: CudaBufferHandle, byteOffset: number, dst: ArrayBufferView): void;
-  cudaCopyToDeviceAsync(dst: CudaBufferHandle, byteOffset: number, src: ArrayBufferView): Promise<void>;
-  cudaCopyToHostAsync(src: CudaBufferHandle, byteOffset: number, dst: ArrayBufferView): Promise<void>;
+  /** `token`: a cancel token (lib/abort.ts) */
+  cudaCopyToDeviceAsync(dst: CudaBufferHandle, byteOffset: number, src: ArrayBufferView, token?: NativeCancelToken): Promise<void>;
+  cudaCopyToHostAsync(src: CudaBufferHandle, byteOffset: number, dst: ArrayBufferView, token?: NativeCancelToken): Promise<void>;
   cudaCopyDevice(dst: CudaBufferHandle, dstByteOffset: number, src: CudaBufferHandle, srcByteOffset: number, bytes: number): void;
   cudaUploadMask(mask: BlockMask, device: number): CudaMaskHandle;
-  cudaAttention(args: CudaAttentionArgs): Promise<void>;
+  cudaAttention(args: CudaAttentionArgs, token?: NativeCancelToken): Promise<void>;
   cudaAttentionSync(args: CudaAttentionArgs): void;
   cudaMemoryStats(device: number): CudaMemoryStats;
   cudaEmptyCache(device: number): void;
@@ -179,10 +181,11 @@ export class CudaStorage implements DeviceStorage {
     return out;
   }
 
-  /** toHost() on a worker thread. */
-  async toHostAsync(): Promise<HostData> {
+  /** toHost() on a worker thread; `signal` aborts it (lib/abort.ts). */
+  async toHostAsync(signal?: AbortSignal): Promise<HostData> {
     const out = this.#newHost();
-    await this.cuda.cudaCopyToHostAsync(this.handle, 0, out);
+    const handle = this.handle;
+    await nativeCall(signal, (token) => this.cuda.cudaCopyToHostAsync(handle, 0, out, token));
     return out;
   }
 
@@ -252,8 +255,9 @@ export function toDevice(src: Tensor, device: string): Tensor {
   return Tensor.fromDeviceStorage(storage, src.shape, { dtype: src.dtype, layout: src.layout });
 }
 
-/** toDevice() with the host-to-device copy on a worker thread. */
-export async function toDeviceAsync(src: Tensor, device: string): Promise<Tensor> {
+/** toDevice() with the host-to-device copy on a worker thread; `signal` aborts it (lib/abort.ts). */
+export async function toDeviceAsync(src: Tensor, device: string, signal?: AbortSignal): Promise<Tensor> {
+  throwIfAborted(signal);
   if (src.device !== 'cpu') return toDevice(src, device);
   const dev = parseDevice(device);
   let storage: CudaStorage;
@@ -263,9 +267,11 @@ export async function toDeviceAsync(src: Tensor, device: string): Promise<Tensor
     throw moveError(src, dev, e);
   }
   try {
-    await (cudaNative() as { cuda: CudaNative }).cuda.cudaCopyToDeviceAsync(storage.handle, 0, src.data);
+    const cuda = (cudaNative() as { cuda: CudaNative }).cuda;
+    await nativeCall(signal, (token) => cuda.cudaCopyToDeviceAsync(storage.handle, 0, src.data, token));
   } catch (e) {
     storage.dispose();
+    if (e instanceof DOMException && e.name === 'AbortError') throw e;
     throw moveError(src, dev, e);
   }
   return Tensor.fromDeviceStorage(storage, src.shape, { dtype: src.dtype, layout: src.layout });

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { NativeCancelToken } from './abort.js';
 
 export interface NativeCpuInfo {
   avx2: boolean;
@@ -64,7 +65,10 @@ export interface NativeAttentionArgs {
 export interface NativeAddon {
   info(): { cpu: NativeCpuInfo; cuda: NativeCudaInfo };
   attentionSync(args: NativeAttentionArgs): void;
-  attention(args: NativeAttentionArgs): Promise<void>;
+  /** `token`: a cancel token (lib/abort.ts) */
+  attention(args: NativeAttentionArgs, token?: NativeCancelToken): Promise<void>;
+  cancelToken(): NativeCancelToken;
+  cancel(token: NativeCancelToken): void;
 }
 
 /** Thrown when the native addon cannot be loaded; says why and how to build it. */

@@ -1,4 +1,5 @@
 /** The native multi-threaded CPU backend (native/cpu), fed the mask compiled for its tile shape. */
+import { nativeCall } from '../abort.js';
 import type { DType } from '../dtypes.js';
 import type { BlockMask } from '../mask/blockmask.js';
 import { compileMask } from '../mask/index.js';
@@ -64,8 +65,8 @@ export function runCpuSync(plan: AttentionPlan): { out: Tensor; lse: Tensor } {
   return { out, lse };
 }
 
-export async function runCpu(plan: AttentionPlan): Promise<{ out: Tensor; lse: Tensor }> {
+export async function runCpu(plan: AttentionPlan, signal?: AbortSignal): Promise<{ out: Tensor; lse: Tensor }> {
   const { args, out, lse } = cpuCall(plan);
-  await loadNative().attention(args);
+  await nativeCall(signal, (token) => loadNative().attention(args, token));
   return { out, lse };
 }

@@ -7,6 +7,7 @@
  * copied back into host tensors: convenient, but every call pays two transfers over PCIe, so
  * keep tensors on the device (`tensor.to('cuda')`) when calling repeatedly.
  */
+import { nativeCall } from '../abort.js';
 import type { DType } from '../dtypes.js';
 import type { BlockMask } from '../mask/blockmask.js';
 import { compileMask } from '../mask/index.js';
@@ -142,14 +143,17 @@ export function runCudaSync(plan: AttentionPlan): { out: Tensor; lse: Tensor } {
   }
 }
 
-/** runCudaSync() off the event loop: the kernels run on the device's stream, a worker thread waits. */
-export async function runCuda(plan: AttentionPlan): Promise<{ out: Tensor; lse: Tensor }> {
+/**
+ * runCudaSync() off the event loop: the kernels run on the device's stream, a thread of the addon
+ * waits. `signal` aborts it between launches and copies (lib/abort.ts).
+ */
+export async function runCuda(plan: AttentionPlan, signal?: AbortSignal): Promise<{ out: Tensor; lse: Tensor }> {
   const device = planDevice(plan);
   const cuda = requireCuda(device, UNAVAILABLE);
   if (plan.q.tensor.device !== 'cpu') {
     const { args, out, lse } = deviceCall(plan, cuda, plan.q.tensor, plan.k.tensor, plan.v.tensor, plan.out);
     try {
-      await cuda.cudaAttention(args);
+      await nativeCall(signal, (token) => cuda.cudaAttention(args, token));
     } catch (e) {
       if (plan.out === null) out.dispose();
       lse.dispose();
@@ -159,13 +163,14 @@ export async function runCuda(plan: AttentionPlan): Promise<{ out: Tensor; lse: 
   }
   const temps: Tensor[] = [];
   try {
-    for (const o of [plan.q, plan.k, plan.v]) temps.push(await toDeviceAsync(o.tensor, device));
+    for (const o of [plan.q, plan.k, plan.v]) temps.push(await toDeviceAsync(o.tensor, device, signal));
     const call = deviceCall(plan, cuda, temps[0], temps[1], temps[2], null);
     temps.push(call.out, call.lse);
-    await cuda.cudaAttention(call.args);
+    await nativeCall(signal, (token) => cuda.cudaAttention(call.args, token));
     const host = hostOutputs(plan);
-    await cuda.cudaCopyToHostAsync(cudaStorageOf(call.out)!.handle, 0, host.out.data);
-    await cuda.cudaCopyToHostAsync(cudaStorageOf(call.lse)!.handle, 0, host.lse.data);
+    for (const [from, to] of [[call.out, host.out], [call.lse, host.lse]] as const) {
+      await nativeCall(signal, (token) => cuda.cudaCopyToHostAsync(cudaStorageOf(from)!.handle, 0, to.data, token));
+    }
     return host;
   } finally {
     for (const t of temps) t.dispose();

@@ -3,6 +3,7 @@
  * (native/cpu/linear*.cpp) and, for host tensors with backend 'cuda', the CUDA kernel
  * (native/cuda/linear_scan.cu) through staged device copies.
  */
+import { nativeCall, type NativeCancelToken } from '../abort.js';
 import type { DType } from '../dtypes.js';
 import { loadNative, type NativeView } from '../native.js';
 import { Tensor } from '../tensor.js';
@@ -36,10 +37,10 @@ export interface NativeLinearArgs {
 /** The native functions this module needs (registered by registerLinear in the addon). */
 export interface NativeLinearAddon {
   linearAttentionSync?(args: NativeLinearArgs): void;
-  linearAttention?(args: NativeLinearArgs): Promise<void>;
+  linearAttention?(args: NativeLinearArgs, token?: NativeCancelToken): Promise<void>;
   /** the same arguments (host arrays), computed on the current CUDA device */
   linearAttentionCudaSync?(args: NativeLinearArgs): void;
-  linearAttentionCuda?(args: NativeLinearArgs): Promise<void>;
+  linearAttentionCuda?(args: NativeLinearArgs, token?: NativeCancelToken): Promise<void>;
 }
 
 const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { float32: 0, float16: 1, bfloat16: 2 };
@@ -112,9 +113,10 @@ export function runLinearCpuSync(p: LinearPlan): LinearOutputs {
   return outputs;
 }
 
-export async function runLinearCpu(p: LinearPlan): Promise<LinearOutputs> {
+export async function runLinearCpu(p: LinearPlan, signal?: AbortSignal): Promise<LinearOutputs> {
   const { args, outputs } = cpuLinearCall(p);
-  await nativeLinear().linearAttention(args);
+  const native = nativeLinear();
+  await nativeCall(signal, (token) => native.linearAttention(args, token));
   return outputs;
 }
 
@@ -126,8 +128,9 @@ export function runLinearCudaHostSync(p: LinearPlan): LinearOutputs {
 }
 
 /** backend 'cuda' with host tensors, off the event loop. */
-export async function runLinearCudaHost(p: LinearPlan): Promise<LinearOutputs> {
+export async function runLinearCudaHost(p: LinearPlan, signal?: AbortSignal): Promise<LinearOutputs> {
   const { args, outputs } = cpuLinearCall(p);
-  await nativeLinear().linearAttentionCuda(args);
+  const native = nativeLinear();
+  await nativeCall(signal, (token) => native.linearAttentionCuda(args, token));
   return outputs;
 }

@@ -2,7 +2,8 @@
  * Concurrency and resource use: 200 asynchronous attention calls in flight at once, valid ones
  * mixed with failing ones, all settle; every result is bit-for-bit the result of the same call
  * made alone (nothing depends on what else is in flight); failing calls reject with clear errors;
- * and the resident set stays bounded over many rounds of calls.
+ * the same with aborts mixed in (before the call, while calls run or wait, one signal shared by
+ * many); and the resident set stays bounded over many rounds of calls.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -106,6 +107,69 @@ describe('concurrency', () => {
     });
     expect(failures, failureReport(failures, SEED)).toEqual([]);
     expect(jobs.filter((j) => j.expect === 'reject').length).toBeGreaterThan(30);
+  }, 60_000);
+
+  it('200 concurrent calls with aborts mixed in: the others are bit for bit what they are alone, aborted ones reject with AbortError or finish whole', async () => {
+    const g = new Gen(SEED + 2);
+    const failures: string[] = [];
+    const shared = new AbortController();
+    const timers: Promise<void>[] = [];
+    interface Job {
+      what: string;
+      promise: Promise<unknown>;
+      expect: { out: Uint8Array; lse: Uint8Array };
+      abort: 'none' | 'before' | 'during';
+    }
+    const jobs: Job[] = [];
+    const made: { c: number; p: Problem; options: AttentionOptions; alone: AttentionWithLse; abort: Job['abort']; signal?: AbortSignal; withOut: boolean }[] = [];
+    for (let c = 0; c < 200; c++) {
+      const p = c % 20 === 0 ? bigProblem(g) : problem(g, 90);
+      const options: AttentionOptions = { ...p.options, backend: g.bool(0.9) ? 'cpu' : 'reference', returnLse: true };
+      const alone = attentionSync(p.q, p.k, p.v, options) as AttentionWithLse;
+      const kind = g.pick(['none', 'none', 'none', 'before', 'soon', 'later', 'shared'] as const);
+      let signal: AbortSignal | undefined;
+      if (kind === 'before') signal = AbortSignal.abort();
+      else if (kind === 'shared') signal = shared.signal;
+      else if (kind !== 'none') {
+        const controller = new AbortController();
+        signal = controller.signal;
+        const ms = kind === 'soon' ? 0 : g.int(1, 40);
+        timers.push(new Promise((resolve) => setTimeout(() => resolve(controller.abort()), ms)));
+      }
+      made.push({ c, p, options, alone, abort: kind === 'none' ? 'none' : kind === 'before' ? 'before' : 'during', signal, withOut: g.bool(0.3) });
+    }
+    // every call in flight at once; the aborts fire while they run or wait
+    for (const m of made) {
+      const { p, options, signal } = m;
+      const out = m.withOut ? { out: Tensor.zeros(p.q.shape, { dtype: p.q.dtype, layout: options.layout ?? p.q.layout }) } : {};
+      jobs.push({
+        what: `call ${m.c}: ${options.backend}, abort ${m.abort} (${p.desc})`,
+        promise: attention(p.q, p.k, p.v, { ...options, ...out, signal }),
+        expect: { out: bits(m.alone.out), lse: bits(m.alone.lse) },
+        abort: m.abort,
+      });
+    }
+    timers.push(new Promise((resolve) => setTimeout(() => resolve(shared.abort()), 20)));
+    const settled = await Promise.allSettled(jobs.map((j) => j.promise));
+    await Promise.all(timers);
+    let aborted = 0;
+    settled.forEach((s, i) => {
+      const j = jobs[i];
+      if (s.status === 'rejected') {
+        const e = s.reason as { name?: string; message?: string };
+        if (j.abort === 'none' || !(e instanceof DOMException && e.name === 'AbortError')) failures.push(`${j.what}: rejected: ${e?.name}: ${e?.message}`);
+        else aborted++;
+        return;
+      }
+      if (j.abort === 'before') failures.push(`${j.what}: resolved, but its signal had aborted before the call`);
+      // a call that finished before its abort took effect is whole
+      const r = asResult(s.value, true);
+      if (typeof r === 'string') failures.push(`${j.what}: ${r}`);
+      else if (!sameBits(bits(r.out), j.expect.out) || !sameBits(bits(r.lse!), j.expect.lse)) failures.push(`${j.what}: differs from the same call made alone`);
+    });
+    expect(failures, failureReport(failures, SEED + 2)).toEqual([]);
+    expect(jobs.filter((j) => j.abort === 'none').length).toBeGreaterThan(50);
+    expect(aborted, 'calls that ended with an AbortError').toBeGreaterThan(jobs.filter((j) => j.abort === 'before').length);
   }, 60_000);
 
   it('the resident set stays bounded over many rounds of calls (valid and failing, through the API and the binding)', async () => {
