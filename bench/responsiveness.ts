@@ -103,16 +103,17 @@ async function abortTiming(call: Call, seq: number, rounds: number): Promise<Abo
   try {
     for (let r = 0; r < rounds; r++) {
       const controller = new AbortController();
-      const p = call(q, k, v, controller.signal);
+      let settledAt = 0;
+      const outcome = call(q, k, v, controller.signal).then(
+        () => 'resolved',
+        (e: unknown) => (e as { name?: string }).name ?? String(e),
+      ).finally(() => (settledAt = performance.now()));
       await sleep(abortAfterMs);
       const a = performance.now();
       controller.abort();
-      const outcome = await p.then(
-        () => 'resolved',
-        (e: unknown) => (e as { name?: string }).name ?? String(e),
-      );
-      latencyMs.push(performance.now() - a);
-      if (outcome !== 'AbortError') throw new Error(`the aborted call ended with ${outcome}, not an AbortError`);
+      const how = await outcome;
+      if (how !== 'AbortError') throw new Error(`the aborted call ended with ${how}, not an AbortError`);
+      latencyMs.push(settledAt - a);
     }
   } catch (e) {
     const error = e instanceof Error ? e.message : String(e);

@@ -239,7 +239,9 @@ void teardown(void* arg) {
     ec->finished.clear();
   }
   // No lane thread touches these calls any more. Their promises stay pending: the environment
-  // can no longer run JS (the napi_deferred is left to the dying isolate).
+  // can no longer run JS, so Node-API refuses to settle a napi_deferred now, and offers no other
+  // way to free one; its handle dies with the isolate, only its small wrapper (tens of bytes a
+  // call) is lost. Everything the call held is released here.
   for (Call* c : ec->live) {
     releaseHold(c);
     delete c;

@@ -2,9 +2,12 @@
 // linear.cpp, cuda.cpp): queueCall.
 //
 //   - The native work runs on the addon's own threads, never on libuv's pool (whose 4 threads
-//     serve fs, dns and crypto for the whole application). Calls wait in a FIFO queue per lane:
-//     the CPU lane runs at most kCpuLaneThreads calls at a time (they share the CPU backend's
-//     thread pool), the CUDA lane at most kCudaLaneThreads (they mostly wait for the device).
+//     serve fs, dns and crypto for the whole application). Calls wait in a FIFO queue per lane,
+//     shared by every environment of the process: the CPU lane runs one call at a time (a call
+//     already uses every core through the CPU backend's pool, which would serve a second call's
+//     work only after the first's anyway, and a call still in the queue can be cancelled at
+//     once); the CUDA lane runs up to kCudaLaneThreads (one waiting for its stream while the
+//     next one launches, so the device does not idle between calls).
 //   - The promise is settled on the JS thread of the environment (main thread or worker) that
 //     made the call, through one thread-safe function per environment, referenced only while a
 //     call of that environment is in flight, so an idle worker's event loop can exit.
@@ -29,8 +32,8 @@ namespace binding {
 
 enum class Lane { Cpu = 0, Cuda = 1 };
 
-constexpr unsigned kCpuLaneThreads = 2;   // one call computing, the next one preparing
-constexpr unsigned kCudaLaneThreads = 2;  // one call waiting for its stream, the next one staging
+constexpr unsigned kCpuLaneThreads = 1;
+constexpr unsigned kCudaLaneThreads = 2;
 
 // The native work of a call: runs on a lane thread; it must stop early once `cancel` is set
 // (pass it to the backend as AttentionParams::cancel or LinearAttentionParams::cancel).

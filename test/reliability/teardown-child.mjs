@@ -23,13 +23,12 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const ARGS = `
 const { createRequire } = require('node:module');
 const addon = (process.env.ATTNFLOW_ADDON_PATH ? require(process.env.ATTNFLOW_ADDON_PATH) : require('node-gyp-build')(ROOT));
+// the values do not matter here (only that a call's result does not depend on other calls):
+// cheap to make, so that workers start their calls quickly
 function randomArray(n, seed) {
   const a = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    a[i] = s / 4294967296 - 0.5;
-  }
+  for (let i = 0; i < 64; i++) a[i] = Math.sin(seed + i);
+  for (let filled = 64; filled < n; filled *= 2) a.copyWithin(filled, 0, Math.min(filled, n - filled));
   return a;
 }
 function view(data, H, S, D) {
