@@ -54,7 +54,8 @@ function result(plan: AttentionPlan, r: { out: Tensor; lse: Tensor }): Tensor | 
 
 /**
  * Attention over the neighborhoods of a pattern, off the event loop where the backend allows
- * (native backends run on worker threads; the reference backend runs on the calling thread).
+ * (native backends run on the addon's own threads; the reference backend runs on the calling
+ * thread). `options.signal` aborts it (lib/abort.ts).
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & AsyncOptions & { returnLse: true }): Promise<AttentionWithLse>;
 export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & AsyncOptions & { returnLse?: false }): Promise<Tensor>;
