@@ -249,6 +249,7 @@ void teardown(void* arg) {
   ec->live.clear();
 }
 
+// The environment's EnvCalls (the addon's instance data), made on its first async call.
 EnvCalls* envCalls(Napi::Env env) {
   void* data = nullptr;
   if (napi_get_instance_data(env, &data) == napi_ok && data != nullptr) return static_cast<EnvCalls*>(data);

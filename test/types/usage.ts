@@ -63,8 +63,8 @@ export async function usage(): Promise<void> {
   const next: Tensor = linearAttentionSync(q, kv, kv, { featureMap: { favor: 32, seed: 1 }, initialState: state, normalize: true, eps: 1e-6 });
   // cancellation of the async functions
   const controller = new AbortController();
-  const cancellable: AttentionOptions & AsyncOptions = { causal: true, signal: controller.signal };
-  const aborted: Tensor = await attention(q, kv, kv, cancellable);
+  const cancellable: AsyncOptions = { signal: controller.signal };
+  const aborted: Tensor = await attention(q, kv, kv, { causal: true, ...cancellable });
   const abortedScan: LinearAttentionWithState = await linearAttention(q, kv, kv, { returnState: true, signal: AbortSignal.timeout(1000) });
   void [aborted, abortedScan];
 
