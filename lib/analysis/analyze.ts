@@ -98,8 +98,8 @@ export interface Analysis {
 
 const MAX_SEQ_LEN = 1 << 24;
 const DEFAULT_MAX_WORK = 1e9;
-/** intervals kept in memory over all layers (two Int32Arrays); past this, rows are read again */
-const MAX_STORED_INTERVALS = 1 << 24;
+/** words of rows kept in memory over all layers (128 MiB); past this, rows are read again */
+const MAX_STORED_WORDS = 1 << 25;
 /** words of the two bit matrices of 'bit-matrix' (256 MiB) */
 const MAX_MATRIX_WORDS = 1 << 26;
 const METHODS = ['auto', 'toeplitz-causal', 'interval', 'bfs', 'bit-matrix', 'sampled'];
@@ -183,7 +183,7 @@ export function analyze(pattern: Pattern | string | readonly (Pattern | string)[
   const { patterns, entryOf, names } = toStack(pattern);
   const period = entryOf.length;
 
-  const budget = new StorageBudget(MAX_STORED_INTERVALS);
+  const budget = new StorageBudget(MAX_STORED_WORDS);
   const scans = patterns.map((p) => scanLayer(p, T, head, { blockQ, blockK }, budget));
   const entries = entryOf.map((k) => scans[k]);
   const flow = receptiveFields(entries, T, layers, period, method, maxWork, sample);

@@ -32,6 +32,32 @@ class StoredRows implements RowSource {
   }
 }
 
+/** Stored rows whose intervals are all single keys: only their starts are kept. */
+class StoredKeys implements RowSource {
+  lo = new Int32Array(16);
+  hi = new Int32Array(16);
+  s = 0;
+  e = 0;
+  constructor(
+    private readonly keys: Int32Array,
+    private readonly start: Int32Array,
+  ) {}
+  load(u: number): void {
+    const a = this.start[u];
+    const n = this.start[u + 1] - a;
+    if (n > this.lo.length) {
+      this.lo = new Int32Array(2 * n);
+      this.hi = new Int32Array(2 * n);
+    }
+    for (let k = 0; k < n; k++) {
+      const j = this.keys[a + k];
+      this.lo[k] = j;
+      this.hi[k] = j + 1;
+    }
+    this.e = n;
+  }
+}
+
 class StreamedRows implements RowSource {
   lo: Int32Array;
   hi: Int32Array;
@@ -49,9 +75,9 @@ class StreamedRows implements RowSource {
   }
 }
 
-/** A budget of stored intervals shared by the layers of one analysis. */
+/** A budget of stored words (an interval takes two, a single key one) shared by the layers of one analysis. */
 export class StorageBudget {
-  constructor(public intervals: number) {}
+  constructor(public words: number) {}
 }
 
 export interface LayerScan {
@@ -98,7 +124,8 @@ export function scanLayer(
   let k0 = m; // first interval of the last row that survives the shift of the current row
 
   let storing = true;
-  let ilo = new Int32Array(Math.max(16, Math.min(1 << 16, budget.intervals)));
+  let unit = true; // every interval so far is a single key
+  let ilo = new Int32Array(Math.max(16, Math.min(1 << 16, budget.words)));
   let ihi = new Int32Array(ilo.length);
   const start = new Int32Array(T + 1);
   let stored = 0;
@@ -139,14 +166,14 @@ export function scanLayer(
     }
 
     if (storing) {
-      if (stored + n > budget.intervals) {
+      for (let k = 0; k < n && unit; k++) if (hi[k] - lo[k] !== 1) unit = false;
+      if ((stored + n) * (unit ? 1 : 2) > budget.words) {
         storing = false;
         ilo = ihi = new Int32Array(0);
       } else {
         if (stored + n > ilo.length) {
           let cap = ilo.length * 2;
           while (cap < stored + n) cap *= 2;
-          cap = Math.min(cap, budget.intervals);
           const a = new Int32Array(cap);
           const b = new Int32Array(cap);
           a.set(ilo.subarray(0, stored));
@@ -201,7 +228,11 @@ export function scanLayer(
     }
   }
 
-  if (storing) budget.intervals -= stored;
+  let source: RowSource = new StreamedRows(rows);
+  if (storing) {
+    budget.words -= stored * (unit ? 1 : 2);
+    source = unit ? new StoredKeys(ilo.slice(0, stored), start) : new StoredRows(ilo, ihi, start);
+  }
   let offsets: LayerScan['offsets'] = null;
   if (toeplitz) {
     // offsets d = T − 1 − j, ascending: the last row's intervals reversed
@@ -219,7 +250,7 @@ export function scanLayer(
     minN,
     maxN,
     computed,
-    source: storing ? new StoredRows(ilo, ihi, start) : new StreamedRows(rows),
+    source,
     offsets,
     intervals: isInterval ? { L, R, monotone } : null,
   };

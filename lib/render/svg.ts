@@ -8,6 +8,7 @@
 import type { Pattern } from '../patterns/pattern.js';
 import { compileMask } from '../mask/index.js';
 import { IntervalBuffer, MaskRows } from '../analysis/rows.js';
+import { backendTile } from '../analysis/tile.js';
 
 export interface SvgShape {
   seqQ: number;
@@ -69,7 +70,8 @@ export function renderSvg(p: Pattern, { seqQ, seqK, head, tile }: SvgShape): str
       }
     }
   } else {
-    mask = compileMask(p, { seqQ, seqK, heads, blockQ: tile?.blockQ ?? 128, blockK: tile?.blockK ?? 64 });
+    // without a tile to outline, read the mask compiled for the tile the CPU backend runs (likely cached)
+    mask = compileMask(p, { seqQ, seqK, heads, ...(tile ?? backendTile('cpu').tile) });
     const rows = new MaskRows(mask, head % period);
     const buf = new IntervalBuffer(64);
     for (let i = 0; i < seqQ; i++) {
