@@ -18,6 +18,7 @@
  */
 import type { FlowResult, LayerStepper } from './flow.js';
 import type { RowSource } from './layer.js';
+import { popcount32 } from './structured.js';
 
 /** Smallest index ≥ x not yet visited (nxt[v] = v for unvisited v; nxt[T] = T). Path halving. */
 function find(nxt: Int32Array, x: number): number {
@@ -179,11 +180,6 @@ export function searchQueries(queries: Int32Array, T: number, layers: number, ro
   return stats.result();
 }
 
-function popcount32(v: number): number {
-  v = v - ((v >>> 1) & 0x55555555);
-  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
-  return (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
-}
 
 /** Words of the bit matrix for T tokens. */
 export function matrixWords(T: number): number {

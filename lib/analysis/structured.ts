@@ -76,7 +76,7 @@ function runsOf(x: Uint32Array, limit: number): number[] {
   return out;
 }
 
-function popcount32(v: number): number {
+export function popcount32(v: number): number {
   v = v - ((v >>> 1) & 0x55555555);
   v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
   return (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
