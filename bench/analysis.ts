@@ -5,7 +5,7 @@
  * analysed exactly over all queries; the unstructured ones over a sample of queries
  * (--sample-queries), as `attnflow analyze --sample-queries` would.
  *
- * Usage: node dist/bench/analysis.js [--seq N] [--layers L] [--runs K] [--skip-redrawn] [--json FILE]
+ * Usage: node dist-bench/bench/analysis.js [--seq N] [--layers L] [--runs K] [--skip-redrawn] [--json FILE]
  * Prints a Markdown table on stdout, progress on stderr.
  */
 import { writeFileSync } from 'node:fs';

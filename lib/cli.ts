@@ -12,7 +12,7 @@
 import { realpathSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { packageVersion } from './native.js';
+import { packageVersion } from './native/load.js';
 import { toPattern } from './patterns/index.js';
 import type { Pattern } from './patterns/pattern.js';
 import { analyze } from './analysis/analyze.js';
@@ -21,7 +21,7 @@ import { compareRow, formatComparisonMarkdown, formatComparisonText } from './an
 import { expandStack, hasLayerPlaceholder, splitStack } from './analysis/layer-template.js';
 import { renderMask, type RenderFormat } from './render/index.js';
 import { renderCoverageChart } from './render/coverage.js';
-import { BENCH_HELP, BENCH_SUMMARY } from '../bench/help.js';
+import { BENCH_HELP, BENCH_SUMMARY } from './bench/help.js';
 
 export { formatAnalysis } from './analysis/format.js';
 
@@ -296,12 +296,12 @@ Examples:
   },
 };
 
-// The benchmark lives in bench/ and is loaded only when asked for (it pulls in tinybench and,
-// where installed, onnxruntime-node).
+// The benchmark (lib/bench/) is loaded only when asked for: it pulls in tinybench and, where the
+// development harness and onnxruntime-node are there, ONNX Runtime.
 const benchCommand: Command = {
   summary: BENCH_SUMMARY,
   help: BENCH_HELP,
-  run: async (args, io) => (await import('../bench/cli.js')).benchCommand(args, io),
+  run: async (args, io) => (await import('./bench/cli.js')).benchCommand(args, io),
 };
 
 // ---------------------------------------------------------------------------------------------

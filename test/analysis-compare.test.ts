@@ -5,7 +5,7 @@ import { scanLayer, StorageBudget } from '../lib/analysis/layer.js';
 import { backendTile, DOCUMENTED_TILE } from '../lib/analysis/tile.js';
 import { renderCoverageChart } from '../lib/render/coverage.js';
 import { parsePattern } from '../lib/patterns/index.js';
-import { tryLoadNative } from '../lib/native.js';
+import { tryLoadNative } from '../lib/native/load.js';
 import { randomMatrixPattern, randomPatternString, rng } from './helpers/flow-brute.js';
 
 describe('growth fit', () => {

@@ -3,7 +3,7 @@
  * with install scripts disabled and no compiler on PATH, import the package, call info().
  */
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -37,9 +37,10 @@ describe('npm pack → install without scripts or compiler', () => {
     const files = (JSON.parse(packed) as { filename: string; files: { path: string }[] }[])[0];
     const paths = files.files.map((f) => f.path);
     expect(paths.some((p) => /^prebuilds\/linux-x64\/attnflow\..*node$/.test(p))).toBe(true);
-    expect(paths).toContain('dist/lib/index.js');
-    expect(paths).toContain('dist/lib/index.d.ts');
+    for (const p of ['dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'dist/bench/cli.js', 'dist/bench/memory-child.js']) expect(paths).toContain(p);
     expect(paths.some((p) => p.startsWith('test/') || p.startsWith('build/') || p.startsWith('node_modules/'))).toBe(false);
+    // the development benchmarks (goal scripts, the ONNX Runtime harness, model writers) are not shipped
+    expect(paths.filter((p) => p.startsWith('bench/') || p.startsWith('dist-bench/') || p.startsWith('dist/lib/') || /^dist\/bench\/(cpu-goals|ort|mask-compile|linear)\.|\/onnx\//.test(p))).toEqual([]);
 
     // A PATH holding node alone: no cc, c++, cmake or nvcc can be found.
     const bin = join(work, 'bin');
@@ -62,5 +63,19 @@ describe('npm pack → install without scripts or compiler', () => {
 
     const required = run(process.execPath, ['-e', "console.log(typeof require('attnflow').attention)"], { cwd: app, env });
     expect(required.trim()).toBe('function');
+
+    // the installed bench command runs (memory probe child included), and says how to get the
+    // ONNX Runtime peers, which the package does not ship, instead of failing
+    const benchOut = join(work, 'bench-out');
+    const res = spawnSync(
+      join(app, 'node_modules', '.bin', 'attnflow'),
+      ['bench', '--seq', '32', '--patterns', 'dense', '--backends', 'cpu,ort-mha', '--head-dim', '8', '--heads', '1', '--time', '1', '--iterations', '1', '--memory-seq', '64', '--out', benchOut],
+      { cwd: app, env, encoding: 'utf8' },
+    );
+    expect(res.status, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/ort-mha skipped: .*npm run build:bench.*npm install onnxruntime-node/);
+    const report = JSON.parse(readFileSync(join(benchOut, 'bench.json'), 'utf8'));
+    expect(report.results.map((r: { backend: string; status: string }) => `${r.backend} ${r.status}`)).toEqual(['cpu ok', 'ort-mha skipped']);
+    expect(report.memory.peakRss).toBeGreaterThan(0);
   }, 240_000);
 });

@@ -14,7 +14,7 @@
  * compiled mask instead (lib/analysis/rows.ts), which is exact for every pattern.
  */
 import type { Pattern } from '../patterns/pattern.js';
-import { PatternNode } from '../patterns/node.js';
+import { lowerBound, PatternNode } from '../patterns/node.js';
 import { DifferencePattern, IntersectPattern, PerHeadPattern, PresetPattern, UnionPattern } from '../patterns/combinators.js';
 import {
   BlockPattern,
@@ -26,14 +26,13 @@ import {
   GroupedPattern,
   LogPattern,
   PrefixPattern,
-  RandomBlocksPattern,
-  RandomPattern,
   SinkPattern,
   SlidingPattern,
   StridedPattern,
   SummaryPattern,
   WindowPattern,
 } from '../patterns/primitives.js';
+import { RandomBlocksPattern, RandomPattern } from '../patterns/random.js';
 import { IntervalBuffer } from './rows.js';
 
 /** Reads one query row's allowed keys into `out` (sorted, disjoint, non-adjacent); returns the count. */
@@ -70,18 +69,6 @@ function supported(n: PatternNode, head: number): boolean {
 function perHeadPart(n: PerHeadPattern, head: number): PatternNode {
   const k = n.parts.length;
   return n.parts[((head % k) + k) % k];
-}
-
-/** index of the first element of sorted `a` that is ≥ x */
-function lowerBound(a: ArrayLike<number>, x: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** Row reader for a tree of built-in nodes. */

@@ -4,7 +4,7 @@
  * kernels' `cudaTile()`), else the shape both native backends document (64 × 64). The answer says
  * where it came from, so a report never presents a guess as a measurement.
  */
-import { tryLoadNative } from '../native.js';
+import { tryLoadNative } from '../native/load.js';
 
 export type TileBackend = 'cpu' | 'cuda';
 
@@ -29,7 +29,7 @@ function ask(backend: TileBackend): BackendTile {
   const native = tryLoadNative();
   if (!('error' in native)) {
     try {
-      const addon = native.addon as unknown as { info(): { cpu: { tile?: unknown }; cuda: { compiled?: unknown } }; cudaTile?: () => unknown };
+      const addon = native.addon;
       let t: unknown;
       if (backend === 'cpu') t = addon.info().cpu.tile;
       // an addon built without CUDA answers cudaTile() with the documented shape: not a measurement
