@@ -9,6 +9,7 @@ import type { Pattern } from '../patterns/pattern.js';
 import type { BlockMask } from '../mask/blockmask.js';
 import { compileMask } from '../mask/index.js';
 import { IntervalBuffer, MaskRows } from '../analysis/rows.js';
+import { backendTile } from '../analysis/tile.js';
 
 export interface SvgShape {
   seqQ: number;
@@ -102,7 +103,8 @@ function blockCells(p: Pattern, { seqQ, seqK, head, tile }: SvgShape, f: number)
   const frac = new Float64Array(gq * gk);
   let edges = 0;
   const { heads, period } = maskHeads(p, head);
-  const mask = compileMask(p, { seqQ, seqK, heads, blockQ: tile?.blockQ ?? 128, blockK: tile?.blockK ?? 64 });
+  // without a tile to outline, read the mask compiled for the tile the CPU backend runs (likely cached)
+  const mask = compileMask(p, { seqQ, seqK, heads, ...(tile ?? backendTile('cpu').tile) });
   const rows = new MaskRows(mask, head % period);
   const buf = new IntervalBuffer(64);
   for (let i = 0; i < seqQ; i++) {

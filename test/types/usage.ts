@@ -53,6 +53,9 @@ export async function usage(): Promise<void> {
   clearMaskCache();
   const a: Analysis = analyze(again, { seqLen: 256, layers: 4 });
   const depth: number | null = a.fullDepth;
+  const stacked: Analysis = analyze(['sliding(64)', 'sliding(64)', patterns.causal()], { seqLen: 256, layers: 6, sampleQueries: 16 });
+  const worst: number[] = stacked.receptiveField.minCoverage;
+  const saturation: number | null = stacked.saturationDepth;
   const svg: string = renderMask('log', { seqLen: 16, format: 'svg' });
   const text: string = formatInfo(info());
   const err: Error = new NativeUnavailableError('x');
@@ -82,7 +85,7 @@ export async function usage(): Promise<void> {
   const devices: number = cuda.deviceCount();
   void [scan, next, why, devices];
 
-  void [host, shape, either, out, sync, merged, rows, depth, svg, text, err, syntax];
+  void [host, shape, either, out, sync, merged, rows, depth, worst, saturation, svg, text, err, syntax];
 
   // @ts-expect-error a pattern is a Pattern or a string
   await attention(q, kv, kv, { pattern: 42 });
