@@ -24,7 +24,8 @@
  *   [B, N, H, Df] for 'bshd' (H = query heads); any dtype (16-bit gates are decoded).
  * - γ_t multiplies the previous state before step t's key is added (γ_0 decays the initial state).
  */
-import { NativeUnavailableError, tryLoadNative } from '../native.js';
+import { autoHostAddon } from '../host-backend.js';
+import { tryLoadNative } from '../native.js';
 import { cudaUnavailableReason } from '../device.js';
 import { Tensor } from '../tensor.js';
 import { hasNativeLinear, hasNativeLinearCuda, runLinearCpu, runLinearCpuSync, runLinearCudaHost, runLinearCudaHostSync, type LinearOutputs } from './cpu.js';
@@ -38,8 +39,6 @@ export interface LinearAttentionWithState {
   /** the state after the last step: pass it as initialState to continue the scan */
   state: LinearState;
 }
-
-let warnedFallback = false;
 
 type Choice = 'cpu' | 'reference' | 'cuda';
 
@@ -61,20 +60,8 @@ function chooseBackend(plan: LinearPlan): Choice {
     return 'cuda';
   }
   if (plan.backend === 'reference') return 'reference';
-  const native = tryLoadNative();
-  if (plan.backend === 'cpu') {
-    if ('error' in native) throw new NativeUnavailableError(native.error);
-    if (!hasNativeLinear(native.addon)) throw new Error('linearAttention: the loaded native addon has no linear attention (rebuild it: npx cmake-js compile)');
-    return 'cpu';
-  }
-  if ('error' in native || !hasNativeLinear(native.addon)) {
-    if (!warnedFallback) {
-      warnedFallback = true;
-      const why = 'error' in native ? new NativeUnavailableError(native.error).message : 'attnflow: the loaded native addon has no linear attention.';
-      process.emitWarning(why + ' Falling back to the reference backend.', 'AttnflowWarning');
-    }
-    return 'reference';
-  }
+  // 'cpu' and 'auto' alike: the native CPU backend, or NativeUnavailableError saying how to get it
+  if (!hasNativeLinear(autoHostAddon())) throw new Error('linearAttention: the loaded native addon has no linear attention (rebuild it: npx cmake-js compile)');
   return 'cpu';
 }
 
