@@ -1,20 +1,35 @@
 /**
- * ONNX Runtime (onnxruntime-node, a devDependency) as a benchmark peer. Loaded lazily: where it
- * is not installed or its binary does not load, `loadOrt()` says why and the peers are skipped.
+ * ONNX Runtime (onnxruntime-node, an optional peer: not installed by default) as a benchmark
+ * peer. Loaded lazily: where it is not installed or its binary does not load, `loadOrt()` says
+ * why and the peers are skipped.
  */
 import { matmulAttentionModel, matmulModel, mhaModel, type AttentionShape } from './onnx/index.js';
 
-type OrtModule = typeof import('onnxruntime-node');
-type OrtSession = Awaited<ReturnType<OrtModule['InferenceSession']['create']>>;
+// The part of onnxruntime-node's API the peers use, declared here so that attnflow compiles
+// whether or not the package (and so its own types) is installed.
+interface OrtTensor {
+  readonly data: unknown;
+}
+interface OrtSession {
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  release(): Promise<void>;
+}
+interface OrtModule {
+  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;
+  InferenceSession: { create(model: Uint8Array, options: Record<string, unknown>): Promise<OrtSession> };
+  env: { versions?: { node?: string; common?: string } };
+}
+const ORT_PACKAGE: string = 'onnxruntime-node';
 
 let cached: Promise<{ ort: OrtModule } | { error: string }> | undefined;
 
 /** onnxruntime-node, or the reason it is unavailable. */
 export function loadOrt(): Promise<{ ort: OrtModule } | { error: string }> {
-  cached ??= import('onnxruntime-node').then(
+  cached ??= (import(ORT_PACKAGE) as Promise<unknown>).then(
     (m) => {
       // ESM/CJS interop: the namespace may carry the API on `default`
-      const ort = ((m as unknown as { InferenceSession?: unknown }).InferenceSession ? m : (m as unknown as { default: OrtModule }).default) as OrtModule;
+      const ort = ((m as { InferenceSession?: unknown }).InferenceSession ? m : (m as { default: OrtModule }).default) as OrtModule;
       return { ort };
     },
     (e: unknown) => ({ error: e instanceof Error ? e.message.split('\n')[0] : String(e) }),
@@ -55,7 +70,7 @@ async function session(model: Uint8Array, opts: OrtSessionOptions): Promise<{ or
 }
 
 function runner(ort: OrtModule, s: OrtSession, feeds: Record<string, { data: Float32Array; dims: number[] }>): OrtRunner {
-  const tensors: Record<string, InstanceType<OrtModule['Tensor']>> = {};
+  const tensors: Record<string, OrtTensor> = {};
   for (const [k, v] of Object.entries(feeds)) tensors[k] = new ort.Tensor('float32', v.data, v.dims);
   const outName = s.outputNames[0];
   return {
