@@ -127,10 +127,20 @@ for arch in "${arch_list[@]}"; do
   in_root "$strip" --strip-all -o /attnflow/attnflow.node "$build/attnflow.node"
   mv "$stage/attnflow.node" "$out"
   echo "prebuild-linux: $out ($(du -k "$out" | cut -f1) KiB, GLIBC_$needed, cuda $has_cuda): $(since "$start")"
-  manifest_targets+="${manifest_targets:+,}\"linux-$arch\":{\"file\":\"$out\",\"sha256\":\"$(sha256sum "$out" | cut -d' ' -f1)\",\"glibc\":\"$needed\",\"cuda\":$has_cuda}"
+  manifest_targets+="${manifest_targets:+,}\"linux-$arch\":{\"file\":\"$out\",\"sha256\":\"$(sha256sum "$out" | cut -d' ' -f1)\",\"glibc\":\"$needed\",\"cuda\":$([ "$has_cuda" = true ] && echo "\"$cuda_version\"" || echo false)}"
 done
 
-cat >build/prebuild-linux.json <<EOF
-{"suite":"$suite","chroot":"$root","glibcFloor":"$floor","cudaVersion":"$cuda_version","sources":"$(node scripts/source-hash.cjs)","targets":{$manifest_targets}}
-EOF
+# What was built, merged into the record of earlier runs (an --arch x64 run keeps the arm64 entry).
+ATTNFLOW_TARGETS="{$manifest_targets}" ATTNFLOW_ROOT="$root" ATTNFLOW_FLOOR="$floor" ATTNFLOW_SUITE="$suite" node -e '
+  const fs = require("node:fs");
+  const file = "build/prebuild-linux.json";
+  let old = {};
+  try { old = JSON.parse(fs.readFileSync(file, "utf8")); } catch {}
+  const e = process.env;
+  const sources = require("./scripts/source-hash.cjs").sourceHash(".");
+  const built = Object.fromEntries(Object.entries(JSON.parse(e.ATTNFLOW_TARGETS)).map(([k, t]) => [k, { ...t, sources }]));
+  const rec = { suite: e.ATTNFLOW_SUITE, chroot: e.ATTNFLOW_ROOT, glibcFloor: e.ATTNFLOW_FLOOR,
+    targets: { ...(old.chroot === e.ATTNFLOW_ROOT ? old.targets : {}), ...built } };
+  fs.writeFileSync(file, JSON.stringify(rec, null, 2) + "\n");
+'
 echo "prebuild-linux: done in $(since "$t0") (build/prebuild-linux.json)"
