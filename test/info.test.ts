@@ -28,6 +28,8 @@ describe('info()', () => {
     const simd = info().backends.cpu.simd ?? [];
     expect(simd.includes('avx2')).toBe(/\bavx2\b/.test(flags));
     expect(simd.includes('fma')).toBe(/\bfma\b/.test(flags));
+    const fast = ['avx2', 'fma', 'f16c'].every((f) => new RegExp(`\\b${f}\\b`).test(flags));
+    expect(info().backends.cpu.kernel).toBe(fast ? 'avx2' : 'portable');
   });
 
   it('formats as text that names each backend', () => {

@@ -38,7 +38,7 @@ let app: string;
 let env: NodeJS.ProcessEnv;
 
 interface GridResult {
-  info: { arch: string; node: string; backends: { cpu: { available: boolean; simd?: string[] } } };
+  info: { arch: string; node: string; backends: { cpu: { available: boolean; simd?: string[]; kernel?: string } } };
   cases: { name: string; dtype: string; tol: number; outErr: number | string; lseErr: number | string }[];
 }
 
@@ -203,5 +203,6 @@ describeWith('arm64', arm64Unavailable, 'linux-arm64 under qemu-user', () => {
     expect(res.info.arch).toBe('arm64');
     expect(res.info.backends.cpu.available).toBe(true);
     expect(res.info.backends.cpu.simd).toContain('neon');
+    expect(res.info.backends.cpu.kernel).toBe('neon');
   }, 600_000);
 });
