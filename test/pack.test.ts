@@ -10,6 +10,7 @@
  * under qemu-user with an arm64 Node (ATTNFLOW_REQUIRE=arm64): it loads, reports NEON and passes
  * the same oracle grid.
  */
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -103,6 +104,17 @@ describe('npm pack', () => {
     expect([...shipped].filter((f) => f.endsWith('.js') && !reached.has(f))).toEqual([]);
   });
 
+  it('npm publish refuses prebuilds that scripts/prebuild-linux.sh did not make', () => {
+    const copy = join(work, 'unreleased');
+    mkdirSync(join(copy, 'scripts'), { recursive: true });
+    for (const f of ['scripts/check-release.cjs', 'scripts/source-hash.cjs', 'CMakeLists.txt']) cpSync(join(root, f), join(copy, f));
+    cpSync(join(root, 'native'), join(copy, 'native'), { recursive: true });
+    cpSync(join(packed.dir, 'prebuilds'), join(copy, 'prebuilds'), { recursive: true });
+    const res = spawnSync(process.execPath, ['scripts/check-release.cjs'], { cwd: copy, encoding: 'utf8' });
+    expect(res.status).toBe(1);
+    expect(res.stderr).toMatch(/not publishing:[\s\S]*build\/prebuild-linux\.json is missing/);
+  });
+
   it('keeps build tools and benchmark peers out of dependencies, and builds on prepack, not prepare', () => {
     const deps = Object.keys(pkg.dependencies);
     for (const tool of ['cmake-js', 'node-addon-api', 'onnxruntime-node', '@ruvector/attention', 'prebuildify']) expect(deps).not.toContain(tool);
@@ -178,6 +190,11 @@ describeWith('release', release ? null : 'no release prebuilds (build/prebuild-l
       expect(versions.filter((v) => compareVersions(v, GLIBC_FLOOR) > 0)).toEqual([]);
     });
   }
+
+  it("npm publish's guard (prepublishOnly) accepts them", () => {
+    expect(pkg.scripts.prepublishOnly).toBe('node scripts/check-release.cjs');
+    expect(run(process.execPath, ['scripts/check-release.cjs'], { cwd: root })).toMatch(/release prebuilds for linux-x64 and linux-arm64 are in place/);
+  });
 
   it('linux-x64 includes the CUDA backend where this machine has nvcc', () => {
     const info = JSON.parse(run(process.execPath, ['-e', "import('attnflow').then((m) => console.log(JSON.stringify(m.info())))"], { cwd: app, env }));
