@@ -40,6 +40,9 @@ export function describeWith(part: Optional, unavailable: string | null, title: 
       });
     });
   } else {
-    describe.skip(`${title} [skipped: ${unavailable}; ATTNFLOW_REQUIRE=${part} turns this into a failure]`, body);
+    const why = `skipped: ${unavailable}; ATTNFLOW_REQUIRE=${part} turns this into a failure`;
+    // printed as well: the default reporter counts skipped tests but does not name them
+    console.warn(`attnflow tests: "${title}" ${why}`);
+    describe.skip(`${title} [${why}]`, body);
   }
 }
