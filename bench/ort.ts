@@ -1,12 +1,14 @@
 /**
- * ONNX Runtime (onnxruntime-node, an optional peer: not installed by default) as a benchmark
- * peer. Loaded lazily: where it is not installed or its binary does not load, `loadOrt()` says
- * why and the peers are skipped.
+ * ONNX Runtime (onnxruntime-node, an optional package) as a benchmark peer. Loaded lazily: where
+ * it is not installed or its binary does not load, `loadOrt()` says why (naming the command that
+ * adds it) and the peers are skipped.
  */
 import { matmulAttentionModel, matmulModel, mhaModel, type AttentionShape } from './onnx/index.js';
 
-// The part of onnxruntime-node's API the peers use, declared here so that attnflow compiles
-// whether or not the package (and so its own types) is installed.
+/**
+ * The part of onnxruntime-node's API used here, typed locally so that the harness builds whether
+ * or not the optional package is installed.
+ */
 interface OrtTensor {
   readonly data: unknown;
 }
@@ -16,25 +18,36 @@ interface OrtSession {
   release(): Promise<void>;
 }
 interface OrtModule {
-  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;
   InferenceSession: { create(model: Uint8Array, options: Record<string, unknown>): Promise<OrtSession> };
+  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;
   env: { versions?: { node?: string; common?: string } };
 }
-const ORT_PACKAGE: string = 'onnxruntime-node';
 
 let cached: Promise<{ ort: OrtModule } | { error: string }> | undefined;
 
 /** onnxruntime-node, or the reason it is unavailable. */
 export function loadOrt(): Promise<{ ort: OrtModule } | { error: string }> {
-  cached ??= (import(ORT_PACKAGE) as Promise<unknown>).then(
+  // a variable specifier: the optional package needs no type declarations to build
+  const name = 'onnxruntime-node';
+  cached ??= (import(name) as Promise<unknown>).then(
     (m) => {
       // ESM/CJS interop: the namespace may carry the API on `default`
-      const ort = ((m as { InferenceSession?: unknown }).InferenceSession ? m : (m as { default: OrtModule }).default) as OrtModule;
+      const ort = ((m as unknown as { InferenceSession?: unknown }).InferenceSession ? m : (m as unknown as { default: OrtModule }).default) as OrtModule;
       return { ort };
     },
-    (e: unknown) => ({ error: e instanceof Error ? e.message.split('\n')[0] : String(e) }),
+    (e: unknown) => ({ error: ortLoadError(e) }),
   );
   return cached;
+}
+
+/** Why onnxruntime-node did not load: not installed (and the command that adds it), or its own error. */
+export function ortLoadError(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  const message = e instanceof Error ? e.message.split('\n')[0] : String(e);
+  if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && message.includes("'onnxruntime-node'")) {
+    return 'onnxruntime-node is not installed; add it with: npm install --no-save --ignore-scripts onnxruntime-node@^1.30';
+  }
+  return `onnxruntime-node does not load: ${message}`;
 }
 
 /** The onnxruntime-node version, or null. */

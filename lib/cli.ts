@@ -12,12 +12,12 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { packageVersion } from './native.js';
+import { packageVersion } from './native/load.js';
 import { toPattern } from './patterns/index.js';
 import type { Pattern } from './patterns/pattern.js';
 import { analyze, type Analysis } from './analysis/analyze.js';
 import { renderMask, type RenderFormat } from './render/index.js';
-import { BENCH_HELP, BENCH_SUMMARY } from '../bench/help.js';
+import { BENCH_HELP, BENCH_SUMMARY } from './bench/help.js';
 
 /** Where the CLI writes; process.stdout / process.stderr by default. */
 export interface CliIO {
@@ -250,12 +250,12 @@ Example:
   },
 };
 
-// The benchmark lives in bench/ and is loaded only when asked for (it pulls in tinybench and,
-// where installed, onnxruntime-node).
+// The benchmark (lib/bench/) is loaded only when asked for: it pulls in tinybench and, where the
+// development harness and onnxruntime-node are there, ONNX Runtime.
 const benchCommand: Command = {
   summary: BENCH_SUMMARY,
   help: BENCH_HELP,
-  run: async (args, io) => (await import('../bench/cli.js')).benchCommand(args, io),
+  run: async (args, io) => (await import('./bench/cli.js')).benchCommand(args, io),
 };
 
 // ---------------------------------------------------------------------------------------------

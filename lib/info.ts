@@ -1,5 +1,6 @@
 /** What this installation can run: backends, devices, CPU features. */
-import { packageVersion, tryLoadNative, type NativeCudaDevice } from './native.js';
+import type { NativeCudaDevice } from './native/bindings.js';
+import { packageVersion, tryLoadNative } from './native/load.js';
 import { describeValue } from './describe.js';
 
 export interface BackendStatus {

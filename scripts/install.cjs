@@ -71,6 +71,8 @@ function typescript() {
     console.error('attnflow: typescript is not installed (run `npm install` in the checkout)');
     return 1;
   }
+  // from an empty dist/, as `npm run build:ts` does: no module of an older layout is left behind
+  fs.rmSync(path.join(root, 'dist'), { recursive: true, force: true });
   return spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' }).status ?? 1;
 }
 

@@ -6,8 +6,8 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 
-vi.mock('../lib/native.js', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../lib/native.js')>();
+vi.mock('../lib/native/load.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../lib/native/load.js')>();
   const error = 'No native build was found for platform=linux arch=riscv64 runtime=node abi=115 uv=1 libc=glibc node=20.19.0';
   return {
     ...real,

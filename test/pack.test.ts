@@ -64,13 +64,14 @@ beforeAll(() => {
 describe('npm pack', () => {
   it('ships what a prebuilt install needs, and no tests, dev scripts or source maps', () => {
     const files = packed.files;
-    for (const f of ['package.json', 'LICENSE', 'README.md', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/cli.js', 'scripts/install.cjs', 'CMakeLists.txt', 'native/include/attnflow.h']) {
+    for (const f of ['package.json', 'LICENSE', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'dist/bench/cli.js', 'dist/bench/memory-child.js', 'scripts/install.cjs', 'CMakeLists.txt', 'native/include/attnflow.h']) {
       expect(files).toContain(f);
     }
     expect(files.some((p) => /^prebuilds\/linux-x64\/attnflow\.glibc\.node$/.test(p))).toBe(true);
     const unwanted = files.filter(
       (p) =>
-        /^(test|build|node_modules|bench|lib|\.ci)\//.test(p) ||
+        /^(test|build|node_modules|bench|lib|dist-bench|dist\/lib|\.ci)\//.test(p) ||
+        /^dist\/bench\/(cpu-goals|ort|mask-compile|linear)\.|\/onnx\//.test(p) ||
         /^native\/(.+\/)?test\//.test(p) ||
         /\.map$/.test(p) ||
         (/\.ts$/.test(p) && !/\.d\.ts$/.test(p)) ||
@@ -133,6 +134,20 @@ describe('installed without install scripts or a compiler', () => {
     if (!info.backends.cuda.available) expect(info.backends.cuda.reason).toMatch(/\w/);
     const required = run(process.execPath, ['-e', "console.log(typeof require('attnflow').attention)"], { cwd: app, env });
     expect(required.trim()).toBe('function');
+  });
+
+  it('the installed bench command runs, and says how to add the peers the package does not ship', () => {
+    const benchOut = join(work, 'bench-out');
+    const res = spawnSync(
+      join(app, 'node_modules', '.bin', 'attnflow'),
+      ['bench', '--seq', '32', '--patterns', 'dense', '--backends', 'cpu,ort-mha', '--head-dim', '8', '--heads', '1', '--time', '1', '--iterations', '1', '--memory-seq', '64', '--out', benchOut],
+      { cwd: app, env, encoding: 'utf8' },
+    );
+    expect(res.status, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/ort-mha skipped: .*npm run build:bench.*npm install --no-save --ignore-scripts onnxruntime-node/);
+    const report = JSON.parse(readFileSync(join(benchOut, 'bench.json'), 'utf8'));
+    expect(report.results.map((r: { backend: string; status: string }) => `${r.backend} ${r.status}`)).toEqual(['cpu ok', 'ort-mha skipped']);
+    expect(report.memory.peakRss).toBeGreaterThan(0);
   });
 
   const oldest = oldestAllowedNode(pkg.engines.node);

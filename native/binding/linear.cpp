@@ -1,4 +1,4 @@
-// Node-API binding of linear attention: turns the argument object built by lib/linear/cpu.ts
+// Node-API binding of linear attention: turns the argument object built by lib/backends/operands.ts
 // into a LinearAttentionParams and calls cpuLinearAttention, on the calling thread
 // (linearAttentionSync) or on the libuv pool (linearAttention → Promise). Everything native code
 // relies on is checked again here (types, lengths) and in validateLinearAttention (shapes,

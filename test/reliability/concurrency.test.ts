@@ -7,11 +7,12 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { attention, attentionSync, type AttentionWithLse } from '../../lib/attention.js';
+import { attention, attentionSync, type AttentionWithLse } from '../../lib/attention/run.js';
 import { clearMaskCache } from '../../lib/mask/index.js';
-import { loadNative, type NativeAttentionArgs } from '../../lib/native.js';
+import { loadNative } from '../../lib/native/load.js';
+import type { NativeAttentionArgs } from '../../lib/native/bindings.js';
 import { Tensor } from '../../lib/tensor.js';
-import type { AttentionOptions } from '../../lib/validate.js';
+import type { AttentionOptions } from '../../lib/attention/plan.js';
 import { asResult, wrongAnswer } from './check.js';
 import { failureReport, Gen, rssMiB, suiteSeed, unclear } from './fuzz.js';
 import { problem, type Problem } from './gen.js';

@@ -1,4 +1,4 @@
-// Compiled by test/types.test.ts against the package's published declarations (dist/lib/*.d.ts,
+// Compiled by test/types.test.ts against the package's published declarations (dist/*.d.ts,
 // through the package's own name): every public function, used as a user would.
 import {
   analyze,

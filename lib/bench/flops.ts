@@ -4,7 +4,7 @@
  * so FLOPs = 4·B·H·D·(allowed pairs per head, summed). Softmax exponentials are not counted, as
  * in FlashAttention's accounting. "Dense-equivalent" FLOPs use all seqQ·seqK pairs.
  */
-import type { BlockMask } from '../lib/index.js';
+import type { BlockMask } from '../mask/blockmask.js';
 
 export interface EdgeCount {
   /** allowed (query, key) pairs, summed over all heads */

@@ -10,7 +10,10 @@
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { attention, info, Tensor, type DType } from '../lib/index.js';
+import { attention } from '../attention/run.js';
+import type { DType } from '../dtypes.js';
+import { info } from '../info.js';
+import { Tensor } from '../tensor.js';
 
 export interface MemoryProbeSpec {
   seq: number;

@@ -2,13 +2,13 @@
  * Checks every argument of attention() once, before any backend runs, and resolves the options
  * into an AttentionPlan. Every error names the argument and says what was expected.
  */
-import { describeValue } from './describe.js';
-import type { DType } from './dtypes.js';
-import { patterns, toPattern } from './patterns/index.js';
-import type { Pattern } from './patterns/pattern.js';
-import { alibiSlopes } from './reference/alibi.js';
-import type { ResolvedRope } from './reference/problem.js';
-import { Tensor } from './tensor.js';
+import { describeValue } from '../describe.js';
+import type { DType } from '../dtypes.js';
+import { patterns, toPattern } from '../patterns/index.js';
+import type { Pattern } from '../patterns/pattern.js';
+import { alibiSlopes } from '../reference/alibi.js';
+import type { ResolvedRope } from '../reference/problem.js';
+import { Tensor } from '../tensor.js';
 
 export type Layout = 'bhsd' | 'bshd';
 export type BackendName = 'auto' | 'cuda' | 'cpu' | 'reference';

@@ -1,16 +1,21 @@
 /**
- * `attnflow bench`: flags → BenchConfig → runBench → DIR/bench.json, bench.md, bench.svg.
- * Exit codes as the rest of the CLI: 0 done, 1 failure while running, 2 bad usage.
+ * `attnflow bench`: flags → BenchConfig → runBench → DIR/bench.json, bench.md, bench.svg, where
+ * DIR is --out or else a new folder under the system's temporary directory (printed; never the
+ * user's working directory by surprise). Exit codes as the rest of the CLI: 0 done, 1 failure
+ * while running, 2 bad usage.
  */
-import { realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { DType } from '../dtypes.js';
+import { cuda } from '../native/cuda.js';
 import { isDTypeName, parseList } from './args.js';
+import { BACKEND_IDS, isPeer, resolvePattern, type BackendId, type BenchConfig } from './config.js';
 import { BENCH_HELP as BENCH_HELP_TEXT, DEFAULT_PATTERNS, QUICK_PATTERNS } from './help.js';
+import { peerHarnessBuilt, type PeerLoader } from './peers.js';
 import { writeReport } from './report.js';
-import { BACKEND_IDS, defaultBackends, resolvePattern, runBench, type BackendId, type BenchConfig } from './runner.js';
-import type { DType } from '../lib/index.js';
+import { runBench } from './runner.js';
 
 export interface BenchIO {
   stdout: { write(s: string): unknown };
@@ -20,6 +25,15 @@ export interface BenchIO {
 export { BENCH_HELP, BENCH_SUMMARY } from './help.js';
 
 class BenchUsageError extends Error {}
+
+/**
+ * The backends a run measures when --backends is not given: 'cuda' only where a device is usable,
+ * the ONNX Runtime peers only where their development harness is built (a clone of the repository).
+ */
+export function defaultBackends(): BackendId[] {
+  const peers = peerHarnessBuilt();
+  return BACKEND_IDS.filter((b) => (b === 'cuda' ? cuda.isAvailable() : isPeer(b) ? peers : true));
+}
 
 function int(flag: string, v: string | undefined, def: number, min: number, max: number): number {
   if (v === undefined) return def;
@@ -36,8 +50,8 @@ function ints(flag: string, v: string | undefined, def: number[], min: number, m
   return items.map((s) => int(flag, s, 0, min, max));
 }
 
-/** Flags → BenchConfig (+ output dir). Throws BenchUsageError on bad usage. */
-export function parseBenchArgs(argv: string[]): { help: true } | { help: false; config: BenchConfig; outDir: string } {
+/** Flags → BenchConfig (+ the output folder given, or null). Throws BenchUsageError on bad usage. */
+export function parseBenchArgs(argv: string[]): { help: true } | { help: false; config: BenchConfig; outDir: string | null } {
   let values;
   try {
     ({ values } = parseArgs({
@@ -117,11 +131,16 @@ export function parseBenchArgs(argv: string[]): { help: true } | { help: false; 
     ...(values.threads !== undefined ? { threads: int('threads', values.threads, 0, 1, 1024) } : {}),
     memory: values['no-memory'] ? null : { seq: memorySeq, pattern: memoryPattern, heads, headDim: 64 },
   };
-  return { help: false, config, outDir: resolve(values.out ?? 'bench/out') };
+  return { help: false, config, outDir: values.out === undefined ? null : resolve(values.out) };
+}
+
+export interface BenchEnv {
+  /** finds the peers' harness (default: the compiled bench/peers.ts of a development checkout) */
+  peers?: PeerLoader;
 }
 
 /** The `attnflow bench` subcommand. Never throws; returns the exit code. */
-export async function benchCommand(argv: string[], io: BenchIO): Promise<number> {
+export async function benchCommand(argv: string[], io: BenchIO, env: BenchEnv = {}): Promise<number> {
   let parsed;
   try {
     parsed = parseBenchArgs(argv);
@@ -138,8 +157,10 @@ export async function benchCommand(argv: string[], io: BenchIO): Promise<number>
     return 0;
   }
   try {
-    const report = await runBench(parsed.config, { stderr: io.stderr });
-    const files = writeReport(report, parsed.outDir);
+    const report = await runBench(parsed.config, { stderr: io.stderr, peers: env.peers });
+    const dir = parsed.outDir ?? mkdtempSync(join(tmpdir(), 'attnflow-bench-'));
+    const files = writeReport(report, dir);
+    if (parsed.outDir === null) io.stderr.write(`attnflow bench: results in ${dir} (choose the folder with --out DIR)\n`);
     io.stdout.write(`${files.json}\n${files.md}\n${files.svg}\n`);
     return 0;
   } catch (e) {
@@ -148,19 +169,4 @@ export async function benchCommand(argv: string[], io: BenchIO): Promise<number>
     if (process.env.ATTNFLOW_DEBUG && e instanceof Error) io.stderr.write(`${e.stack}\n`);
     return 1;
   }
-}
-
-function isMain(): boolean {
-  try {
-    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-// `node dist/bench/cli.js [options]` runs the bench without the attnflow bin.
-if (isMain()) {
-  benchCommand(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }).then((code) => {
-    process.exitCode = code;
-  });
 }

@@ -1,6 +1,6 @@
 /**
  * linearAttention() / linearAttentionSync(): causal kernelized attention as a scan (SPEC "Linear
- * attention"). Validate once (validate.ts), pick a backend, run:
+ * attention"). Validate once (plan.ts), pick a backend (lib/backends/), run:
  * - 'cpu': the native chunked kernel (native/cpu/linear*.cpp), threads over (batch, head);
  * - 'reference': the chunked float32 TypeScript version (reference.ts);
  * - 'cuda': the chunked CUDA kernel (native/cuda/linear_scan.cu) on cuda:0. Host tensors with
@@ -24,15 +24,17 @@
  *   [B, N, H, Df] for 'bshd' (H = query heads); any dtype (16-bit gates are decoded).
  * - γ_t multiplies the previous state before step t's key is added (γ_0 decays the initial state).
  */
-import { autoHostAddon } from '../host-backend.js';
-import { tryLoadNative } from '../native.js';
-import { cudaUnavailableReason } from '../device.js';
+import { hasNativeLinear, runLinearCpu, runLinearCpuSync } from '../backends/cpu.js';
+import { hasNativeLinearCuda, runLinearCudaHost, runLinearCudaHostSync } from '../backends/cuda.js';
+import type { LinearOutputs } from '../backends/operands.js';
+import { runLinearReference } from '../backends/reference.js';
+import { cudaUnavailableReason } from '../native/cuda.js';
+import { tryLoadNative } from '../native/load.js';
+import { autoHostAddon } from '../backends/auto.js';
 import { Tensor } from '../tensor.js';
-import { hasNativeLinear, hasNativeLinearCuda, runLinearCpu, runLinearCpuSync, runLinearCudaHost, runLinearCudaHostSync, type LinearOutputs } from './cpu.js';
-import { runLinearReference } from './reference.js';
-import { planLinearAttention, type LinearAttentionOptions, type LinearPlan, type LinearState } from './validate.js';
+import { planLinearAttention, type LinearAttentionOptions, type LinearPlan, type LinearState } from './plan.js';
 
-export type { FeatureMapOption, LinearAttentionOptions, LinearState } from './validate.js';
+export type { FeatureMapOption, LinearAttentionOptions, LinearState } from './plan.js';
 
 export interface LinearAttentionWithState {
   out: Tensor;
@@ -87,11 +89,6 @@ function stageDevice(q: Tensor, k: Tensor, v: Tensor, options: LinearAttentionOp
   return { host, back: (r) => ({ out: to(r.out)!, S: to(r.S), z: to(r.z) }) };
 }
 
-function reference(plan: LinearPlan): LinearOutputs {
-  const r = runLinearReference(plan);
-  return { out: r.out, S: r.S, z: r.z };
-}
-
 /**
  * Causal linear attention (a kernelized scan). Runs off the event loop on the native backend.
  * Resolves to the output Tensor, or { out, state } with returnState: true.
@@ -105,7 +102,7 @@ export async function linearAttention(q: Tensor, k: Tensor, v: Tensor, options?:
     const { host, back } = stageDevice(q, k, v, options, plan);
     return result(plan, back(await runLinearCudaHost(host)));
   }
-  return result(plan, backend === 'cpu' ? await runLinearCpu(plan) : backend === 'cuda' ? await runLinearCudaHost(plan) : reference(plan));
+  return result(plan, backend === 'cpu' ? await runLinearCpu(plan) : backend === 'cuda' ? await runLinearCudaHost(plan) : runLinearReference(plan));
 }
 
 /** linearAttention() on the calling thread. */
@@ -118,5 +115,5 @@ export function linearAttentionSync(q: Tensor, k: Tensor, v: Tensor, options?: L
     const { host, back } = stageDevice(q, k, v, options, plan);
     return result(plan, back(runLinearCudaHostSync(host)));
   }
-  return result(plan, backend === 'cpu' ? runLinearCpuSync(plan) : backend === 'cuda' ? runLinearCudaHostSync(plan) : reference(plan));
+  return result(plan, backend === 'cpu' ? runLinearCpuSync(plan) : backend === 'cuda' ? runLinearCudaHostSync(plan) : runLinearReference(plan));
 }

@@ -3,7 +3,7 @@
  * and throughput (GFLOP/s on computed edges) — one line per backend/pattern (and head dim /
  * dtype when several were run), with a legend. Plain SVG 1.1, no scripts, no external fonts.
  */
-import type { BenchReport, CaseResult } from './runner.js';
+import type { BenchReport, CaseResult } from './results.js';
 
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
 const DASH: Record<string, string> = { cpu: '', 'ort-mha': '7 4', 'ort-matmul': '2 3', reference: '9 3 2 3' };

@@ -6,7 +6,7 @@
 import { describeValue } from '../describe.js';
 import type { DType } from '../dtypes.js';
 import { Tensor } from '../tensor.js';
-import { checkGroupsAndDevice, checkOperands, type BackendName, type Layout, type Operand } from '../validate.js';
+import { checkGroupsAndDevice, checkOperands, type BackendName, type Layout, type Operand } from '../attention/plan.js';
 import { favorWeights, featureDim, type FeatureMapName, type ResolvedFeatureMap } from './features.js';
 
 /** The recurrent state: S = Σ decayed φ(k)vᵀ, z = Σ decayed φ(k); float32, one per query head. */
@@ -52,9 +52,6 @@ export type ResolvedDecay =
   | { kind: 'step'; tensor: Tensor; data: Float32Array; strides: [number, number, number] }
   /** per-feature gate of (b, h, n, f) at data[b*s0 + h*s1 + n*s2 + f*s3] */
   | { kind: 'stepDim'; tensor: Tensor; data: Float32Array; strides: [number, number, number, number] };
-
-/** Native code of each decay kind (see LinearDecay in native/include/attnflow.h). */
-export const DECAY_CODE = { none: 0, head: 1, step: 2, stepDim: 3 } as const;
 
 export interface LinearPlan {
   readonly q: LinearOperand;

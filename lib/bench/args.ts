@@ -1,5 +1,5 @@
 /** Small argument helpers shared by the bench CLI and scripts. */
-import type { DType } from '../lib/index.js';
+import type { DType } from '../dtypes.js';
 
 /** Splits on `sep`, trims, drops empty items. */
 export function parseList(v: string, sep: string): string[] {

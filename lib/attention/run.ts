@@ -1,13 +1,14 @@
-/** attention() / attentionSync(): validate once, pick a backend, run. */
-import { runCpu, runCpuSync } from './backends/cpu.js';
-import { runCuda, runCudaSync } from './backends/cuda.js';
-import { cudaUnavailableReason } from './device.js';
-import { runReference } from './backends/reference.js';
-import { autoHostAddon } from './host-backend.js';
-import type { Tensor } from './tensor.js';
-import { planAttention, type AttentionOptions, type AttentionPlan } from './validate.js';
+/** attention() / attentionSync(): validate once (plan.ts), pick a backend (lib/backends/), run. */
+import { runCpu, runCpuSync } from '../backends/cpu.js';
+import { runCuda, runCudaSync } from '../backends/cuda.js';
+import { runReference } from '../backends/reference.js';
+import type { AttentionOutputs } from '../backends/operands.js';
+import { autoHostAddon } from '../backends/auto.js';
+import { cudaUnavailableReason } from '../native/cuda.js';
+import type { Tensor } from '../tensor.js';
+import { planAttention, type AttentionOptions, type AttentionPlan } from './plan.js';
 
-export type { AttentionOptions, BackendName, Layout, RopeOptions } from './validate.js';
+export type { AttentionOptions, BackendName, Layout, RopeOptions } from './plan.js';
 
 export interface AttentionWithLse {
   out: Tensor;
@@ -35,8 +36,9 @@ function chooseBackend(plan: AttentionPlan): 'cpu' | 'reference' | 'cuda' {
   return 'cpu';
 }
 
-function result(plan: AttentionPlan, r: { out: Tensor; lse: Tensor }): Tensor | AttentionWithLse {
-  return plan.returnLse ? r : r.out;
+function result(plan: AttentionPlan, r: AttentionOutputs): Tensor | AttentionWithLse {
+  // every backend computes the lse when the plan asks for it
+  return plan.returnLse ? { out: r.out, lse: r.lse! } : r.out;
 }
 
 /**

@@ -6,7 +6,7 @@ import type { MemoryProbeResult, MemoryProbeSpec } from './memory-child.js';
 
 export type { MemoryProbeResult, MemoryProbeSpec } from './memory-child.js';
 
-/** The compiled child script next to this module (dist/bench/memory-child.js). */
+/** The compiled child script next to this module (dist/bench/memory-child.js in the package). */
 export function memoryChildPath(): string {
   return fileURLToPath(new URL('./memory-child.js', import.meta.url));
 }

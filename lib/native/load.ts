@@ -8,67 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-export interface NativeCpuInfo {
-  avx2: boolean;
-  fma: boolean;
-  f16c: boolean;
-  avx512f: boolean;
-  neon: boolean;
-  threads: number;
-  /** the kernel calls run on: 'avx2', 'neon' or 'portable' */
-  kernel: string;
-  tile: { blockQ: number; blockK: number };
-}
-
-export interface NativeCudaDevice {
-  index: number;
-  name: string;
-  computeCapability: string;
-  totalMemory: number;
-  multiprocessors: number;
-}
-
-export interface NativeCudaInfo {
-  compiled: boolean;
-  available: boolean;
-  reason: string;
-  runtimeVersion: number;
-  driverVersion: number;
-  devices: NativeCudaDevice[];
-}
-
-/** The argument object of the native attention entry points (see native/binding/addon.cpp). */
-export interface NativeView {
-  data: Float32Array | Uint16Array;
-  /** 0 float32, 1 float16, 2 bfloat16 */
-  dtype: 0 | 1 | 2;
-  shape: [number, number, number, number];
-  strides: [number, number, number, number];
-  offset: number;
-}
-
-export interface NativeAttentionArgs {
-  q: NativeView;
-  k: NativeView;
-  v: NativeView;
-  out: NativeView;
-  lse: Float32Array | null;
-  mask: {
-    seqQ: number; seqK: number; blockQ: number; blockK: number; numQBlocks: number; numKBlocks: number;
-    heads: number; wordsPerRow: number; rowPtr: Int32Array; colIdx: Int32Array; partial: Int32Array; bits: Uint32Array;
-  };
-  scale: number;
-  softcap: number;
-  alibi: Float32Array | null;
-  rope: { base: number; interleaved: boolean; offset: number; dims: number } | null;
-}
-
-export interface NativeAddon {
-  info(): { cpu: NativeCpuInfo; cuda: NativeCudaInfo };
-  attentionSync(args: NativeAttentionArgs): void;
-  attention(args: NativeAttentionArgs): Promise<void>;
-}
+import { LINEAR_CPU_ENTRY_POINTS, LINEAR_CUDA_ENTRY_POINTS, hasEntryPoints, type AddonBindings } from './bindings.js';
 
 /** The platforms this package ships prebuilt binaries for (the folders of prebuilds/), e.g. ['linux-x64']. */
 export function shippedPlatforms(): string[] {
@@ -117,14 +57,14 @@ function findPackageRoot(): string {
 
 export const packageRoot = findPackageRoot();
 
-let loaded: { addon: NativeAddon } | { error: string } | undefined;
+let loaded: { addon: AddonBindings } | { error: string } | undefined;
 
 /** The addon, or the reason it could not be loaded. Never throws. */
-export function tryLoadNative(): { addon: NativeAddon } | { error: string } {
+export function tryLoadNative(): { addon: AddonBindings } | { error: string } {
   if (loaded) return loaded;
   try {
     const require = createRequire(import.meta.url);
-    const load = require('node-gyp-build') as (dir: string) => NativeAddon;
+    const load = require('node-gyp-build') as (dir: string) => AddonBindings;
     loaded = { addon: load(packageRoot) };
   } catch (err) {
     loaded = { error: String((err as Error).message ?? err).split('\n')[0] };
@@ -133,10 +73,19 @@ export function tryLoadNative(): { addon: NativeAddon } | { error: string } {
 }
 
 /** The addon; throws NativeUnavailableError (with build instructions) when it cannot load. */
-export function loadNative(): NativeAddon {
+export function loadNative(): AddonBindings {
   const r = tryLoadNative();
   if ('error' in r) throw new NativeUnavailableError(r.error);
   return r.addon;
+}
+
+/** The addon, checked to have every linear-attention entry point; throws if it was built from sources that predate them. */
+export function nativeLinear(): AddonBindings {
+  const addon = loadNative();
+  if (!hasEntryPoints(addon, LINEAR_CPU_ENTRY_POINTS) || !hasEntryPoints(addon, LINEAR_CUDA_ENTRY_POINTS)) {
+    throw new Error('attnflow: the loaded native addon has no linear attention (rebuild it: npx cmake-js compile)');
+  }
+  return addon;
 }
 
 export const packageVersion: string = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version;

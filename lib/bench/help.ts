@@ -10,25 +10,29 @@ export const BENCH_SUMMARY = 'benchmark the backends against ONNX Runtime; write
 
 export const BENCH_HELP = `Usage: attnflow bench [options]
 
-Times attention on the native CPU backend (and the TypeScript reference at small N) against
-ONNX Runtime's MultiHeadAttention contrib op and an unfused MatMul/Softmax graph (when
-onnxruntime-node is installed), over sequence lengths, head dims, patterns and dtypes. Writes
-DIR/bench.json, DIR/bench.md and DIR/bench.svg; progress goes to stderr.
+Times attention on the native CPU backend (the CUDA backend where a device is usable, and the
+TypeScript reference at small N), over sequence lengths, head dims, patterns and dtypes, against
+ONNX Runtime's MultiHeadAttention contrib op and an unfused MatMul/Softmax graph where their
+harness is built (a clone of the repository: npm run build:bench) and onnxruntime-node is
+installed (npm install --no-save --ignore-scripts onnxruntime-node@^1.30). One small call per
+backend is timed first; every estimate of a call's time comes from measured rates. Writes DIR/bench.json, DIR/bench.md and
+DIR/bench.svg and prints their paths; progress goes to stderr.
 
 Options:
   --quick               a small matrix that finishes in under a minute on 2 cores
-  --out DIR             output directory (default bench/out)
+  --out DIR             output directory (default: a new folder in the system's temporary directory)
   --seq LIST            sequence lengths, e.g. 512,1024,2048 (default 512,...,16384; quick 512,...,4096)
   --patterns LIST       patterns separated by ';' (they contain commas), 'dense' = full
                         (default "${DEFAULT_PATTERNS.join(';')}")
-  --backends LIST       any of ${BACKENDS} (default: all, cuda only where a device is usable)
+  --backends LIST       any of ${BACKENDS} (default: all that can run here)
   --dtypes LIST         float32,float16,bfloat16 (default float32; ORT peers run float32 only)
   --head-dim LIST       head dims (default 64,128; quick 64)
   --heads N             heads (default 8)
   --batch N             batch size (default 1)
   --time MS             tinybench time per case in ms (default 200; quick 100)
   --iterations N        minimum timed calls per case (default 2)
-  --max-call-ms MS      skip cases whose one call is estimated to take longer (default 1500; quick 1200)
+  --max-call-ms MS      skip cases whose one call is estimated (from measured rates) to take
+                        longer (default 1500; quick 1200)
   --budget S            wall-clock budget in seconds, the memory probe included; cases left
                         when it is spent are skipped (default 100; quick 45)
   --reference-max-seq N largest N the reference backend runs (default 512)

@@ -9,8 +9,8 @@
  * row NaN, and a NaN in a non-empty part's out makes the row NaN even when its weight underflows
  * to 0 (0·NaN = NaN, as in one pass over all the keys).
  */
-import { elementReader, encode16 } from './dtypes.js';
-import { Tensor } from './tensor.js';
+import { elementReader, encode16 } from '../dtypes.js';
+import { Tensor } from '../tensor.js';
 
 export interface AttentionPart {
   out: Tensor;

@@ -1,7 +1,7 @@
 /** Writes a BenchReport as DIR/bench.json, DIR/bench.md (Markdown tables) and DIR/bench.svg. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BenchReport, CaseResult } from './runner.js';
+import type { BenchReport, CaseResult } from './results.js';
 import { renderChart } from './svg.js';
 
 function ms(v: number | undefined): string {
