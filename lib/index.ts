@@ -8,6 +8,7 @@ export { attention, attentionSync } from './attention/run.js';
 export type { AttentionOptions, AttentionWithLse, BackendName, Layout, RopeOptions } from './attention/run.js';
 export { mergeAttention } from './attention/merge.js';
 export type { AttentionPart } from './attention/merge.js';
+export type { AsyncOptions } from './abort.js';
 export { patterns, parsePattern, toPattern, PatternSyntaxError, TileClass } from './patterns/index.js';
 export type { Pattern } from './patterns/pattern.js';
 export { compileMask, clearMaskCache } from './mask/index.js';

@@ -195,6 +195,7 @@ export function checkOperands<O extends { layout?: Layout }>(
   }
   const o = (options ?? {}) as O;
   for (const key of Object.keys(o)) {
+    if (key === 'signal') throw new TypeError('options.signal is not an option of the synchronous functions: they run on the calling thread and cannot be aborted (use the async function)');
     if (!optionKeys.has(key)) throw new TypeError(`options.${key} is not an option (expected one of ${[...optionKeys].join(', ')})`);
   }
   if (o.layout !== undefined && o.layout !== 'bhsd' && o.layout !== 'bshd') {

@@ -1,4 +1,5 @@
 /** attention() / attentionSync(): validate once (plan.ts), pick a backend (lib/backends/), run. */
+import { takeSignal, throwIfAborted, type AsyncOptions } from '../abort.js';
 import { runCpu, runCpuSync } from '../backends/cpu.js';
 import { runCuda, runCudaSync } from '../backends/cuda.js';
 import { runReference } from '../backends/reference.js';
@@ -43,15 +44,18 @@ function result(plan: AttentionPlan, r: AttentionOutputs): Tensor | AttentionWit
 
 /**
  * Attention over the neighborhoods of a pattern, off the event loop where the backend allows
- * (native backends run on worker threads; the reference backend runs on the calling thread).
+ * (native backends run on the addon's own threads; the reference backend runs on the calling
+ * thread). `options.signal` aborts it (lib/abort.ts).
  */
-export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & { returnLse: true }): Promise<AttentionWithLse>;
-export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & { returnLse?: false }): Promise<Tensor>;
-export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Promise<Tensor | AttentionWithLse>;
-export async function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Promise<Tensor | AttentionWithLse> {
-  const plan = planAttention(q, k, v, options);
+export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & AsyncOptions & { returnLse: true }): Promise<AttentionWithLse>;
+export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & AsyncOptions & { returnLse?: false }): Promise<Tensor>;
+export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & AsyncOptions): Promise<Tensor | AttentionWithLse>;
+export async function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & AsyncOptions): Promise<Tensor | AttentionWithLse> {
+  const { signal, options: rest } = takeSignal(options);
+  const plan = planAttention(q, k, v, rest);
   const backend = chooseBackend(plan);
-  const run = backend === 'cuda' ? runCuda(plan) : backend === 'cpu' ? runCpu(plan) : runReference(plan);
+  throwIfAborted(signal);
+  const run = backend === 'cuda' ? runCuda(plan, signal) : backend === 'cpu' ? runCpu(plan, signal) : runReference(plan);
   return result(plan, await run);
 }
 

@@ -2,6 +2,7 @@
  * The native multi-threaded CPU backend (native/cpu): attention, fed the mask compiled for the
  * kernel's tile shape, and linear attention (the chunked scan).
  */
+import { nativeCall } from '../abort.js';
 import type { AttentionPlan } from '../attention/plan.js';
 import type { LinearPlan } from '../linear/plan.js';
 import { compileMask } from '../mask/index.js';
@@ -48,9 +49,9 @@ export function runCpuSync(plan: AttentionPlan): { out: Tensor; lse: Tensor } {
   return { out, lse };
 }
 
-export async function runCpu(plan: AttentionPlan): Promise<{ out: Tensor; lse: Tensor }> {
+export async function runCpu(plan: AttentionPlan, signal?: AbortSignal): Promise<{ out: Tensor; lse: Tensor }> {
   const { args, out, lse } = cpuCall(plan);
-  await loadNative().attention(args);
+  await nativeCall(signal, (token) => loadNative().attention(args, token));
   return { out, lse };
 }
 
@@ -65,6 +66,6 @@ export function runLinearCpuSync(p: LinearPlan): LinearOutputs {
   return runLinearHostSync(p, (args) => nativeLinear().linearAttentionSync(args));
 }
 
-export function runLinearCpu(p: LinearPlan): Promise<LinearOutputs> {
-  return runLinearHost(p, (args) => nativeLinear().linearAttention(args));
+export function runLinearCpu(p: LinearPlan, signal?: AbortSignal): Promise<LinearOutputs> {
+  return runLinearHost(p, (args) => nativeCall(signal, (token) => nativeLinear().linearAttention(args, token)));
 }

@@ -8,6 +8,7 @@
  * keep tensors on the device (`tensor.to('cuda')`) when calling repeatedly.
  */
 import type { AttentionPlan } from '../attention/plan.js';
+import { nativeCall } from '../abort.js';
 import type { DType } from '../dtypes.js';
 import type { LinearPlan } from '../linear/plan.js';
 import type { BlockMask } from '../mask/blockmask.js';
@@ -50,8 +51,8 @@ function emptyOn(cuda: CudaBindings, device: string, shape: readonly number[], d
 }
 
 /** A copy of a tensor on a cuda device, with the host-to-device copy on a worker thread. */
-export async function toDeviceAsync(src: Tensor, device: string): Promise<Tensor> {
-  return Tensor.fromDeviceStorage(await copyToCudaAsync(src, device), src.shape, { dtype: src.dtype, layout: src.layout });
+export async function toDeviceAsync(src: Tensor, device: string, signal?: AbortSignal): Promise<Tensor> {
+  return Tensor.fromDeviceStorage(await copyToCudaAsync(src, device, signal), src.shape, { dtype: src.dtype, layout: src.layout });
 }
 
 function storageOf(t: Tensor): CudaStorage {
@@ -148,10 +149,10 @@ export function runOnDeviceSync(plan: AttentionPlan, cuda: CudaBindings): Attent
 }
 
 /** runOnDeviceSync() off the event loop. @internal */
-export async function runOnDevice(plan: AttentionPlan, cuda: CudaBindings): Promise<AttentionOutputs> {
+export async function runOnDevice(plan: AttentionPlan, cuda: CudaBindings, signal?: AbortSignal): Promise<AttentionOutputs> {
   const call = deviceCall(plan, cuda, [plan.q.tensor, plan.k.tensor, plan.v.tensor], plan.out);
   try {
-    await cuda.cudaAttention(call.args);
+    await nativeCall(signal, (token) => cuda.cudaAttention(call.args, token));
   } catch (e) {
     call.release();
     throw e;
@@ -180,20 +181,23 @@ export function runCudaSync(plan: AttentionPlan): AttentionOutputs {
   }
 }
 
-/** runCudaSync() off the event loop: the kernels run on the device's stream, a worker thread waits. */
-export async function runCuda(plan: AttentionPlan): Promise<AttentionOutputs> {
+/**
+ * runCudaSync() off the event loop: the kernels run on the device's stream, a thread of the addon
+ * waits. `signal` aborts it between launches and copies (lib/abort.ts).
+ */
+export async function runCuda(plan: AttentionPlan, signal?: AbortSignal): Promise<AttentionOutputs> {
   const device = planDevice(plan);
   const cuda = requireCuda(device, UNAVAILABLE);
-  if (plan.q.tensor.device !== 'cpu') return runOnDevice(plan, cuda);
+  if (plan.q.tensor.device !== 'cpu') return runOnDevice(plan, cuda, signal);
   const temps: Tensor[] = [];
   try {
-    for (const o of [plan.q, plan.k, plan.v]) temps.push(await toDeviceAsync(o.tensor, device));
+    for (const o of [plan.q, plan.k, plan.v]) temps.push(await toDeviceAsync(o.tensor, device, signal));
     const call = deviceCall(plan, cuda, temps, null);
     temps.push(...deviceTensors(call));
-    await cuda.cudaAttention(call.args);
+    await nativeCall(signal, (token) => cuda.cudaAttention(call.args, token));
     const host = hostOutputs(plan);
-    await storageOf(call.out).copyToHostAsync(host.out.data);
-    if (call.lse !== null) await storageOf(call.lse).copyToHostAsync(host.lse!.data);
+    await storageOf(call.out).copyToHostAsync(host.out.data, signal);
+    if (call.lse !== null) await storageOf(call.lse).copyToHostAsync(host.lse!.data, signal);
     return host;
   } finally {
     for (const t of temps) t.dispose();
@@ -213,6 +217,6 @@ export function runLinearCudaHostSync(p: LinearPlan): LinearOutputs {
 }
 
 /** backend 'cuda' with host tensors, off the event loop. */
-export function runLinearCudaHost(p: LinearPlan): Promise<LinearOutputs> {
-  return runLinearHost(p, (args) => nativeLinear().linearAttentionCuda(args));
+export function runLinearCudaHost(p: LinearPlan, signal?: AbortSignal): Promise<LinearOutputs> {
+  return runLinearHost(p, (args) => nativeCall(signal, (token) => nativeLinear().linearAttentionCuda(args, token)));
 }

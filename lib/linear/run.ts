@@ -24,6 +24,7 @@
  *   [B, N, H, Df] for 'bshd' (H = query heads); any dtype (16-bit gates are decoded).
  * - γ_t multiplies the previous state before step t's key is added (γ_0 decays the initial state).
  */
+import { takeSignal, throwIfAborted, type AsyncOptions } from '../abort.js';
 import { hasNativeLinear, runLinearCpu, runLinearCpuSync } from '../backends/cpu.js';
 import { hasNativeLinearCuda, runLinearCudaHost, runLinearCudaHostSync } from '../backends/cuda.js';
 import type { LinearOutputs } from '../backends/operands.js';
@@ -93,16 +94,20 @@ function stageDevice(q: Tensor, k: Tensor, v: Tensor, options: LinearAttentionOp
  * Causal linear attention (a kernelized scan). Runs off the event loop on the native backend.
  * Resolves to the output Tensor, or { out, state } with returnState: true.
  */
-export function linearAttention(q: Tensor, k: Tensor, v: Tensor, options: LinearAttentionOptions & { returnState: true }): Promise<LinearAttentionWithState>;
-export function linearAttention(q: Tensor, k: Tensor, v: Tensor, options?: LinearAttentionOptions): Promise<Tensor>;
-export async function linearAttention(q: Tensor, k: Tensor, v: Tensor, options?: LinearAttentionOptions): Promise<Tensor | LinearAttentionWithState> {
-  const plan = planLinearAttention(q, k, v, options);
+export function linearAttention(q: Tensor, k: Tensor, v: Tensor, options: LinearAttentionOptions & AsyncOptions & { returnState: true }): Promise<LinearAttentionWithState>;
+export function linearAttention(q: Tensor, k: Tensor, v: Tensor, options?: LinearAttentionOptions & AsyncOptions): Promise<Tensor>;
+export async function linearAttention(q: Tensor, k: Tensor, v: Tensor, options?: LinearAttentionOptions & AsyncOptions): Promise<Tensor | LinearAttentionWithState> {
+  const taken = takeSignal(options);
+  const signal = taken.signal;
+  const rest = taken.options as LinearAttentionOptions | undefined;
+  const plan = planLinearAttention(q, k, v, rest);
   const backend = chooseBackend(plan);
+  throwIfAborted(signal);
   if (plan.device !== 'cpu') {
-    const { host, back } = stageDevice(q, k, v, options, plan);
-    return result(plan, back(await runLinearCudaHost(host)));
+    const { host, back } = stageDevice(q, k, v, rest, plan);
+    return result(plan, back(await runLinearCudaHost(host, signal)));
   }
-  return result(plan, backend === 'cpu' ? await runLinearCpu(plan) : backend === 'cuda' ? await runLinearCudaHost(plan) : runLinearReference(plan));
+  return result(plan, backend === 'cpu' ? await runLinearCpu(plan, signal) : backend === 'cuda' ? await runLinearCudaHost(plan, signal) : runLinearReference(plan));
 }
 
 /** linearAttention() on the calling thread. */

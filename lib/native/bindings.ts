@@ -10,6 +10,9 @@ import type { BlockMask } from '../mask/blockmask.js';
 /** Native code of an element type: 0 float32, 1 float16, 2 bfloat16 (see DTYPE_CODE in views.ts). */
 export type DTypeCode = 0 | 1 | 2;
 
+/** An opaque cancel token of the addon, passed as the last argument of an async entry point (lib/abort.ts). */
+export type NativeCancelToken = object & { readonly __nativeCancelToken?: never };
+
 /** A [batch, heads, seq, headDim] view of host memory (strides in elements, logical bhsd order). */
 export interface NativeView {
   data: Float32Array | Uint16Array;
@@ -164,11 +167,12 @@ export interface CudaBindings {
   cudaFree(handle: CudaBufferHandle): void;
   cudaCopyToDevice(dst: CudaBufferHandle, byteOffset: number, src: ArrayBufferView): void;
   cudaCopyToHost(src: CudaBufferHandle, byteOffset: number, dst: ArrayBufferView): void;
-  cudaCopyToDeviceAsync(dst: CudaBufferHandle, byteOffset: number, src: ArrayBufferView): Promise<void>;
-  cudaCopyToHostAsync(src: CudaBufferHandle, byteOffset: number, dst: ArrayBufferView): Promise<void>;
+  /** `token`: a cancel token (lib/abort.ts), here and in every async entry point */
+  cudaCopyToDeviceAsync(dst: CudaBufferHandle, byteOffset: number, src: ArrayBufferView, token?: NativeCancelToken): Promise<void>;
+  cudaCopyToHostAsync(src: CudaBufferHandle, byteOffset: number, dst: ArrayBufferView, token?: NativeCancelToken): Promise<void>;
   cudaCopyDevice(dst: CudaBufferHandle, dstByteOffset: number, src: CudaBufferHandle, srcByteOffset: number, bytes: number): void;
   cudaUploadMask(mask: BlockMask, device: number): CudaMaskHandle;
-  cudaAttention(args: CudaAttentionArgs): Promise<void>;
+  cudaAttention(args: CudaAttentionArgs, token?: NativeCancelToken): Promise<void>;
   cudaAttentionSync(args: CudaAttentionArgs): void;
   cudaMemoryStats(device: number): CudaMemoryStats;
   cudaEmptyCache(device: number): void;
@@ -179,17 +183,21 @@ export interface CudaBindings {
 /** The linear-attention functions of the addon (native/binding/linear.cpp). */
 export interface LinearBindings {
   linearAttentionSync(args: NativeLinearArgs): void;
-  linearAttention(args: NativeLinearArgs): Promise<void>;
+  linearAttention(args: NativeLinearArgs, token?: NativeCancelToken): Promise<void>;
   /** the same arguments (host arrays), computed on the current CUDA device */
   linearAttentionCudaSync(args: NativeLinearArgs): void;
-  linearAttentionCuda(args: NativeLinearArgs): Promise<void>;
+  linearAttentionCuda(args: NativeLinearArgs, token?: NativeCancelToken): Promise<void>;
 }
 
 /** Everything the addon exports. */
 export interface AddonBindings extends CudaBindings, LinearBindings {
   info(): { cpu: NativeCpuInfo; cuda: NativeCudaInfo };
   attentionSync(args: NativeAttentionArgs): void;
-  attention(args: NativeAttentionArgs): Promise<void>;
+  attention(args: NativeAttentionArgs, token?: NativeCancelToken): Promise<void>;
+  /** a new cancel token for one async call (native/binding/worker.cpp) */
+  cancelToken(): NativeCancelToken;
+  /** cancels the call holding `token`: it rejects with code 'ABORT_ERR' */
+  cancel(token: NativeCancelToken): void;
 }
 
 /** The entry points of each group, for telling an addon built from older sources apart. */

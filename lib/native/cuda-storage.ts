@@ -7,6 +7,7 @@
  * Every failure is an Error that names the device and the reason ("cuda:0: no device (…); cannot
  * allocate 4096 bytes", "cuda:1: out of memory: cannot allocate 2.00 GiB (2147483648 bytes); …").
  */
+import { nativeCall, throwIfAborted } from '../abort.js';
 import { dtypeSize, type DType } from '../dtypes.js';
 import { deviceIndex, parseDevice, type DeviceStorage, type HostData } from '../storage.js';
 import type { CudaBindings, CudaBufferHandle } from './bindings.js';
@@ -58,10 +59,11 @@ export class CudaStorage implements DeviceStorage {
     return out;
   }
 
-  /** toHost() on a worker thread. */
-  async toHostAsync(): Promise<HostData> {
+  /** toHost() on a thread of the addon; `signal` aborts it (lib/abort.ts). */
+  async toHostAsync(signal?: AbortSignal): Promise<HostData> {
     const out = this.#newHost();
-    await this.cuda.cudaCopyToHostAsync(this.handle, 0, out);
+    const handle = this.handle;
+    await nativeCall(signal, (token) => this.cuda.cudaCopyToHostAsync(handle, 0, out, token));
     return out;
   }
 
@@ -70,9 +72,10 @@ export class CudaStorage implements DeviceStorage {
     this.cuda.cudaCopyToHost(this.handle, 0, dst);
   }
 
-  /** copyToHost() on a worker thread. */
-  copyToHostAsync(dst: HostData): Promise<void> {
-    return this.cuda.cudaCopyToHostAsync(this.handle, 0, dst);
+  /** copyToHost() on a thread of the addon; `signal` aborts it (lib/abort.ts). */
+  copyToHostAsync(dst: HostData, signal?: AbortSignal): Promise<void> {
+    const handle = this.handle;
+    return nativeCall(signal, (token) => this.cuda.cudaCopyToHostAsync(handle, 0, dst, token));
   }
 
   /** Frees the device memory (stream-ordered: kernels already issued finish first). Idempotent. */
@@ -143,15 +146,18 @@ export function copyToCuda(src: TransferSource, device: string): CudaStorage {
   return storage;
 }
 
-/** copyToCuda() with the host-to-device copy on a worker thread. */
-export async function copyToCudaAsync(src: TransferSource, device: string): Promise<CudaStorage> {
+/** copyToCuda() with the host-to-device copy on a thread of the addon; `signal` aborts it (lib/abort.ts). */
+export async function copyToCudaAsync(src: TransferSource, device: string, signal?: AbortSignal): Promise<CudaStorage> {
+  throwIfAborted(signal);
   if (src.device !== 'cpu') return copyToCuda(src, device);
   const dev = parseDevice(device);
   const storage = allocFor(src, dev);
   try {
-    await (cudaNative() as { cuda: CudaBindings }).cuda.cudaCopyToDeviceAsync(storage.handle, 0, src.data);
+    const cuda = (cudaNative() as { cuda: CudaBindings }).cuda;
+    await nativeCall(signal, (token) => cuda.cudaCopyToDeviceAsync(storage.handle, 0, src.data, token));
   } catch (e) {
     storage.dispose();
+    if (e instanceof DOMException && e.name === 'AbortError') throw e;
     throw moveError(src, dev, e);
   }
   return storage;

@@ -235,6 +235,7 @@ Status forward(const AttentionParams& p) {
     P.ropeCos = ropeCos.data();
     P.ropeSin = ropeSin.data();
   }
+  if (cancelRequested(p.cancel)) return Status::Cancelled();
   P.kDirect = p.k.dtype == DType::F32 && !P.rope && p.k.strides[3] == 1;
   P.vDirect = p.v.dtype == DType::F32 && p.v.strides[3] == 1 && P.D % 8 == 0;
   if (mk.numQBlocks <= 1) {
@@ -320,18 +321,24 @@ Status forward(const AttentionParams& p) {
   const KernelTable& K = activeKernels();
   float* partialData = partials.data();
 
+  // Cancellation: once p.cancel is set, the remaining items return at once (one relaxed load per
+  // item, none per tile), the merge pass is skipped and the call reports Cancelled.
   auto run = [&](size_t i) {
+    if (cancelRequested(p.cancel)) return;
     const Scratch S = threadScratch(P.D);
     K.runItem(P, items[order[i]], S, partialData);
   };
   pool.parallelFor(items.size(), run);
+  if (cancelRequested(p.cancel)) return Status::Cancelled();
 
   if (!merges.empty()) {
     auto merge = [&](size_t i) {
+      if (cancelRequested(p.cancel)) return;
       const Scratch S = threadScratch(P.D);
       K.mergeRow(P, S, merges[i], partialData, mergeCount[i]);
     };
     pool.parallelFor(merges.size(), merge);
+    if (cancelRequested(p.cancel)) return Status::Cancelled();
   }
   return Status::Ok();
 }

@@ -20,6 +20,7 @@ import {
   Tensor,
   toPattern,
   type Analysis,
+  type AsyncOptions,
   type AttentionOptions,
   type AttentionWithLse,
   type BlockMask,
@@ -60,6 +61,12 @@ export async function usage(): Promise<void> {
   const scan: LinearAttentionWithState = await linearAttention(q, kv, kv, { featureMap: 'elu1', decay: 0.95, returnState: true });
   const state: LinearState = scan.state;
   const next: Tensor = linearAttentionSync(q, kv, kv, { featureMap: { favor: 32, seed: 1 }, initialState: state, normalize: true, eps: 1e-6 });
+  // cancellation of the async functions
+  const controller = new AbortController();
+  const cancellable: AsyncOptions = { signal: controller.signal };
+  const aborted: Tensor = await attention(q, kv, kv, { causal: true, ...cancellable });
+  const abortedScan: LinearAttentionWithState = await linearAttention(q, kv, kv, { returnState: true, signal: AbortSignal.timeout(1000) });
+  void [aborted, abortedScan];
 
   // device tensors (guarded: a user's code runs on machines without a GPU too)
   if (cuda.isAvailable()) {
@@ -79,6 +86,8 @@ export async function usage(): Promise<void> {
 
   // @ts-expect-error a pattern is a Pattern or a string
   await attention(q, kv, kv, { pattern: 42 });
+  // @ts-expect-error the synchronous functions take no signal
+  attentionSync(q, kv, kv, { signal: controller.signal });
   // @ts-expect-error dtypes are named
   Tensor.randn([2], { dtype: 'float64', seed: 1 });
 }
