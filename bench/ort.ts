@@ -45,7 +45,7 @@ export function ortLoadError(e: unknown): string {
   const code = (e as { code?: unknown } | null)?.code;
   const message = e instanceof Error ? e.message.split('\n')[0] : String(e);
   if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && message.includes("'onnxruntime-node'")) {
-    return 'onnxruntime-node is not installed; add it with: npm install onnxruntime-node';
+    return 'onnxruntime-node is not installed; add it with: npm install --no-save --ignore-scripts onnxruntime-node@^1.30';
   }
   return `onnxruntime-node does not load: ${message}`;
 }

@@ -96,7 +96,7 @@ describe('attnflow bench', () => {
 
   it('skips the ONNX Runtime peers with the command that adds onnxruntime-node when it is missing', async () => {
     const missing: PeerHarness = {
-      load: async () => ({ error: 'onnxruntime-node is not installed; add it with: npm install onnxruntime-node' }),
+      load: async () => ({ error: 'onnxruntime-node is not installed; add it with: npm install --no-save --ignore-scripts onnxruntime-node@^1.30' }),
       mha: () => Promise.reject(new Error('not loaded')),
       matmulAttention: () => Promise.reject(new Error('not loaded')),
     };
@@ -105,7 +105,7 @@ describe('attnflow bench', () => {
       const argv = ['--seq', '32', '--patterns', 'dense', '--backends', 'reference,ort-mha,ort-matmul', '--head-dim', '16', '--heads', '2', '--time', '1', '--iterations', '1', '--no-memory', '--out', dir];
       expect(await benchCommand(argv, s.io, { peers })).toBe(0);
       const report = JSON.parse(readFileSync(join(dir, 'bench.json'), 'utf8')) as BenchReport;
-      const why = 'load' in (await peers()) ? 'npm install onnxruntime-node' : 'the peer harness is not built';
+      const why = 'load' in (await peers()) ? 'npm install --no-save --ignore-scripts onnxruntime-node@^1.30' : 'the peer harness is not built';
       expect(s.err.join('')).toContain(`attnflow bench: ort-mha, ort-matmul skipped: `);
       expect(s.err.join('')).toContain(why);
       for (const b of ['ort-mha', 'ort-matmul'] as const) {

@@ -32,12 +32,16 @@ describe('info()', () => {
         const flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1];
         expect(flags, '/proc/cpuinfo has a flags line on Linux x64').toBeDefined();
         for (const f of x86) expect(simd.includes(f), f).toBe(new RegExp(`\\b${f}\\b`).test(flags!));
+        // the AVX2 kernel runs where AVX2, FMA and F16C all are
+        const fast = ['avx2', 'fma', 'f16c'].every((f) => new RegExp(`\\b${f}\\b`).test(flags!));
+        expect(info().backends.cpu.kernel).toBe(fast ? 'avx2' : 'portable');
       } else {
         for (const f of simd) expect(x86).toContain(f);
       }
     } else if (process.arch === 'arm64') {
       // NEON (Advanced SIMD) is part of the AArch64 base architecture
       expect(simd).toEqual(['neon']);
+      expect(info().backends.cpu.kernel).toBe('neon');
     } else {
       expect(simd).toEqual([]);
     }

@@ -4,8 +4,8 @@ import { runCpu, runCpuSync } from '../backends/cpu.js';
 import { runCuda, runCudaSync } from '../backends/cuda.js';
 import { runReference } from '../backends/reference.js';
 import type { AttentionOutputs } from '../backends/operands.js';
+import { autoHostAddon } from '../backends/auto.js';
 import { cudaUnavailableReason } from '../native/cuda.js';
-import { NativeUnavailableError, tryLoadNative } from '../native/load.js';
 import type { Tensor } from '../tensor.js';
 import { planAttention, type AttentionOptions, type AttentionPlan } from './plan.js';
 
@@ -16,8 +16,6 @@ export interface AttentionWithLse {
   /** float32 [batch, heads, seqQ]: log-sum-exp of each query row's scores; −Infinity for empty rows */
   lse: Tensor;
 }
-
-let warnedFallback = false;
 
 /**
  * The backend that runs a plan: the inputs' device decides under 'auto', as in PyTorch. Device
@@ -34,18 +32,8 @@ function chooseBackend(plan: AttentionPlan): 'cpu' | 'reference' | 'cuda' {
     throw new RangeError(`options.backend '${plan.backend}' runs on the host, but q, k and v are on ${device}: move them with .to('cpu') or use backend 'cuda'`);
   }
   if (plan.backend === 'reference') return 'reference';
-  const native = tryLoadNative();
-  if (plan.backend === 'cpu') {
-    if ('error' in native) throw new NativeUnavailableError(native.error);
-    return 'cpu';
-  }
-  if ('error' in native) {
-    if (!warnedFallback) {
-      warnedFallback = true;
-      process.emitWarning(new NativeUnavailableError(native.error).message + ' Falling back to the reference backend.', 'AttnflowWarning');
-    }
-    return 'reference';
-  }
+  // 'cpu' and 'auto' alike: the native CPU backend, or NativeUnavailableError saying how to get it
+  autoHostAddon();
   return 'cpu';
 }
 

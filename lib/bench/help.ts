@@ -14,8 +14,8 @@ Times attention on the native CPU backend (the CUDA backend where a device is us
 TypeScript reference at small N), over sequence lengths, head dims, patterns and dtypes, against
 ONNX Runtime's MultiHeadAttention contrib op and an unfused MatMul/Softmax graph where their
 harness is built (a clone of the repository: npm run build:bench) and onnxruntime-node is
-installed (npm install onnxruntime-node). One small call per backend is timed first; every
-estimate of a call's time comes from measured rates. Writes DIR/bench.json, DIR/bench.md and
+installed (npm install --no-save --ignore-scripts onnxruntime-node@^1.30). One small call per
+backend is timed first; every estimate of a call's time comes from measured rates. Writes DIR/bench.json, DIR/bench.md and
 DIR/bench.svg and prints their paths; progress goes to stderr.
 
 Options:

@@ -54,7 +54,7 @@ export function peerHarnessBuilt(): boolean {
 
 export const HARNESS_MISSING =
   'the ONNX Runtime peers run through a development harness that the npm package does not ship: ' +
-  'in a clone of the attnflow repository, `npm run build:bench` builds it and `npm install onnxruntime-node` adds the runtime';
+  'in a clone of the attnflow repository, `npm run build:bench` builds it and `npm install --no-save --ignore-scripts onnxruntime-node@^1.30` adds the runtime';
 
 /** Loads the compiled harness from peerHarnessPath(). */
 export const loadPeerHarness: PeerLoader = async () => {

@@ -30,7 +30,8 @@ import { hasNativeLinearCuda, runLinearCudaHost, runLinearCudaHostSync } from '.
 import type { LinearOutputs } from '../backends/operands.js';
 import { runLinearReference } from '../backends/reference.js';
 import { cudaUnavailableReason } from '../native/cuda.js';
-import { NativeUnavailableError, tryLoadNative } from '../native/load.js';
+import { tryLoadNative } from '../native/load.js';
+import { autoHostAddon } from '../backends/auto.js';
 import { Tensor } from '../tensor.js';
 import { planLinearAttention, type LinearAttentionOptions, type LinearPlan, type LinearState } from './plan.js';
 
@@ -41,8 +42,6 @@ export interface LinearAttentionWithState {
   /** the state after the last step: pass it as initialState to continue the scan */
   state: LinearState;
 }
-
-let warnedFallback = false;
 
 type Choice = 'cpu' | 'reference' | 'cuda';
 
@@ -64,20 +63,8 @@ function chooseBackend(plan: LinearPlan): Choice {
     return 'cuda';
   }
   if (plan.backend === 'reference') return 'reference';
-  const native = tryLoadNative();
-  if (plan.backend === 'cpu') {
-    if ('error' in native) throw new NativeUnavailableError(native.error);
-    if (!hasNativeLinear(native.addon)) throw new Error('linearAttention: the loaded native addon has no linear attention (rebuild it: npx cmake-js compile)');
-    return 'cpu';
-  }
-  if ('error' in native || !hasNativeLinear(native.addon)) {
-    if (!warnedFallback) {
-      warnedFallback = true;
-      const why = 'error' in native ? new NativeUnavailableError(native.error).message : 'attnflow: the loaded native addon has no linear attention.';
-      process.emitWarning(why + ' Falling back to the reference backend.', 'AttnflowWarning');
-    }
-    return 'reference';
-  }
+  // 'cpu' and 'auto' alike: the native CPU backend, or NativeUnavailableError saying how to get it
+  if (!hasNativeLinear(autoHostAddon())) throw new Error('linearAttention: the loaded native addon has no linear attention (rebuild it: npx cmake-js compile)');
   return 'cpu';
 }
 

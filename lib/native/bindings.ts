@@ -94,6 +94,8 @@ export interface NativeCpuInfo {
   avx512f: boolean;
   neon: boolean;
   threads: number;
+  /** the kernel calls run on: 'avx2', 'neon' or 'portable' */
+  kernel: string;
   tile: { blockQ: number; blockK: number };
 }
 

@@ -1,23 +1,38 @@
 /**
  * Loads the native addon lazily: a prebuilt binary from prebuilds/ (shipped in the npm tarball,
- * found without any install step) or a local build in build/Release. When neither loads, the
- * pure-TypeScript reference backend still works and the error says how to build from source.
+ * found without any install step) or a local build in build/Release. When neither loads,
+ * `backend: 'auto'` throws NativeUnavailableError, which says how to get a binary; the
+ * pure-TypeScript reference backend runs only when asked for by name.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LINEAR_CPU_ENTRY_POINTS, LINEAR_CUDA_ENTRY_POINTS, hasEntryPoints, type AddonBindings } from './bindings.js';
 
-/** Thrown when the native addon cannot be loaded; says why and how to build it. */
+/** The platforms this package ships prebuilt binaries for (the folders of prebuilds/), e.g. ['linux-x64']. */
+export function shippedPlatforms(): string[] {
+  try {
+    return readdirSync(join(packageRoot, 'prebuilds'), { withFileTypes: true })
+      .filter((e) => e.isDirectory() && readdirSync(join(packageRoot, 'prebuilds', e.name)).some((f) => f.endsWith('.node')))
+      .map((e) => e.name)
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Thrown when the native addon cannot be loaded; says why and how to get one. */
 export class NativeUnavailableError extends Error {
   constructor(reason: string) {
+    const shipped = shippedPlatforms();
     super(
       `attnflow: the native addon is not available (${reason}). ` +
-        `No prebuilt binary matches ${process.platform}-${process.arch}; build it from source with ` +
-        '`npm rebuild attnflow --foreground-scripts` (or `npx cmake-js compile` in the package folder), ' +
-        'which needs CMake >= 3.18 and a C++17 compiler (nvcc optional, for CUDA). ' +
-        "The pure-TypeScript backend works without it: pass { backend: 'reference' }.",
+        `Prebuilt binaries ship for ${shipped.length > 0 ? shipped.join(', ') : 'no platform in this copy of the package'} ` +
+        `(linux: glibc >= 2.28); this is ${process.platform}-${process.arch}. Build one from source: ` +
+        '`npm install cmake-js@^8 node-addon-api@^8` in your project, then `npm rebuild attnflow --foreground-scripts`; ' +
+        'that needs CMake >= 3.18 and a C++17 compiler (g++ or clang++; nvcc optional, for CUDA). ' +
+        "The pure-TypeScript backend (about 100x slower) runs without it if you ask for it: pass { backend: 'reference' }.",
     );
     this.name = 'NativeUnavailableError';
   }

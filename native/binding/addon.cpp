@@ -28,6 +28,7 @@ Napi::Object cpuInfoObject(Napi::Env env) {
   o.Set("avx512f", c.avx512f);
   o.Set("neon", c.neon);
   o.Set("threads", c.threads);
+  o.Set("kernel", attnflow::cpuKernelName());
   attnflow::TileShape t = attnflow::cpuTileShape();
   Napi::Object tile = Napi::Object::New(env);
   tile.Set("blockQ", t.blockQ);

@@ -1,6 +1,7 @@
 // cpuAttentionForward: validates the call, builds the plan, cuts the work into items and runs them
 // on the shared pool with the best kernel table for this CPU (kernel_avx2.cpp when the CPU has
-// AVX2+FMA+F16C, else kernel_portable.cpp; ATTNFLOW_CPU_SIMD=scalar forces the portable one).
+// AVX2+FMA+F16C, kernel_neon.cpp on aarch64, else kernel_portable.cpp; ATTNFLOW_CPU_SIMD=scalar
+// forces the portable one).
 //
 // Work items are (batch, query head, query tile) rows of the BlockMask, grouped by (batch, kv
 // head) so the threads share that head's K/V in cache, largest first within a group. For GQA with
@@ -75,6 +76,9 @@ const KernelTable& activeKernels() {
   if (s == Simd::Auto) s = envChoice();
 #if defined(__x86_64__) || defined(_M_X64)
   if (s != Simd::Portable && avx2Supported()) return avx2Kernels();
+#endif
+#if defined(__aarch64__)
+  if (s != Simd::Portable) return neonKernels();  // NEON is baseline on aarch64
 #endif
   return portableKernels();
 }
@@ -341,6 +345,8 @@ Status forward(const AttentionParams& p) {
 
 }  // namespace
 }  // namespace cpu
+
+const char* cpuKernelName() { return cpu::activeSimd(); }
 
 Status cpuAttentionForward(const AttentionParams& p) {
   try {

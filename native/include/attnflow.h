@@ -108,6 +108,8 @@ CudaInfo cudaInfo();
 // CPU forward (native/cpu). The mask's tile shape must be cpuTileShape().
 struct TileShape { int32_t blockQ, blockK; };
 TileShape cpuTileShape();
+// The CPU kernel calls run on: "avx2", "neon" or "portable" (ATTNFLOW_CPU_SIMD=portable forces it).
+const char* cpuKernelName();
 Status cpuAttentionForward(const AttentionParams& p);
 
 }  // namespace attnflow
