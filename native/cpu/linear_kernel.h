@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "attnflow.h"
+#include "attnflow_views.h"
 
 namespace attnflow {
 namespace cpu {
