@@ -2,6 +2,9 @@
 import type { NativeCudaDevice } from './native/bindings.js';
 import { packageVersion, tryLoadNative } from './native/load.js';
 import { describeValue } from './describe.js';
+import { autoHostChoice } from './backends/auto.js';
+import { wasmStatus } from './wasm/index.js';
+import type { WasmStatus } from './wasm/status.js';
 
 export interface BackendStatus {
   available: boolean;
@@ -14,10 +17,14 @@ export interface AttnflowInfo {
   node: string;
   platform: string;
   arch: string;
+  /** what `backend: 'auto'` runs host tensors on ('cpu' native, 'wasm', null: neither can run and calls throw), and why */
+  auto: { backend: 'cpu' | 'wasm' | null; reason: string };
   backends: {
     reference: BackendStatus;
     cpu: BackendStatus & { threads?: number; simd?: string[]; kernel?: string; tile?: { blockQ: number; blockK: number } };
     cuda: BackendStatus & { compiled: boolean; runtimeVersion?: number; driverVersion?: number; devices: NativeCudaDevice[] };
+    /** the CPU kernels in WebAssembly (SIMD128), for platforms without a native binary */
+    wasm: WasmStatus;
   };
 }
 
@@ -28,6 +35,7 @@ export function info(): AttnflowInfo {
     node: process.versions.node,
     platform: process.platform,
     arch: process.arch,
+    auto: autoHostChoice(),
   };
   const native = tryLoadNative();
   if ('error' in native) {
@@ -38,6 +46,7 @@ export function info(): AttnflowInfo {
         reference: { available: true },
         cpu: { available: false, reason },
         cuda: { available: false, compiled: false, reason, devices: [] },
+        wasm: wasmStatus(),
       },
     };
   }
@@ -56,6 +65,7 @@ export function info(): AttnflowInfo {
         driverVersion: n.cuda.driverVersion,
         devices: n.cuda.devices,
       },
+      wasm: wasmStatus(),
     },
   };
 }
@@ -108,14 +118,39 @@ function infoProblem(x: unknown): string | null {
       }
     }
   }
+  const auto = x.auto;
+  if (auto !== undefined) {
+    if (!isObject(auto)) return bad('auto', auto);
+    if (auto.backend !== null && auto.backend !== 'cpu' && auto.backend !== 'wasm') return bad('auto.backend', auto.backend);
+    if (typeof auto.reason !== 'string') return bad('auto.reason', auto.reason);
+  }
+  const wasm = b.wasm;
+  if (wasm !== undefined) {
+    if (!isObject(wasm)) return bad('backends.wasm', wasm);
+    if (typeof wasm.available !== 'boolean') return bad('backends.wasm.available', wasm.available);
+    for (const k of ['reason', 'sharedReason', 'module'] as const) {
+      if (!optional(wasm[k], 'string')) return bad(`backends.wasm.${k}`, wasm[k]);
+    }
+    for (const k of ['threads', 'lanes', 'moduleBytes'] as const) {
+      if (!optional(wasm[k], 'number')) return bad(`backends.wasm.${k}`, wasm[k]);
+    }
+  }
   return null;
+}
+
+function formatWasm(w: WasmStatus): string {
+  if (!w.available) return `  wasm:      unavailable: ${w.reason}`;
+  const threads = w.shared ? `${w.threads} threads` : `1 thread (no WebAssembly threads: ${w.sharedReason})`;
+  return `  wasm:      available, ${threads}, SIMD128 (${w.lanes} lanes), module ${((w.moduleBytes ?? 0) / 1024).toFixed(0)} KiB`;
 }
 
 /** Human-readable text of info(), as `attnflow info` prints it. */
 export function formatInfo(i: AttnflowInfo): string {
   const problem = infoProblem(i);
   if (problem !== null) throw new TypeError(`formatInfo: expected the object info() returns, got ${problem}`);
-  const lines = [`attnflow ${i.version} (node ${i.node}, ${i.platform}-${i.arch})`, 'backends:'];
+  const lines = [`attnflow ${i.version} (node ${i.node}, ${i.platform}-${i.arch})`];
+  if (i.auto) lines.push(`auto (host tensors): ${i.auto.backend ?? 'nothing (calls throw)'} — ${i.auto.reason}`);
+  lines.push('backends:');
   lines.push('  reference: available (pure TypeScript)');
   const cpu = i.backends.cpu;
   lines.push(
@@ -132,5 +167,6 @@ export function formatInfo(i: AttnflowInfo): string {
   } else {
     lines.push(`  cuda:      unavailable: ${cuda.reason}`);
   }
+  if (i.backends.wasm) lines.push(formatWasm(i.backends.wasm));
   return lines.join('\n');
 }

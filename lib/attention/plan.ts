@@ -11,7 +11,7 @@ import type { ResolvedRope } from '../reference/problem.js';
 import { Tensor } from '../tensor.js';
 
 export type Layout = 'bhsd' | 'bshd';
-export type BackendName = 'auto' | 'cuda' | 'cpu' | 'reference';
+export type BackendName = 'auto' | 'cuda' | 'cpu' | 'wasm' | 'reference';
 
 export interface RopeOptions {
   /** frequency base (default 10000) */
@@ -72,7 +72,7 @@ export interface AttentionPlan {
 }
 
 const OPTION_KEYS = new Set(['pattern', 'causal', 'scale', 'softcap', 'alibi', 'rope', 'layout', 'backend', 'returnLse', 'out']);
-const BACKENDS: readonly BackendName[] = ['auto', 'cuda', 'cpu', 'reference'];
+const BACKENDS: readonly BackendName[] = ['auto', 'cuda', 'cpu', 'wasm', 'reference'];
 
 /** the smallest normal float32: a positive softcap below it would vanish or overflow 1/softcap in float32 */
 const FLOAT32_MIN_NORMAL = 2 ** -126;

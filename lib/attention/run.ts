@@ -4,9 +4,11 @@ import { runCpu, runCpuSync } from '../backends/cpu.js';
 import { runCuda, runCudaSync } from '../backends/cuda.js';
 import { runReference } from '../backends/reference.js';
 import type { AttentionOutputs } from '../backends/operands.js';
-import { autoHostAddon } from '../backends/auto.js';
+import { autoHostBackend, nativeHostAddon } from '../backends/auto.js';
+import { runWasm, runWasmSync } from '../backends/wasm.js';
 import { cudaUnavailableReason } from '../native/cuda.js';
 import type { Tensor } from '../tensor.js';
+import { wasmStatus, WasmUnavailableError } from '../wasm/index.js';
 import { planAttention, type AttentionOptions, type AttentionPlan } from './plan.js';
 
 export type { AttentionOptions, BackendName, Layout, RopeOptions } from './plan.js';
@@ -21,7 +23,7 @@ export interface AttentionWithLse {
  * The backend that runs a plan: the inputs' device decides under 'auto', as in PyTorch. Device
  * tensors never silently travel to the host: naming a host backend for them is an error.
  */
-function chooseBackend(plan: AttentionPlan): 'cpu' | 'reference' | 'cuda' {
+function chooseBackend(plan: AttentionPlan): 'cpu' | 'wasm' | 'reference' | 'cuda' {
   const device = plan.q.tensor.device;
   if (plan.backend === 'cuda' || (device !== 'cpu' && plan.backend === 'auto')) {
     const why = cudaUnavailableReason(device === 'cpu' ? 'cuda:0' : device);
@@ -32,9 +34,17 @@ function chooseBackend(plan: AttentionPlan): 'cpu' | 'reference' | 'cuda' {
     throw new RangeError(`options.backend '${plan.backend}' runs on the host, but q, k and v are on ${device}: move them with .to('cpu') or use backend 'cuda'`);
   }
   if (plan.backend === 'reference') return 'reference';
-  // 'cpu' and 'auto' alike: the native CPU backend, or NativeUnavailableError saying how to get it
-  autoHostAddon();
-  return 'cpu';
+  if (plan.backend === 'wasm') {
+    const wasm = wasmStatus();
+    if (!wasm.available) throw new WasmUnavailableError(wasm.reason!);
+    return 'wasm';
+  }
+  if (plan.backend === 'cpu') {
+    nativeHostAddon(); // NativeUnavailableError, saying how to get a binary
+    return 'cpu';
+  }
+  // 'auto': native, else wasm (lib/backends/auto.ts)
+  return autoHostBackend();
 }
 
 function result(plan: AttentionPlan, r: AttentionOutputs): Tensor | AttentionWithLse {
@@ -44,8 +54,8 @@ function result(plan: AttentionPlan, r: AttentionOutputs): Tensor | AttentionWit
 
 /**
  * Attention over the neighborhoods of a pattern, off the event loop where the backend allows
- * (native backends run on the addon's own threads; the reference backend runs on the calling
- * thread). `options.signal` aborts it (lib/abort.ts).
+ * (native backends run on the addon's own threads, the wasm backend on worker threads; the
+ * reference backend runs on the calling thread). `options.signal` aborts it (lib/abort.ts).
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & AsyncOptions & { returnLse: true }): Promise<AttentionWithLse>;
 export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & AsyncOptions & { returnLse?: false }): Promise<Tensor>;
@@ -55,7 +65,7 @@ export async function attention(q: Tensor, k: Tensor, v: Tensor, options?: Atten
   const plan = planAttention(q, k, v, rest);
   const backend = chooseBackend(plan);
   throwIfAborted(signal);
-  const run = backend === 'cuda' ? runCuda(plan, signal) : backend === 'cpu' ? runCpu(plan, signal) : runReference(plan);
+  const run = backend === 'cuda' ? runCuda(plan, signal) : backend === 'cpu' ? runCpu(plan, signal) : backend === 'wasm' ? runWasm(plan, signal) : runReference(plan);
   return result(plan, await run);
 }
 
@@ -66,5 +76,6 @@ export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: Attenti
 export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor | AttentionWithLse {
   const plan = planAttention(q, k, v, options);
   const backend = chooseBackend(plan);
-  return result(plan, backend === 'cuda' ? runCudaSync(plan) : backend === 'cpu' ? runCpuSync(plan) : runReference(plan));
+  const run = backend === 'cuda' ? runCudaSync : backend === 'cpu' ? runCpuSync : backend === 'wasm' ? runWasmSync : runReference;
+  return result(plan, run(plan));
 }

@@ -78,7 +78,7 @@ export interface LinearPlan {
 }
 
 const OPTION_KEYS = new Set(['featureMap', 'decay', 'normalize', 'eps', 'initialState', 'returnState', 'layout', 'backend']);
-const BACKENDS: readonly BackendName[] = ['auto', 'cuda', 'cpu', 'reference'];
+const BACKENDS: readonly BackendName[] = ['auto', 'cuda', 'cpu', 'wasm', 'reference'];
 const FEATURE_MAPS: readonly FeatureMapName[] = ['identity', 'elu1', 'relu'];
 
 function resolveFeatureMap(fm: unknown, dk: number): ResolvedFeatureMap {

@@ -31,7 +31,9 @@ import type { LinearOutputs } from '../backends/operands.js';
 import { runLinearReference } from '../backends/reference.js';
 import { cudaUnavailableReason } from '../native/cuda.js';
 import { tryLoadNative } from '../native/load.js';
-import { autoHostAddon } from '../backends/auto.js';
+import { autoHostBackend, nativeHostAddon } from '../backends/auto.js';
+import { runLinearWasm, runLinearWasmSync } from '../backends/wasm.js';
+import { wasmStatus, WasmUnavailableError } from '../wasm/index.js';
 import { Tensor } from '../tensor.js';
 import { planLinearAttention, type LinearAttentionOptions, type LinearPlan, type LinearState } from './plan.js';
 
@@ -43,11 +45,11 @@ export interface LinearAttentionWithState {
   state: LinearState;
 }
 
-type Choice = 'cpu' | 'reference' | 'cuda';
+type Choice = 'cpu' | 'wasm' | 'reference' | 'cuda';
 
 function chooseBackend(plan: LinearPlan): Choice {
   if (plan.device !== 'cpu') {
-    if (plan.backend === 'cpu' || plan.backend === 'reference') {
+    if (plan.backend === 'cpu' || plan.backend === 'wasm' || plan.backend === 'reference') {
       throw new RangeError(`linearAttention: options.backend '${plan.backend}' runs on the host, but q, k and v are on ${plan.device}: move them with .to('cpu') or use backend 'cuda'`);
     }
     const why = cudaUnavailableReason(plan.device);
@@ -63,9 +65,18 @@ function chooseBackend(plan: LinearPlan): Choice {
     return 'cuda';
   }
   if (plan.backend === 'reference') return 'reference';
-  // 'cpu' and 'auto' alike: the native CPU backend, or NativeUnavailableError saying how to get it
-  if (!hasNativeLinear(autoHostAddon())) throw new Error('linearAttention: the loaded native addon has no linear attention (rebuild it: npx cmake-js compile)');
-  return 'cpu';
+  if (plan.backend === 'wasm') {
+    const wasm = wasmStatus();
+    if (!wasm.available) throw new WasmUnavailableError(wasm.reason!);
+    return 'wasm';
+  }
+  if (plan.backend === 'cpu') {
+    // NativeUnavailableError, saying how to get a binary
+    if (!hasNativeLinear(nativeHostAddon())) throw new Error('linearAttention: the loaded native addon has no linear attention (rebuild it: npx cmake-js compile)');
+    return 'cpu';
+  }
+  // 'auto': native, else wasm (lib/backends/auto.ts)
+  return autoHostBackend((addon) => (hasNativeLinear(addon) ? null : 'the loaded native addon has no linear attention'));
 }
 
 function result(plan: LinearPlan, r: LinearOutputs): Tensor | LinearAttentionWithState {
@@ -91,7 +102,7 @@ function stageDevice(q: Tensor, k: Tensor, v: Tensor, options: LinearAttentionOp
 }
 
 /**
- * Causal linear attention (a kernelized scan). Runs off the event loop on the native backend.
+ * Causal linear attention (a kernelized scan). Runs off the event loop on the native and wasm backends.
  * Resolves to the output Tensor, or { out, state } with returnState: true.
  */
 export function linearAttention(q: Tensor, k: Tensor, v: Tensor, options: LinearAttentionOptions & AsyncOptions & { returnState: true }): Promise<LinearAttentionWithState>;
@@ -107,7 +118,8 @@ export async function linearAttention(q: Tensor, k: Tensor, v: Tensor, options?:
     const { host, back } = stageDevice(q, k, v, rest, plan);
     return result(plan, back(await runLinearCudaHost(host, signal)));
   }
-  return result(plan, backend === 'cpu' ? await runLinearCpu(plan, signal) : backend === 'cuda' ? await runLinearCudaHost(plan, signal) : runLinearReference(plan));
+  const run = backend === 'cpu' ? runLinearCpu : backend === 'wasm' ? runLinearWasm : backend === 'cuda' ? runLinearCudaHost : runLinearReference;
+  return result(plan, await run(plan, signal));
 }
 
 /** linearAttention() on the calling thread. */
@@ -120,5 +132,6 @@ export function linearAttentionSync(q: Tensor, k: Tensor, v: Tensor, options?: L
     const { host, back } = stageDevice(q, k, v, options, plan);
     return result(plan, back(runLinearCudaHostSync(host)));
   }
-  return result(plan, backend === 'cpu' ? runLinearCpuSync(plan) : backend === 'cuda' ? runLinearCudaHostSync(plan) : runLinearReference(plan));
+  const run = backend === 'cpu' ? runLinearCpuSync : backend === 'wasm' ? runLinearWasmSync : backend === 'cuda' ? runLinearCudaHostSync : runLinearReference;
+  return result(plan, run(plan));
 }
