@@ -43,7 +43,7 @@ function peerCall(runner: PeerRunner): PreparedCall {
 /** The call of `spec` on `x`, ready to time. */
 export async function prepareCall(spec: CallSpec, x: Inputs, ctx: CallContext): Promise<PreparedCall> {
   const { backend, pattern } = spec;
-  if (backend === 'cpu') return { fn: () => attention(x.q, x.k, x.v, { pattern, backend: 'cpu', out: x.out }), release: nothing };
+  if (backend === 'cpu' || backend === 'wasm') return { fn: () => attention(x.q, x.k, x.v, { pattern, backend, out: x.out }), release: nothing };
   if (backend === 'cuda') {
     // Resolves once the kernel has finished (the worker waits on the stream): wall time per call.
     const d = addDevice(x);

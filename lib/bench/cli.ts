@@ -28,11 +28,12 @@ class BenchUsageError extends Error {}
 
 /**
  * The backends a run measures when --backends is not given: 'cuda' only where a device is usable,
- * the ONNX Runtime peers only where their development harness is built (a clone of the repository).
+ * the ONNX Runtime peers only where their development harness is built (a clone of the repository),
+ * 'wasm' only when asked for (bench/wasm-goals.ts compares it with the native backend).
  */
 export function defaultBackends(): BackendId[] {
   const peers = peerHarnessBuilt();
-  return BACKEND_IDS.filter((b) => (b === 'cuda' ? cuda.isAvailable() : isPeer(b) ? peers : true));
+  return BACKEND_IDS.filter((b) => b !== 'wasm' && (b === 'cuda' ? cuda.isAvailable() : isPeer(b) ? peers : true));
 }
 
 function int(flag: string, v: string | undefined, def: number, min: number, max: number): number {

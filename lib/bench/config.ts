@@ -3,8 +3,8 @@ import type { DType } from '../dtypes.js';
 import { parsePattern } from '../patterns/index.js';
 import type { Pattern } from '../patterns/pattern.js';
 
-export type BackendId = 'cpu' | 'cuda' | 'reference' | 'ort-mha' | 'ort-matmul';
-export const BACKEND_IDS: readonly BackendId[] = ['cpu', 'cuda', 'reference', 'ort-mha', 'ort-matmul'];
+export type BackendId = 'cpu' | 'cuda' | 'wasm' | 'reference' | 'ort-mha' | 'ort-matmul';
+export const BACKEND_IDS: readonly BackendId[] = ['cpu', 'cuda', 'wasm', 'reference', 'ort-mha', 'ort-matmul'];
 
 /** The peers: ONNX Runtime graphs, run through the development harness (see peers.ts). */
 export type PeerId = 'ort-mha' | 'ort-matmul';

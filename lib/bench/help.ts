@@ -4,7 +4,7 @@
  */
 export const DEFAULT_PATTERNS: readonly string[] = ['dense', 'causal', 'causal & sliding(256)', 'causal & sliding(1024) | sink(4)'];
 export const QUICK_PATTERNS: readonly string[] = ['dense', 'causal', 'causal & sliding(256)'];
-const BACKENDS = 'cpu,cuda,reference,ort-mha,ort-matmul';
+const BACKENDS = 'cpu,cuda,wasm,reference,ort-mha,ort-matmul';
 
 export const BENCH_SUMMARY = 'benchmark the backends against ONNX Runtime; writes JSON, Markdown and SVG';
 
@@ -24,7 +24,7 @@ Options:
   --seq LIST            sequence lengths, e.g. 512,1024,2048 (default 512,...,16384; quick 512,...,4096)
   --patterns LIST       patterns separated by ';' (they contain commas), 'dense' = full
                         (default "${DEFAULT_PATTERNS.join(';')}")
-  --backends LIST       any of ${BACKENDS} (default: all that can run here)
+  --backends LIST       any of ${BACKENDS} (default: all that can run here but wasm)
   --dtypes LIST         float32,float16,bfloat16 (default float32; ORT peers run float32 only)
   --head-dim LIST       head dims (default 64,128; quick 64)
   --heads N             heads (default 8)

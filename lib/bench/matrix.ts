@@ -79,7 +79,7 @@ function maskResult(pat: BenchPattern, seq: number, heads: number, mask: BlockMa
 /** The work a backend really does on a case (see Case.work). */
 function backendWork(backend: BackendId, batch: number, headDim: number, edges: EdgeCount, flops: number, dflops: number): number {
   if (backend === 'ort-matmul') return dflops;
-  if (backend === 'cpu' || backend === 'cuda') return attentionFlops(batch, headDim, edges.tileEdges);
+  if (backend === 'cpu' || backend === 'cuda' || backend === 'wasm') return attentionFlops(batch, headDim, edges.tileEdges);
   return flops;
 }
 

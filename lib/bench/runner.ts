@@ -8,6 +8,7 @@
 import os from 'node:os';
 import { info, type AttnflowInfo } from '../info.js';
 import { cuda } from '../native/cuda.js';
+import { wasmStatus } from '../wasm/index.js';
 import { isPeer, patternSource, type BenchConfig } from './config.js';
 import { prepareCall, type CallContext, type PreparedCall } from './calls.js';
 import { probeBackends, Rates } from './estimate.js';
@@ -53,6 +54,7 @@ async function openPeersFor(cfg: BenchConfig, opts: RunOptions, cpuThreads: numb
 function unavailable(c: Case, cfg: BenchConfig, cpu: CpuStatus, peerError: string | undefined): string | null {
   if (c.backend === 'cpu' && !cpu.available) return `native CPU backend unavailable: ${cpu.reason ?? ''}`.trim();
   if (c.backend === 'cuda' && !cuda.isAvailable()) return `CUDA backend unavailable: ${cuda.unavailableReason('cuda:0')}`;
+  if (c.backend === 'wasm' && !wasmStatus().available) return `wasm backend unavailable: ${wasmStatus().reason}`;
   if (isPeer(c.backend) && peerError !== undefined) return `${c.backend} unavailable: ${peerError}`;
   const scoreBytes = 3 * 4 * cfg.batch * cfg.heads * c.seq * c.seq;
   if (c.backend === 'ort-matmul' && scoreBytes > 0.5 * os.totalmem()) return `score matrices would need ${(scoreBytes / 2 ** 30).toFixed(1)} GiB`;

@@ -60,7 +60,7 @@ function buildSeries(results: CaseResult[]): Series[] {
     s.points.push({ x: r.seq, time: r.medianMs!, gflops: r.gflops! });
   }
   for (const s of map.values()) s.points.sort((a, b) => a.x - b.x);
-  const order = ['cuda', 'cpu', 'ort-mha', 'ort-matmul', 'reference'];
+  const order = ['cuda', 'cpu', 'wasm', 'ort-mha', 'ort-matmul', 'reference'];
   const rank = (b: string) => (order.includes(b) ? order.indexOf(b) : order.length);
   // legend (and drawing) order: by variant, backend, then first appearance
   const all = [...map.values()];
