@@ -12,6 +12,8 @@ describe('info()', () => {
     expect(i.backends.cpu.available).toBe(true);
     expect(i.backends.cpu.threads).toBeGreaterThanOrEqual(1);
     expect(Array.isArray(i.backends.cpu.simd)).toBe(true);
+    expect(i.auto).toEqual({ backend: 'cpu', reason: 'the native addon loaded' });
+    expect(i.backends.wasm.available).toBe(true);
     const cuda = i.backends.cuda;
     if (cuda.available) {
       expect(cuda.devices.length).toBeGreaterThan(0);
@@ -50,7 +52,7 @@ describe('info()', () => {
   it('formats as text that names each backend', () => {
     const text = formatInfo(info());
     expect(text).toMatch(new RegExp(`^attnflow ${pkg.version.replace(/\./g, '\\.')}`));
-    for (const b of ['reference:', 'cpu:', 'cuda:']) expect(text).toContain(b);
+    for (const b of ['reference:', 'cpu:', 'cuda:', 'wasm:', 'auto (host tensors): cpu']) expect(text).toContain(b);
   });
 
   it('the "no binary" error says how to build from source', () => {

@@ -149,9 +149,11 @@ describe('linear attention: chunked TypeScript reference vs the oracle', () => {
   });
 });
 
-function expectCpuMatches(q: Tensor, k: Tensor, v: Tensor, o: LinearAttentionOptions, bar = TOLERANCE[q.dtype]): number {
+type Compiled = 'cpu' | 'wasm';
+
+function expectMatches(backend: Compiled, q: Tensor, k: Tensor, v: Tensor, o: LinearAttentionOptions, bar = TOLERANCE[q.dtype]): number {
   const ref = oracleOf(q, k, v, o);
-  const res = linearAttentionSync(q, k, v, { ...o, backend: 'cpu', returnState: true });
+  const res = linearAttentionSync(q, k, v, { ...o, backend, returnState: true });
   const err = relError(toBhsd(res.out), ref.out);
   const desc = `${q.dtype} ${q.layout} [${q.shape}] ${JSON.stringify({ ...o, decay: o.decay?.constructor.name, initialState: !!o.initialState })}`;
   expect(err, `out error ${err} for ${desc}`).toBeLessThanOrEqual(bar);
@@ -160,110 +162,114 @@ function expectCpuMatches(q: Tensor, k: Tensor, v: Tensor, o: LinearAttentionOpt
   return err;
 }
 
-describe('linear attention: native CPU backend vs the oracle', () => {
+describe('linear attention: native CPU backend', () => {
   it('is registered by the addon', () => {
     const addon = loadNative() as unknown as Record<string, unknown>;
     expect(typeof addon.linearAttentionSync).toBe('function');
     expect(typeof addon.linearAttention).toBe('function');
   });
-
-  it('agrees at chunk boundaries and lengths that are not a multiple of the chunk (64)', () => {
-    for (const n of [1, 2, 63, 64, 65, 127, 128, 129, 200]) {
-      const s: Shape = { b: 1, hq: 2, hkv: 2, n, dk: 16, dv: 16 };
-      const { q, k, v } = qkv(s);
-      expectCpuMatches(q, k, v, {});
-      expectCpuMatches(q, k, v, { decay: gates(s, null, 0.6) });
-      expectCpuMatches(q, k, v, { decay: gates(s, 16, 0.6) });
-    }
-  });
-
-  it('agrees on long sequences where decay matters', () => {
-    const s: Shape = { b: 1, hq: 2, hkv: 1, n: 3000, dk: 32, dv: 32 };
-    const { q, k, v } = qkv(s);
-    const none = linearAttentionSync(q, k, v, { backend: 'cpu' });
-    const decayed = linearAttentionSync(q, k, v, { backend: 'cpu', decay: new Float32Array([0.95, 0.995]) });
-    // decay changes the result substantially at this length ...
-    expect(relError(toBhsd(decayed), toBhsd(none))).toBeGreaterThan(0.1);
-    // ... and every variant still matches the oracle
-    expectCpuMatches(q, k, v, {});
-    expectCpuMatches(q, k, v, { decay: new Float32Array([0.95, 0.995]) });
-    expectCpuMatches(q, k, v, { decay: gates(s, null, 0.9) });
-    expectCpuMatches(q, k, v, { decay: gates(s, 32, 0.9) });
-    expectCpuMatches(q, k, v, { decay: 0.999, normalize: false });
-    // tiny gates: the state is forgotten almost at once; nothing overflows
-    expectCpuMatches(q, k, v, { decay: gates(s, 32, 1e-30) });
-    expectCpuMatches(q, k, v, { decay: gates(s, null, 1e-20) });
-  });
-
-  it('agrees on random shapes, dtypes, layouts, GQA ratios, feature maps and options', () => {
-    const rng = new Rng(99);
-    const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)];
-    for (let trial = 0; trial < 40; trial++) {
-      const hkv = pick([1, 2, 3]);
-      const s: Shape = {
-        b: pick([1, 2]),
-        hkv,
-        hq: hkv * pick([1, 2, 3]),
-        n: 1 + rng.int(300),
-        dk: pick([1, 3, 8, 16, 33, 64]),
-        dv: pick([1, 5, 8, 16, 40, 64]),
-        dtype: pick(['float32', 'float32', 'float16', 'bfloat16'] as const),
-        layout: pick(['bhsd', 'bshd'] as const),
-      };
-      const fm = pick(FEATURE_MAPS);
-      const df = typeof fm === 'object' ? fm.favor : s.dk;
-      const { q, k, v } = qkv(s, fm === 'identity' ? 0.3 : 1);
-      const headDecay = new Float32Array(s.hq).map(() => 0.5 + 0.5 * rng.next());
-      const decay = pick([undefined, 0.97, headDecay, gates(s, null), gates(s, df, 0.7), gates(s, null, 0.8, 'bfloat16')]);
-      const normalize = fm === 'identity' ? false : rng.int(4) !== 0;
-      const o: LinearAttentionOptions = {
-        featureMap: fm,
-        decay,
-        normalize,
-        // eps 0 only with strictly positive features (relu can give 0/0, a NaN by definition)
-        eps: fm === 'relu' ? pick([1e-6, 0.5]) : pick([1e-6, 0, 0.5]),
-        initialState: rng.int(3) === 0 ? state(s.b, s.hq, df, s.dv) : undefined,
-      };
-      expectCpuMatches(q, k, v, o);
-    }
-  });
-
-  it('reads mixed layouts through options.layout and returns q\'s layout', () => {
-    const s: Shape = { b: 2, hq: 4, hkv: 2, n: 70, dk: 8, dv: 12, layout: 'bshd' };
-    const { q, k, v } = qkv(s);
-    const out = linearAttentionSync(q, k, v, { backend: 'cpu' });
-    expect(out.layout).toBe('bshd');
-    expect(out.shape).toEqual([2, 70, 4, 12]);
-    expectCpuMatches(q, k, v, { decay: gates(s, 8) });
-  });
-
-  it('the async API gives the same result and keeps the event loop free', async () => {
-    const s: Shape = { b: 1, hq: 4, hkv: 4, n: 500, dk: 32, dv: 32 };
-    const { q, k, v } = qkv(s);
-    const sync = linearAttentionSync(q, k, v, { decay: 0.98 });
-    const asyncOut = await linearAttention(q, k, v, { decay: 0.98 });
-    expect(Array.from(asyncOut.toFloat32())).toEqual(Array.from(sync.toFloat32()));
-    const withState = await linearAttention(q, k, v, { returnState: true });
-    expect(withState.state.S.shape).toEqual([1, 4, 32, 32]);
-    expect(withState.state.z.shape).toEqual([1, 4, 32]);
-  });
-
-  it('the reference backend agrees with the native one', () => {
-    const s: Shape = { b: 1, hq: 2, hkv: 1, n: 150, dk: 16, dv: 8, dtype: 'bfloat16' };
-    const { q, k, v } = qkv(s);
-    const o: LinearAttentionOptions = { decay: gates(s, 16), returnState: true };
-    const a = linearAttentionSync(q, k, v, { ...o, backend: 'cpu', returnState: true });
-    const b = linearAttentionSync(q, k, v, { ...o, backend: 'reference', returnState: true });
-    expect(a.out.dtype).toBe('bfloat16');
-    expect(relError(a.out.toFloat32(), b.out.toFloat32())).toBeLessThanOrEqual(1e-2);
-    expect(relError(a.state.S.toFloat32(), b.state.S.toFloat32())).toBeLessThanOrEqual(1e-5);
-  });
 });
 
+for (const backend of ['cpu', 'wasm'] as const) {
+  describe(`linear attention: ${backend} backend vs the oracle`, () => {
+    it('agrees at chunk boundaries and lengths that are not a multiple of the chunk (64)', () => {
+      for (const n of [1, 2, 63, 64, 65, 127, 128, 129, 200]) {
+        const s: Shape = { b: 1, hq: 2, hkv: 2, n, dk: 16, dv: 16 };
+        const { q, k, v } = qkv(s);
+        expectMatches(backend, q, k, v, {});
+        expectMatches(backend, q, k, v, { decay: gates(s, null, 0.6) });
+        expectMatches(backend, q, k, v, { decay: gates(s, 16, 0.6) });
+      }
+    });
+
+    it('agrees on long sequences where decay matters', () => {
+      const s: Shape = { b: 1, hq: 2, hkv: 1, n: 3000, dk: 32, dv: 32 };
+      const { q, k, v } = qkv(s);
+      const none = linearAttentionSync(q, k, v, { backend });
+      const decayed = linearAttentionSync(q, k, v, { backend, decay: new Float32Array([0.95, 0.995]) });
+      // decay changes the result substantially at this length ...
+      expect(relError(toBhsd(decayed), toBhsd(none))).toBeGreaterThan(0.1);
+      // ... and every variant still matches the oracle
+      expectMatches(backend, q, k, v, {});
+      expectMatches(backend, q, k, v, { decay: new Float32Array([0.95, 0.995]) });
+      expectMatches(backend, q, k, v, { decay: gates(s, null, 0.9) });
+      expectMatches(backend, q, k, v, { decay: gates(s, 32, 0.9) });
+      expectMatches(backend, q, k, v, { decay: 0.999, normalize: false });
+      // tiny gates: the state is forgotten almost at once; nothing overflows
+      expectMatches(backend, q, k, v, { decay: gates(s, 32, 1e-30) });
+      expectMatches(backend, q, k, v, { decay: gates(s, null, 1e-20) });
+    });
+
+    it('agrees on random shapes, dtypes, layouts, GQA ratios, feature maps and options', () => {
+      const rng = new Rng(99);
+      const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)];
+      for (let trial = 0; trial < 40; trial++) {
+        const hkv = pick([1, 2, 3]);
+        const s: Shape = {
+          b: pick([1, 2]),
+          hkv,
+          hq: hkv * pick([1, 2, 3]),
+          n: 1 + rng.int(300),
+          dk: pick([1, 3, 8, 16, 33, 64]),
+          dv: pick([1, 5, 8, 16, 40, 64]),
+          dtype: pick(['float32', 'float32', 'float16', 'bfloat16'] as const),
+          layout: pick(['bhsd', 'bshd'] as const),
+        };
+        const fm = pick(FEATURE_MAPS);
+        const df = typeof fm === 'object' ? fm.favor : s.dk;
+        const { q, k, v } = qkv(s, fm === 'identity' ? 0.3 : 1);
+        const headDecay = new Float32Array(s.hq).map(() => 0.5 + 0.5 * rng.next());
+        const decay = pick([undefined, 0.97, headDecay, gates(s, null), gates(s, df, 0.7), gates(s, null, 0.8, 'bfloat16')]);
+        const normalize = fm === 'identity' ? false : rng.int(4) !== 0;
+        const o: LinearAttentionOptions = {
+          featureMap: fm,
+          decay,
+          normalize,
+          // eps 0 only with strictly positive features (relu can give 0/0, a NaN by definition)
+          eps: fm === 'relu' ? pick([1e-6, 0.5]) : pick([1e-6, 0, 0.5]),
+          initialState: rng.int(3) === 0 ? state(s.b, s.hq, df, s.dv) : undefined,
+        };
+        expectMatches(backend, q, k, v, o);
+      }
+    });
+
+    it('reads mixed layouts through options.layout and returns q\'s layout', () => {
+      const s: Shape = { b: 2, hq: 4, hkv: 2, n: 70, dk: 8, dv: 12, layout: 'bshd' };
+      const { q, k, v } = qkv(s);
+      const out = linearAttentionSync(q, k, v, { backend });
+      expect(out.layout).toBe('bshd');
+      expect(out.shape).toEqual([2, 70, 4, 12]);
+      expectMatches(backend, q, k, v, { decay: gates(s, 8) });
+    });
+
+    it('the async API gives the same result and keeps the event loop free', async () => {
+      const s: Shape = { b: 1, hq: 4, hkv: 4, n: 500, dk: 32, dv: 32 };
+      const { q, k, v } = qkv(s);
+      const sync = linearAttentionSync(q, k, v, { backend, decay: 0.98 });
+      const asyncOut = await linearAttention(q, k, v, { backend, decay: 0.98 });
+      expect(Array.from(asyncOut.toFloat32())).toEqual(Array.from(sync.toFloat32()));
+      const withState = await linearAttention(q, k, v, { backend, returnState: true });
+      expect(withState.state.S.shape).toEqual([1, 4, 32, 32]);
+      expect(withState.state.z.shape).toEqual([1, 4, 32]);
+    });
+
+    it(`the reference backend agrees with the ${backend} one`, () => {
+      const s: Shape = { b: 1, hq: 2, hkv: 1, n: 150, dk: 16, dv: 8, dtype: 'bfloat16' };
+      const { q, k, v } = qkv(s);
+      const o: LinearAttentionOptions = { decay: gates(s, 16), returnState: true };
+      const a = linearAttentionSync(q, k, v, { ...o, backend, returnState: true });
+      const b = linearAttentionSync(q, k, v, { ...o, backend: 'reference', returnState: true });
+      expect(a.out.dtype).toBe('bfloat16');
+      expect(relError(a.out.toFloat32(), b.out.toFloat32())).toBeLessThanOrEqual(1e-2);
+      expect(relError(a.state.S.toFloat32(), b.state.S.toFloat32())).toBeLessThanOrEqual(1e-5);
+    });
+  });
+}
+
 describe('linear attention: scanning in pieces', () => {
-  for (const backend of ['cpu', 'reference'] as const) {
+  for (const backend of ['cpu', 'wasm', 'reference'] as const) {
     it(`carrying the state through pieces equals one pass (${backend})`, () => {
-      const rng = new Rng(backend === 'cpu' ? 1 : 2);
+      const rng = new Rng(backend === 'cpu' ? 1 : backend === 'wasm' ? 3 : 2);
       for (const fm of FEATURE_MAPS) {
         const N = 301;
         const s: Shape = { b: 2, hq: 4, hkv: 2, n: N, dk: 12, dv: 10 };
@@ -443,7 +449,7 @@ describe('linear attention: inputs', () => {
   it('handles empty batches and zero-length sequences', () => {
     const e = qkv({ b: 1, hq: 2, hkv: 1, n: 0, dk: 4, dv: 3 });
     const st = state(1, 2, 4, 3);
-    for (const backend of ['cpu', 'reference'] as const) {
+    for (const backend of ['cpu', 'wasm', 'reference'] as const) {
       const r = linearAttentionSync(e.q, e.k, e.v, { backend, initialState: st, returnState: true, decay: 0.5 });
       expect(r.out.shape).toEqual([1, 2, 0, 3]);
       expect(Array.from(r.state.S.toFloat32())).toEqual(Array.from(st.S.toFloat32()));

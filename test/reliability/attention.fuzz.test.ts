@@ -18,7 +18,7 @@ import { patternString, problem, type Problem } from './gen.js';
 
 const SEED = suiteSeed(0xa77e);
 
-function runSync(p: Problem, backend: 'cpu' | 'reference', withOut: boolean): unknown {
+function runSync(p: Problem, backend: 'cpu' | 'wasm' | 'reference', withOut: boolean): unknown {
   const options: AttentionOptions = { ...p.options, backend };
   if (withOut) {
     options.out = Tensor.zeros(p.q.shape, { dtype: p.q.dtype, layout: options.layout ?? p.q.layout });
@@ -52,7 +52,7 @@ describe('attention fuzz: valid calls agree with the float64 oracle', () => {
         const res = asResult(r, p.options.returnLse);
         return typeof res === 'string' ? res : wrongAnswer(p.q, p.k, p.v, p.options, res, ref);
       };
-      for (const backend of ['cpu', 'reference'] as const) {
+      for (const backend of ['cpu', 'wasm', 'reference'] as const) {
         const withOut = g.bool(0.3);
         let threw: unknown = null;
         try {
@@ -93,7 +93,7 @@ describe('attention fuzz: valid calls agree with the float64 oracle', () => {
       const splitter = patternString(g, S, 1);
       const base: AttentionOptions = { ...p.options, returnLse: true };
       delete base.pattern;
-      const backend = g.pick(['cpu', 'reference'] as const);
+      const backend = g.pick(['cpu', 'wasm', 'reference'] as const);
       const where = `case ${c} (${p.desc}; split by ${splitter}; ${backend})`;
       try {
         const a = attentionSync(p.q, p.k, p.v, { ...base, backend, returnLse: true, pattern: patterns.intersect(toPattern(whole), splitter) });

@@ -64,7 +64,7 @@ describe('non-finite inputs', () => {
         else for (let hq = 0; hq < Hq; hq++) if (Math.floor(hq / (Hq / Hkv)) === h) tainted.add(`${b},${hq}`);
       }
       const ref = oracle(p.q, p.k, p.v, p.options);
-      for (const backend of ['cpu', 'reference'] as const) {
+      for (const backend of ['cpu', 'wasm', 'reference'] as const) {
         const where = `case ${c} ${backend} (${p.desc}; tainted heads ${[...tainted].join(' ')})`;
         let out: Tensor;
         try {
@@ -108,7 +108,7 @@ describe('non-finite inputs', () => {
 
   // Keys a row does not attend must not affect it: rows 0..2 stay clean when v[3] is NaN, though
   // the CPU kernel visits key 3 for them (one 64 × 64 tile).
-  for (const backend of ['reference', 'cpu'] as const) {
+  for (const backend of ['reference', 'cpu', 'wasm'] as const) {
     it(`${backend}: a NaN in v at key 3 does not reach causal rows 0..2`, () => {
       const { q, k, v } = single('v', NaN);
       expect(rowPattern(oracle(q, k, v, { causal: true }).out)).toBe('FFFNNNNN');
@@ -121,7 +121,7 @@ describe('non-finite inputs', () => {
     const { q, k, v } = single('k', NaN);
     const ref = rowPattern(oracle(q, k, v, { causal: true }).out);
     expect(ref).toBe('FFFNNNNN');
-    for (const backend of ['cpu', 'reference'] as const) {
+    for (const backend of ['cpu', 'wasm', 'reference'] as const) {
       const r = attentionSync(q, k, v, { causal: true, backend, returnLse: true });
       expect(rowPattern(r.out.toFloat32())).toBe(ref);
       expect(Array.from(r.lse.toFloat32()).map((x) => (Number.isNaN(x) ? 'N' : 'F')).join('')).toBe('FFFNNNNN');
@@ -133,7 +133,7 @@ describe('non-finite inputs', () => {
   it('an infinite q row is NaN (out and lse) on every backend, as in the oracle', () => {
     const { q, k, v } = single('q', Infinity);
     expect(Number.isNaN(oracle(q, k, v, { causal: true }).lse[3])).toBe(true);
-    for (const backend of ['cpu', 'reference'] as const) {
+    for (const backend of ['cpu', 'wasm', 'reference'] as const) {
       const r = attentionSync(q, k, v, { causal: true, backend, returnLse: true });
       expect(Number.isNaN(r.lse.toFloat32()[3]), backend).toBe(true);
       expect(rowPattern(r.out.toFloat32()), backend).toBe('FFFNFFFF');
@@ -147,7 +147,7 @@ describe('non-finite inputs', () => {
     const ref = oracle(q, k, v, { causal: true });
     expect(Number.isNaN(ref.lse[3])).toBe(true);
     expect(rowPattern(ref.out)).toBe('FFFNFFFF');
-    for (const backend of ['cpu', 'reference'] as const) {
+    for (const backend of ['cpu', 'wasm', 'reference'] as const) {
       const r = attentionSync(q, k, v, { causal: true, backend, returnLse: true });
       expect(Number.isNaN(r.lse.toFloat32()[3]), backend).toBe(true);
       expect(Array.from(r.out.toFloat32().slice(12, 16)).every(Number.isNaN), backend).toBe(true);
@@ -162,7 +162,7 @@ describe('non-finite inputs', () => {
     (q.data as Float32Array)[0] = NaN;
     const ref = oracle(q, k, v, options);
     expect(ref.lse[0]).toBe(-Infinity);
-    for (const backend of ['cpu', 'reference'] as const) {
+    for (const backend of ['cpu', 'wasm', 'reference'] as const) {
       const r = attentionSync(q, k, v, { ...options, backend, returnLse: true });
       expect(r.lse.toFloat32()[0], backend).toBe(-Infinity);
       expect(Array.from(r.out.toFloat32().slice(0, 4)), backend).toEqual([0, 0, 0, 0]);
@@ -176,7 +176,7 @@ describe('non-finite inputs', () => {
     const kd = k.data as Float32Array;
     for (let j = 0; j < 8; j++) kd[j * 4 + 1] = 1 + (j % 3);
     expect(oracle(q, k, v, { causal: true }).lse[3]).toBe(-Infinity);
-    for (const backend of ['cpu', 'reference'] as const) {
+    for (const backend of ['cpu', 'wasm', 'reference'] as const) {
       const r = attentionSync(q, k, v, { causal: true, backend, returnLse: true });
       expect(r.lse.toFloat32()[3], backend).toBe(-Infinity);
       expect(Array.from(r.out.toFloat32().slice(12, 16)), backend).toEqual([0, 0, 0, 0]);
@@ -215,7 +215,7 @@ function againstOracle(
   const ref = oracle(t.q, t.k, t.v, o.options);
   const bad = new Set<number>();
   for (let i = 0; i < o.sq; i++) for (let d = 0; d < D; d++) if (!Number.isFinite(ref.out[i * D + d])) bad.add(i);
-  for (const backend of ['cpu', 'reference'] as const) {
+  for (const backend of ['cpu', 'wasm', 'reference'] as const) {
     const r = attentionSync(t.q, t.k, t.v, { ...o.options, backend, returnLse: true });
     const got = toBhsd(r.out);
     const lse = r.lse.toFloat32();
@@ -351,7 +351,7 @@ describe('mergeAttention with non-finite parts', () => {
       const k = Tensor.randn([1, 1, S, D], { seed: 32 });
       const v = Tensor.randn([1, 1, S, D], { seed: 33 });
       ({ k, v }[where].data as Float32Array)[25 * D + 3] = NaN; // key 25: attended by rows 25..39
-      for (const backend of ['cpu', 'reference'] as const) {
+      for (const backend of ['cpu', 'wasm', 'reference'] as const) {
         const whole = attentionSync(q, k, v, { causal: true, backend, returnLse: true });
         // keys < 20 and keys ≥ 20 (rows 0..19 see nothing of the second part: empty rows there)
         const a = attentionSync(q, k, v, { pattern: 'causal & sink(20)', backend, returnLse: true });
