@@ -13,9 +13,10 @@ cd "$(dirname "$0")/.."
 
 out=prebuilds/wasm
 inputs=(scripts/build-wasm.sh native/wasm native/include/attnflow_views.h native/cpu/kernel.h native/cpu/kernel_body.h
-  native/cpu/half.h native/cpu/linear_kernel.h native/cpu/linear_body.h native/cpu/linear_portable.cpp)
+  native/cpu/half.h native/cpu/linear_kernel.h native/cpu/linear_body.h native/cpu/linear_portable.cpp
+  native/cpu/scratch_layout.cpp)
 sources=(native/wasm/attention.cpp native/wasm/linear.cpp native/wasm/check.cpp native/wasm/fields.cpp
-  native/wasm/kernel_simd128.cpp native/cpu/linear_portable.cpp)
+  native/wasm/kernel_simd128.cpp native/cpu/linear_portable.cpp native/cpu/scratch_layout.cpp)
 
 if [[ "${1:-}" == "--if-stale" && -f $out/attnflow.wasm && -f $out/attnflow-threads.wasm ]]; then
   if [[ -z "$(find "${inputs[@]}" -newer $out/attnflow.wasm -print -quit)" &&

@@ -99,36 +99,6 @@ Scratch threadScratch(int D) {
 
 }  // namespace
 
-size_t scratchFloats(int D) {
-  const size_t Dp = round8(static_cast<size_t>(D));
-  return round8(static_cast<size_t>(D) * kBQ) + round8(static_cast<size_t>(kBK) * kBQ) + kBQ * Dp + 3 * kBQ +
-         2 * kBK * Dp + Dp + 8;
-}
-
-Scratch carveScratch(float* base, int D) {
-  const size_t Dp = round8(static_cast<size_t>(D));
-  Scratch s;
-  float* p = base;
-  s.qT = p;
-  p += round8(static_cast<size_t>(D) * kBQ);
-  s.sT = p;
-  p += round8(static_cast<size_t>(kBK) * kBQ);
-  s.o = p;
-  p += kBQ * Dp;
-  s.m = p;
-  p += kBQ;
-  s.l = p;
-  p += kBQ;
-  s.alpha = p;
-  p += kBQ;
-  s.kBuf = p;
-  p += kBK * Dp;
-  s.vBuf = p;
-  p += kBK * Dp;
-  s.row = p;
-  return s;
-}
-
 // --- the call ----------------------------------------------------------------------------------
 
 namespace {

@@ -12,46 +12,6 @@
 #include "kernels.h"
 
 namespace attnflow {
-namespace cpu {
-
-// The per-thread scratch layout of kernel.h: native/cpu/forward.cpp defines it for the native
-// build, which this build does not compile (forward.cpp needs the C++ standard library).
-namespace {
-size_t round8(size_t n) { return (n + 7) & ~static_cast<size_t>(7); }
-}  // namespace
-
-size_t scratchFloats(int D) {
-  const size_t Dp = round8(static_cast<size_t>(D));
-  return round8(static_cast<size_t>(D) * kBQ) + round8(static_cast<size_t>(kBK) * kBQ) + kBQ * Dp + 3 * kBQ +
-         2 * kBK * Dp + Dp + 8;
-}
-
-Scratch carveScratch(float* base, int D) {
-  const size_t Dp = round8(static_cast<size_t>(D));
-  Scratch s;
-  float* p = base;
-  s.qT = p;
-  p += round8(static_cast<size_t>(D) * kBQ);
-  s.sT = p;
-  p += round8(static_cast<size_t>(kBK) * kBQ);
-  s.o = p;
-  p += kBQ * Dp;
-  s.m = p;
-  p += kBQ;
-  s.l = p;
-  p += kBQ;
-  s.alpha = p;
-  p += kBQ;
-  s.kBuf = p;
-  p += kBK * Dp;
-  s.vBuf = p;
-  p += kBK * Dp;
-  s.row = p;
-  return s;
-}
-
-}  // namespace cpu
-
 namespace calls {
 namespace {
 
