@@ -243,6 +243,8 @@ using Inject = std::function<void(Tensor& q, Tensor& k, Tensor& v)>;
 // with the reason, by main).
 using Kernels = std::vector<const cpu::CpuKernel*>;
 Kernels supportedKernels();
+// Test-only kernels of 4 and 16 lanes (lanes_kernels.cpp): the bodies at other vector widths.
+Kernels laneTestKernels();
 
 // Runs a case on every kernel in `kernels`; returns the worst relative error seen. Output
 // elements must be finite exactly where the reference's are (everywhere, unless `inject` puts

@@ -3,8 +3,9 @@
 //   attnflow_native_tests --bench    print timings (GFLOP/s) of a few float32 problems
 //   attnflow_native_tests --quick    a shorter test run
 //   attnflow_native_tests --long     also a few long sequences (slow float64 reference)
-// Every problem runs on each CPU kernel of the registry (native/cpu/isa.h) this machine supports;
-// the others are listed as skipped, with what they need.
+// Every problem runs on each CPU kernel of the registry (native/cpu/isa.h) this machine supports
+// (the others are listed as skipped, with what they need), and on test-only kernels of 4 and 16
+// lanes (lanes_kernels.cpp).
 #include <chrono>
 #include <cstring>
 
@@ -35,7 +36,11 @@ int main(int argc, char** argv) {
       std::printf("kernel %s (%d lanes): skipped: this CPU lacks %s\n", all[i].name, all[i].lanes(), all[i].needs);
     }
   }
-  const Kernels kernels = supportedKernels();
+  Kernels kernels = supportedKernels();
+  for (const cpu::CpuKernel* k : laneTestKernels()) {
+    std::printf("kernel %s (%d lanes, test only): tested\n", k->name, k->lanes());
+    kernels.push_back(k);
+  }
   testValidation();
   testFixedCases(kernels);
   testRandomCases(kernels, quick ? 40 : 150, 2024);
