@@ -11,8 +11,10 @@ cd "$root"
 out=${TMPDIR:-/tmp}/attnflow-cuda-host-tests
 mkdir -p "$out"
 cxx=${CXX:-g++}
-inc=(-DATTNFLOW_CUDA_EMULATOR -I native/cuda/test/shim -I native/cuda -I native/include -I native/cpu)
-src=(native/cuda/test/emulator_test.cpp native/core/validate.cpp)
+inc=(-DATTNFLOW_CUDA_EMULATOR -I native/cuda/test/shim -I native/cuda/test -I native/cuda -I native/include -I native/cpu)
+src=(native/cuda/test/emulator_test.cpp native/cuda/test/emu_runtime.cpp native/cuda/test/attention_check.cpp
+  native/cuda/test/attention_cases.cpp native/cuda/test/linear_cases.cpp native/core/validate.cpp
+  native/core/resolve.cpp native/cpu/linear_validate.cpp)
 
 echo "== fragments_test"
 "$cxx" -std=c++17 -O1 -Wall -Wextra -I native/cuda native/cuda/test/fragments_test.cpp -o "$out/fragments_test"
