@@ -1,5 +1,5 @@
 /** What this installation can run: backends, devices, CPU features. */
-import { packageVersion, tryLoadNative, type NativeCudaDevice } from './native.js';
+import { packageVersion, tryLoadNative, type NativeCpuKernel, type NativeCudaDevice } from './native.js';
 import { describeValue } from './describe.js';
 
 export interface BackendStatus {
@@ -15,7 +15,16 @@ export interface AttnflowInfo {
   arch: string;
   backends: {
     reference: BackendStatus;
-    cpu: BackendStatus & { threads?: number; simd?: string[]; tile?: { blockQ: number; blockK: number } };
+    cpu: BackendStatus & {
+      threads?: number;
+      /** CPU features the machine has */
+      simd?: string[];
+      /** the kernel calls run (chosen from the CPU's features, or by ATTNFLOW_CPU_ISA) */
+      kernel?: { name: string; lanes: number };
+      /** every CPU kernel of this build, and whether this CPU can run it */
+      kernels?: NativeCpuKernel[];
+      tile?: { blockQ: number; blockK: number };
+    };
     cuda: BackendStatus & { compiled: boolean; runtimeVersion?: number; driverVersion?: number; devices: NativeCudaDevice[] };
   };
 }
@@ -42,11 +51,16 @@ export function info(): AttnflowInfo {
   }
   const n = native.addon.info();
   const simd = (['avx2', 'fma', 'f16c', 'avx512f', 'neon'] as const).filter((f) => n.cpu[f]);
+  const kernels = n.cpu.kernels ? { kernels: n.cpu.kernels } : {};
+  // An ATTNFLOW_CPU_ISA that names a kernel this CPU cannot run makes every CPU call fail: say so here.
+  const cpu = n.cpu.kernel === null
+    ? { available: false, reason: n.cpu.kernelError ?? 'no CPU kernel can run', threads: n.cpu.threads, simd, ...kernels, tile: n.cpu.tile }
+    : { available: true, threads: n.cpu.threads, simd, ...(n.cpu.kernel ? { kernel: n.cpu.kernel } : {}), ...kernels, tile: n.cpu.tile };
   return {
     ...base,
     backends: {
       reference: { available: true },
-      cpu: { available: true, threads: n.cpu.threads, simd, tile: n.cpu.tile },
+      cpu,
       cuda: {
         available: n.cuda.available,
         compiled: n.cuda.compiled,
@@ -86,6 +100,9 @@ function infoProblem(x: unknown): string | null {
   if (cpu.tile !== undefined && !(isObject(cpu.tile) && typeof cpu.tile.blockQ === 'number' && typeof cpu.tile.blockK === 'number')) {
     return bad('backends.cpu.tile', cpu.tile);
   }
+  if (cpu.kernel !== undefined && !(isObject(cpu.kernel) && typeof cpu.kernel.name === 'string' && typeof cpu.kernel.lanes === 'number')) {
+    return bad('backends.cpu.kernel', cpu.kernel);
+  }
   const cuda = b.cuda;
   if (!isObject(cuda)) return bad('backends.cuda', cuda);
   if (typeof cuda.available !== 'boolean') return bad('backends.cuda.available', cuda.available);
@@ -118,7 +135,8 @@ export function formatInfo(i: AttnflowInfo): string {
   const cpu = i.backends.cpu;
   lines.push(
     cpu.available
-      ? `  cpu:       available, ${cpu.threads} threads, SIMD ${cpu.simd?.length ? cpu.simd.join(' ') : 'none (portable path)'}, tile ${cpu.tile?.blockQ}x${cpu.tile?.blockK}`
+      ? `  cpu:       available, ${cpu.threads} threads, ${cpu.kernel ? `kernel ${cpu.kernel.name} (${cpu.kernel.lanes} lanes), ` : ''}` +
+          `CPU features ${cpu.simd?.length ? cpu.simd.join(' ') : 'none'}, tile ${cpu.tile?.blockQ}x${cpu.tile?.blockK}`
       : `  cpu:       unavailable: ${cpu.reason}`,
   );
   const cuda = i.backends.cuda;

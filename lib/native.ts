@@ -8,6 +8,18 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** One CPU kernel of the addon (native/cpu/isa.h): an instruction set's attention and linear-attention kernels. */
+export interface NativeCpuKernel {
+  /** the value of ATTNFLOW_CPU_ISA that selects it: 'avx2', 'portable', … */
+  name: string;
+  /** floats per vector */
+  lanes: number;
+  /** whether this CPU can run it */
+  supported: boolean;
+  /** what it needs of the CPU */
+  needs: string;
+}
+
 export interface NativeCpuInfo {
   avx2: boolean;
   fma: boolean;
@@ -16,6 +28,10 @@ export interface NativeCpuInfo {
   neon: boolean;
   threads: number;
   tile: { blockQ: number; blockK: number };
+  /** the kernel calls run, or null when ATTNFLOW_CPU_ISA names one that cannot run (kernelError says why) */
+  kernel?: { name: string; lanes: number } | null;
+  kernelError?: string;
+  kernels?: NativeCpuKernel[];
 }
 
 export interface NativeCudaDevice {

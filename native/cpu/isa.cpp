@@ -100,4 +100,23 @@ Status activeKernel(const CpuKernel** out) {
 void forceKernel(const CpuKernel* k) { gForced.store(k); }
 
 }  // namespace cpu
+
+CpuKernelInfo cpuKernelInfo() {
+  CpuKernelInfo info;
+  const cpu::CpuKernel* active = nullptr;
+  const Status s = cpu::activeKernel(&active);
+  if (s.ok) {
+    info.active = active->name;
+    info.activeLanes = active->lanes();
+  } else {
+    info.error = s.message;
+  }
+  size_t n = 0;
+  const cpu::CpuKernel* all = cpu::cpuKernels(&n);
+  for (size_t i = 0; i < n; ++i) {
+    const cpu::CpuKernel& k = all[i];
+    info.kernels.push_back(CpuKernelInfo::Kernel{k.name, k.needs, k.lanes(), k.supported()});
+  }
+  return info;
+}
 }  // namespace attnflow

@@ -79,6 +79,21 @@ struct CpuInfo {
 };
 CpuInfo cpuInfo();
 
+// The CPU kernels (one per instruction set, native/cpu/isa.h): the one calls use, or why none can
+// be used (ATTNFLOW_CPU_ISA names one this CPU cannot run, or none at all), and all of this build.
+struct CpuKernelInfo {
+  struct Kernel {
+    std::string name, needs;
+    int lanes = 0;
+    bool supported = false;
+  };
+  std::string active;  // empty when `error` says why calls fail
+  int activeLanes = 0;
+  std::string error;
+  std::vector<Kernel> kernels;
+};
+CpuKernelInfo cpuKernelInfo();
+
 struct CudaDevice {
   int index = 0;
   std::string name;
