@@ -390,17 +390,7 @@ bool runAttentionCase(const Case& c, unsigned seed) {
       for (int i = 0; i < c.Sq; ++i)
         for (int d = 0; d < c.D; ++d) {
           const int64_t at = b * out.strides[0] + h * out.strides[1] + i * out.strides[2] + d;
-          double x;
-          if (c.dtype == DType::F32) {
-            float f;
-            std::memcpy(&f, &out.bytes[at * 4], 4);
-            x = f;
-          } else {
-            uint16_t bits;
-            std::memcpy(&bits, &out.bytes[at * 2], 2);
-            x = c.dtype == DType::F16 ? cpu::halfToFloat(bits) : cpu::bf16ToFloat(bits);
-          }
-          got[((static_cast<size_t>(b) * c.Hq + h) * c.Sq + i) * c.D + d] = x;
+          got[((static_cast<size_t>(b) * c.Hq + h) * c.Sq + i) * c.D + d] = emu::storedValue(out.bytes, at, c.dtype);
         }
   const double bar = c.dtype == DType::F32 ? 1e-5 : c.dtype == DType::F16 ? 2e-3 : 1e-2;
   const double lseBar = c.dtype == DType::F32 ? 1e-5 : !c.rope.enabled ? 1e-4 : c.dtype == DType::F16 ? 2e-3 : 1e-2;

@@ -6,10 +6,15 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <vector>
 
 #include <cuda_runtime.h>
+
+#include "attnflow.h"
+#include "half.h"
 
 namespace emu {
 
@@ -32,5 +37,17 @@ struct Range {
   size_t bytes;
 };
 extern std::vector<Range> gGlobals;
+
+// Element `at` of a buffer of dtype `dt` (float32, or 16-bit raw bits), as a double.
+inline double storedValue(const std::vector<unsigned char>& bytes, int64_t at, attnflow::DType dt) {
+  if (dt == attnflow::DType::F32) {
+    float f;
+    std::memcpy(&f, &bytes[at * 4], 4);
+    return f;
+  }
+  uint16_t bits;
+  std::memcpy(&bits, &bytes[at * 2], 2);
+  return dt == attnflow::DType::F16 ? attnflow::cpu::halfToFloat(bits) : attnflow::cpu::bf16ToFloat(bits);
+}
 
 }  // namespace emu

@@ -232,17 +232,7 @@ bool runLinearCase(const LinCase& c, unsigned seed) {
       for (int n = 0; n < c.N; ++n)
         for (int e = 0; e < c.Dv; ++e) {
           const int64_t at = b * out.strides[0] + h * out.strides[1] + n * out.strides[2] + e;
-          double x;
-          if (c.dtype == DType::F32) {
-            float f;
-            std::memcpy(&f, &out.bytes[at * 4], 4);
-            x = f;
-          } else {
-            uint16_t bits;
-            std::memcpy(&bits, &out.bytes[at * 2], 2);
-            x = c.dtype == DType::F16 ? cpu::halfToFloat(bits) : cpu::bf16ToFloat(bits);
-          }
-          got[((static_cast<size_t>(b) * c.Hq + h) * c.N + n) * c.Dv + e] = x;
+          got[((static_cast<size_t>(b) * c.Hq + h) * c.N + n) * c.Dv + e] = emu::storedValue(out.bytes, at, c.dtype);
         }
   const double bar = c.dtype == DType::F32 ? 1e-5 : c.dtype == DType::F16 ? 2e-3 : 1e-2;
   const double eo = relErr(got, refOut);
