@@ -21,6 +21,12 @@ extern const AttentionKernel kAttentionKernel;
 extern const linear::LinearKernel kLinearKernel;
 }  // namespace avx2
 #endif
+#if defined(__aarch64__)
+namespace neon {
+extern const AttentionKernel kAttentionKernel;
+extern const linear::LinearKernel kLinearKernel;
+}  // namespace neon
+#endif
 
 namespace {
 
@@ -36,6 +42,10 @@ bool avx2Supported() {
 const CpuKernel kKernels[] = {
 #if defined(__x86_64__) || defined(_M_X64)
     {"avx2", "AVX2, FMA and F16C", &avx2Supported, &avx2::kAttentionKernel, &avx2::kLinearKernel},
+#endif
+#if defined(__aarch64__)
+    // NEON, FMA and half-precision conversion are part of the AArch64 base architecture.
+    {"neon", "AArch64 (NEON is baseline there)", &always, &neon::kAttentionKernel, &neon::kLinearKernel},
 #endif
     {"portable", "nothing beyond the baseline instruction set", &always, &portable::kAttentionKernel,
      &portable::kLinearKernel},
