@@ -1,15 +1,16 @@
 /**
- * One attention call as a wasm arena: the operands and the BlockMask copied in, the options
- * resolved as native/cpu/forward.cpp resolves them (scores in log2 units, ALiBi slopes, which K/V
- * tiles are read in place; the RoPE tables are the call's first phase, in the module), the work
+ * One attention call as a wasm arena: the operands and the BlockMask copied in, the options as
+ * the native binding passes them (ALiBi slopes in log2 units as native/core does; the module
+ * completes the plan with native/cpu/plan_rules.h and builds the RoPE tables in its first phase), the work
  * items cut for the threads that will run it, and the output and lse copied back.
  */
 import { compileMask } from '../mask/index.js';
 import type { Tensor } from '../tensor.js';
+import type { BlockMask } from '../mask/blockmask.js';
 import type { AttentionPlan, Operand } from '../attention/plan.js';
 import { allocateOutputs } from '../backends/operands.js';
 import { ArenaBuilder, type Arena, type RecordLayout } from './layout.js';
-import { attentionWork } from './schedule.js';
+import { ITEM_BYTES, MERGE_BYTES, type WorkCounts, type WorkShape } from './schedule.js';
 
 const LOG2E = 1.4426950408889634;
 const DTYPE_CODE = { float32: 0, float16: 1, bfloat16: 2 } as const;
@@ -24,11 +25,14 @@ function operand(a: ArenaBuilder, name: string, o: Operand, t: Tensor = o.tensor
  * The arena of a plan, its work cut for `threads` threads; null when there is nothing to compute
  * (no batch or no query), with the (empty) outputs.
  */
-/** What the module says of its kernels: the tile, the lanes, the floats of one split row's partial result. */
+/** What the module says of its kernels: the tile, the lanes, the floats of one split row's partial result and of a RoPE table. */
 export interface AttentionKernelFacts {
   tile: { blockQ: number; blockK: number };
   lanes: number;
   partialFloats(headDim: number): number;
+  ropeFloats(seqQ: number, seqK: number, dims: number): number;
+  /** the sizes of a call's work cut for `threads` threads (schedule.ts) */
+  countWork(shape: WorkShape, mask: BlockMask, threads: number): WorkCounts;
 }
 
 export function attentionArena(plan: AttentionPlan, layout: RecordLayout, kernel: AttentionKernelFacts, threads: number): { arena: Arena | null; out: Tensor; lse: Tensor } {
@@ -59,30 +63,25 @@ export function attentionArena(plan: AttentionPlan, layout: RecordLayout, kernel
   a.set('scale', plan.scale).set('softcap', plan.softcap);
   if (plan.alibiSlopes) a.input('alibi2', Float32Array.from(plan.alibiSlopes, (s) => Math.fround(s) * LOG2E));
 
-  const shift = k.seq - q.seq;
   if (plan.rope) {
-    // tables for positions [lo, Sk), built by the call's first phase
-    const lo = Math.min(0, shift);
+    // tables for the positions plan_rules.h says, built by the call's first phase; the module
+    // decides (as native/cpu/plan.cpp does) which K/V tiles are read in place
     const r = plan.rope;
-    a.set('rope', true).set('ropeInterleaved', r.style === 'interleaved').set('ropeDims', r.dims).set('ropeLo', lo);
+    a.set('rope', true).set('ropeInterleaved', r.style === 'interleaved').set('ropeDims', r.dims);
     a.set('ropeBase', r.base).set('ropeOffset', r.offset);
-    const bytes = 4 * (k.seq - lo) * (r.dims / 2);
+    const bytes = 4 * kernel.ropeFloats(q.seq, k.seq, r.dims);
     a.workspace('ropeCos', bytes);
     a.workspace('ropeSin', bytes);
   }
-  // float32 K/V with unit headDim stride are read in place, except when each tile is used once
-  // (one query tile: decoding), where a sequential copy reads memory faster (forward.cpp).
-  const f32 = plan.dtype === 'float32';
-  const reuse = mask.numQBlocks > 1;
-  a.set('kDirect', f32 && !plan.rope && k.strides[3] === 1 && reuse);
-  a.set('vDirect', f32 && v.strides[3] === 1 && D % kernel.lanes === 0 && reuse);
 
-  const work = attentionWork({ B: q.batch, Hq: q.heads, Hkv: k.heads, Sq: q.seq, blockQ: tile.blockQ }, mask, threads);
-  a.input('items', work.items);
-  a.set('itemCount', work.itemCount);
-  a.input('merges', work.merges);
-  a.set('mergeCount', work.mergeCount);
-  a.workspace('partials', work.partialSlots * kernel.partialFloats(D) * 4);
-  a.set('partialSlots', work.partialSlots);
-  return { arena: a.finish([plan.rope ? plan.rope.dims / 2 : 0, work.itemCount, work.mergeCount], D), out, lse };
+  // The module cuts the work (native/cpu/schedule_cut.h) into these regions when it checks the call.
+  const work = kernel.countWork({ B: q.batch, Hq: q.heads, Hkv: k.heads, Sq: q.seq }, mask, threads);
+  a.set('threads', threads);
+  a.workspace('items', work.items * ITEM_BYTES);
+  a.set('itemCount', work.items);
+  a.workspace('merges', work.merges * MERGE_BYTES);
+  a.set('mergeCount', work.merges);
+  a.workspace('partials', work.slots * kernel.partialFloats(D) * 4);
+  a.set('partialSlots', work.slots);
+  return { arena: a.finish([plan.rope ? plan.rope.dims / 2 : 0, work.items, work.merges], D), out, lse };
 }

@@ -19,6 +19,8 @@ export interface WasmExports {
   af_call_fields(which: number): number;
   af_lanes(): number;
   af_attention_partial_floats(headDim: number): number;
+  af_attention_rope_floats(seqQ: number, seqK: number, dims: number): number;
+  af_attention_count_work(rowPtr: number, rowPtrLen: number, B: number, Hq: number, Hkv: number, Sq: number, maskHeads: number, numQBlocks: number, threads: number, out: number): number;
   af_tile_q(): number;
   af_tile_k(): number;
   __heap_base: WebAssembly.Global;

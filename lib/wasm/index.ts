@@ -5,11 +5,18 @@
  */
 import type { AttentionKernelFacts } from './attention.js';
 import type { wasmEngine } from './engine.js';
+import { countWork } from './schedule.js';
 
 export { setWasmThreads, wasmStatus, WasmUnavailableError, type WasmThreads } from './engine.js';
 export type { WasmStatus } from './status.js';
 
-/** The tile, lanes and partial-result size of the module's attention kernel. */
+/** The tile, lanes, partial-result and RoPE table sizes of the module's attention kernel, and its work cut. */
 export function kernelFacts(e: ReturnType<typeof wasmEngine>): AttentionKernelFacts {
-  return { tile: e.tile, lanes: e.lanes, partialFloats: (d) => e.exports.af_attention_partial_floats(d) };
+  return {
+    tile: e.tile,
+    lanes: e.lanes,
+    partialFloats: (d) => e.exports.af_attention_partial_floats(d),
+    ropeFloats: (sq, sk, dims) => e.exports.af_attention_rope_floats(sq, sk, dims),
+    countWork: (shape, mask, threads) => countWork(e, shape, mask, threads),
+  };
 }

@@ -46,7 +46,7 @@ export function linearArena(p: LinearPlan, layout: RecordLayout, lanes: number):
   a.set('decay', DECAY_CODE[d.kind]);
   if (d.kind === 'head') a.input('decayHead', d.gammas);
   if (d.kind === 'step' || d.kind === 'stepDim') {
-    a.input('gates', d.data);
+    a.input('gates', d.data!); // host tensors only (run.ts sends device tensors to 'cuda')
     d.strides.forEach((s, i) => a.set(`gateS${i}`, s));
   }
   a.set('normalize', p.normalize).set('eps', p.eps);

@@ -1,5 +1,5 @@
-// The per-thread scratch layout of the attention kernels (kernel.h's Scratch). Plain arithmetic on
-// pointers, no standard library: the WebAssembly build (native/wasm) compiles it too.
+// The per-thread scratch layout of the attention kernels (kernel.h's Scratch). Plain arithmetic
+// on pointers, no standard library: the WebAssembly build (native/wasm) compiles it too.
 #include "kernel.h"
 
 namespace attnflow {
@@ -7,26 +7,27 @@ namespace cpu {
 
 namespace {
 
-size_t round8(size_t n) { return (n + 7) & ~static_cast<size_t>(7); }
+// Scratch buffers start on 64-byte boundaries (whole cache lines; aligned for any vector width).
+size_t round16(size_t n) { return (n + 15) & ~static_cast<size_t>(15); }
 
 }  // namespace
 
-size_t scratchFloats(int D) {
-  const size_t Dp = round8(static_cast<size_t>(D));
-  return round8(static_cast<size_t>(D) * kBQ) + round8(static_cast<size_t>(kBK) * kBQ) + kBQ * Dp + 3 * kBQ +
-         2 * kBK * Dp + Dp + 8;
+size_t scratchFloats(int D, int Dp) {
+  const size_t DpA = round16(static_cast<size_t>(Dp));
+  return round16(static_cast<size_t>(D) * kBQ) + round16(static_cast<size_t>(kBK) * kBQ) + kBQ * DpA + 3 * kBQ +
+         2 * kBK * DpA + DpA + 16;
 }
 
-Scratch carveScratch(float* base, int D) {
-  const size_t Dp = round8(static_cast<size_t>(D));
+Scratch carveScratch(float* base, int D, int Dp) {
+  const size_t DpA = round16(static_cast<size_t>(Dp));  // segment sizes: every segment starts on a cache line
   Scratch s;
   float* p = base;
   s.qT = p;
-  p += round8(static_cast<size_t>(D) * kBQ);
+  p += round16(static_cast<size_t>(D) * kBQ);
   s.sT = p;
-  p += round8(static_cast<size_t>(kBK) * kBQ);
+  p += round16(static_cast<size_t>(kBK) * kBQ);
   s.o = p;
-  p += kBQ * Dp;
+  p += kBQ * DpA;
   s.m = p;
   p += kBQ;
   s.l = p;
@@ -34,9 +35,9 @@ Scratch carveScratch(float* base, int D) {
   s.alpha = p;
   p += kBQ;
   s.kBuf = p;
-  p += kBK * Dp;
+  p += kBK * DpA;
   s.vBuf = p;
-  p += kBK * Dp;
+  p += kBK * DpA;
   s.row = p;
   return s;
 }

@@ -82,7 +82,7 @@ enum class LinearDecay : int32_t { None = 0, PerHead = 1, PerStep = 2, PerStepFe
 // Decay: PerHead: decayHead[Hq]; PerStep: gate (b,h,n) at gates[b*s0 + h*s1 + n*s2];
 // PerStepFeature: gate (b,h,n,f) at gates[b*s0 + h*s1 + n*s2 + f*s3]; every γ in (0, 1].
 // initS/initZ (both or neither) are read only; stateS/stateZ (both or neither) receive the final
-// state. For the CUDA entry every pointer is device memory.
+// state. For the CUDA entry see cudaLinearAttention.
 struct LinearAttentionParams {
   TensorView q, k, v, out;
   LinearFeatureMap featureMap = LinearFeatureMap::Elu1;

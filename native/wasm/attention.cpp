@@ -1,21 +1,21 @@
 // The attention forward of the WebAssembly build: an AttentionCall (calls.h) becomes the CPU
-// backend's Plan, and each thread runs work items of it with the CPU kernel body, taking them in
+// backend's Plan (the resolved call completed by plan_rules.h, as plan.cpp completes a native
+// one), and each thread runs work items of it with the CPU kernel body (kernel_wasm.cpp), taking them in
 // turn from a counter in the arena (lib/wasm/ runs this on several workers over one shared memory,
 // as native/cpu/forward.cpp runs items on its thread pool). A call has three phases: the RoPE
 // tables (one item per frequency), the work items, the split rows to merge.
-#include <cmath>
 #include <cstdint>
 
 #include "calls.h"
 #include "check.h"
 #include "exports.h"
 #include "kernels.h"
+#include "plan_rules.h"
+#include "schedule.h"
 
 namespace attnflow {
 namespace calls {
 namespace {
-
-constexpr double kLog2e = 1.4426950408889634;
 
 using cpu::Item;
 using cpu::Plan;
@@ -29,33 +29,24 @@ cpu::OperandPlan operand(uint8_t* arena, uint32_t offset, DType t, int32_t s0, i
   return cpu::OperandPlan{arena + offset, t, s0, s1, s2, s3};
 }
 
-// Column t of the RoPE tables: cos and sin of (pos + offset)·base^(−2t/dims) for pos in
-// [ropeLo, Sk), as native/cpu/forward.cpp builds them (float64 angles; each block of 64 positions
-// takes the exact sincos of its first angle and steps by the angle-addition formula).
+// Column t of the RoPE tables (plan_rules.h): every position of [ropeLow, Sk), block by block.
 void ropeColumn(const AttentionCall& c, uint8_t* arena, int t) {
-  const int half = c.ropeDims / 2;
-  float* cosT = reinterpret_cast<float*>(arena + c.ropeCos);
-  float* sinT = reinterpret_cast<float*>(arena + c.ropeSin);
-  const double inv = std::pow(static_cast<double>(c.ropeBase), -2.0 * t / c.ropeDims);
-  double stepC[64], stepS[64];
-  for (int r = 0; r < 64; ++r) {
-    stepC[r] = std::cos(r * inv);
-    stepS[r] = std::sin(r * inv);
-  }
-  for (int64_t p0 = c.ropeLo; p0 < c.Sk; p0 += 64) {
-    const double a0 = static_cast<double>(p0 + c.ropeOffset) * inv;
-    const double c0 = std::cos(a0), s0 = std::sin(a0);
-    const int64_t n = c.Sk - p0 < 64 ? c.Sk - p0 : 64;
-    for (int64_t r = 0; r < n; ++r) {
-      const size_t at = static_cast<size_t>(p0 - c.ropeLo + r) * half + t;
-      cosT[at] = static_cast<float>(c0 * stepC[r] - s0 * stepS[r]);
-      sinT[at] = static_cast<float>(s0 * stepC[r] + c0 * stepS[r]);
-    }
+  const size_t half = static_cast<size_t>(c.ropeDims / 2);
+  const int64_t lo = cpu::ropeLow(static_cast<int64_t>(c.Sk) - c.Sq);
+  float* cosT = reinterpret_cast<float*>(arena + c.ropeCos) + t;
+  float* sinT = reinterpret_cast<float*>(arena + c.ropeSin) + t;
+  const double inv = cpu::ropeInvFreq(c.ropeBase, c.ropeDims, t);
+  double stepC[cpu::kRopeBlock], stepS[cpu::kRopeBlock];
+  cpu::ropeSteps(inv, stepC, stepS, 1);
+  for (int64_t p0 = lo; p0 < c.Sk; p0 += cpu::kRopeBlock) {
+    const int64_t count = c.Sk - p0 < cpu::kRopeBlock ? c.Sk - p0 : cpu::kRopeBlock;
+    const size_t at = static_cast<size_t>(p0 - lo) * half;
+    cpu::ropeBlock(inv, p0, c.ropeOffset, count, stepC, stepS, 1, cosT + at, sinT + at, half);
   }
 }
 
-// The kernels' Plan: the record's shapes and regions, completed as native/cpu/forward.cpp completes
-// a native call (scores in log2 units, head dimension padded to the lanes).
+// The kernels' Plan: the record's shapes and regions as native/core/resolve.cpp resolves a native
+// call, completed by plan_rules.h for the wasm kernel's lanes.
 Plan planOf(const AttentionCall& c, uint8_t* arena) {
   Plan P{};
   P.B = c.B;
@@ -85,20 +76,21 @@ Plan planOf(const AttentionCall& c, uint8_t* arena) {
   P.numQBlocks = c.numQBlocks;
   P.numKBlocks = c.numKBlocks;
   P.wordsPerRow = c.wordsPerRow;
+  P.scale = c.scale;
+  P.scaleLog2 = static_cast<float>(static_cast<double>(c.scale) * core::kLog2e);
   P.softcap = c.softcap > 0.f;
-  P.qScale = static_cast<float>(P.softcap ? static_cast<double>(c.scale) : c.scale * kLog2e);
   P.capInv = P.softcap ? static_cast<float>(1.0 / c.softcap) : 0.f;
-  P.capOut = P.softcap ? static_cast<float>(c.softcap * kLog2e) : 0.f;
+  P.capOut = P.softcap ? static_cast<float>(c.softcap * core::kLog2e) : 0.f;
   P.alibi2 = at<const float>(arena, c.alibi2);
-  P.Dp = cpu::simd128::paddedHeadDim(c.D);
   P.rope = c.rope != 0;
-  P.ropeInterleaved = c.ropeInterleaved != 0;
-  P.ropeDims = c.ropeDims;
-  P.ropeLo = c.ropeLo;
-  P.ropeCos = at<const float>(arena, c.ropeCos);
-  P.ropeSin = at<const float>(arena, c.ropeSin);
-  P.kDirect = c.kDirect != 0;
-  P.vDirect = c.vDirect != 0;
+  if (P.rope) {
+    P.ropeInterleaved = c.ropeInterleaved != 0;
+    P.ropeDims = c.ropeDims;
+    P.ropeLo = cpu::ropeLow(P.shift);
+    P.ropeCos = at<const float>(arena, c.ropeCos);
+    P.ropeSin = at<const float>(arena, c.ropeSin);
+  }
+  cpu::finishPlan(P, cpu::wasm::kAttentionKernel.lanes);
   return P;
 }
 
@@ -110,17 +102,24 @@ using namespace attnflow;
 
 // Floats of one thread's scratch for head dimension D (64-byte aligned memory).
 ATTNFLOW_EXPORT(af_attention_scratch_floats) uint32_t af_attention_scratch_floats(int32_t D) {
-  return static_cast<uint32_t>(cpu::scratchFloats(D));
+  return static_cast<uint32_t>(cpu::scratchFloats(D, cpu::wasm::paddedHeadDim(D)));
 }
 
 // Floats of one split row's partial result (the partials region holds partialSlots of them).
 ATTNFLOW_EXPORT(af_attention_partial_floats) uint32_t af_attention_partial_floats(int32_t D) {
-  return static_cast<uint32_t>(cpu::partialStride(cpu::simd128::paddedHeadDim(D)));
+  return static_cast<uint32_t>(cpu::partialStride(cpu::wasm::paddedHeadDim(D)));
 }
 
-// Null when the call in the arena is well formed, else what is wrong with it.
+// Floats of each RoPE table of a call of Sq queries and Sk keys rotating `dims` dimensions.
+ATTNFLOW_EXPORT(af_attention_rope_floats) uint32_t af_attention_rope_floats(int32_t Sq, int32_t Sk, int32_t dims) {
+  return static_cast<uint32_t>((Sk - cpu::ropeLow(static_cast<int64_t>(Sk) - Sq)) * (dims / 2));
+}
+
+// Null when the call in the arena is well formed, else what is wrong with it; a well-formed call's
+// work is then cut into its regions (schedule.cpp), ready to run.
 ATTNFLOW_EXPORT(af_attention_check) const char* af_attention_check(uint8_t* arena) {
-  return calls::checkAttention(arena);
+  if (const char* bad = calls::checkAttention(arena)) return bad;
+  return calls::cutWork(arena);
 }
 
 // Runs phase 0 (the RoPE tables), 1 (the work items) or 2 (merging split rows) of a checked call:
@@ -129,8 +128,8 @@ ATTNFLOW_EXPORT(af_attention_run)
 void af_attention_run(uint8_t* arena, int32_t phase, int32_t* counter, float* scratch) {
   const calls::AttentionCall& c = *reinterpret_cast<const calls::AttentionCall*>(arena);
   const cpu::Plan P = calls::planOf(c, arena);
-  const cpu::KernelTable& K = cpu::simd128Kernels();
-  const cpu::Scratch S = cpu::carveScratch(scratch, c.D);
+  const cpu::AttentionKernel& K = cpu::wasm::kAttentionKernel;
+  const cpu::Scratch S = cpu::carveScratch(scratch, c.D, P.Dp);
   float* partials = calls::at<float>(arena, c.partials);
   const int32_t n = phase == 0 ? (c.rope ? c.ropeDims / 2 : 0) : phase == 1 ? c.itemCount : c.mergeCount;
   const int32_t* cancel = calls::at<const int32_t>(arena, c.cancel);

@@ -8,9 +8,9 @@
 // the module exports the field names in order (af_call_fields), from which lib/wasm/layout.ts
 // finds each field's index. TypeScript never hard-codes an offset.
 //
-// TypeScript fills the record from a validated call (with the work items, cut as
-// native/cpu/forward.cpp cuts them); attention.cpp completes the CPU kernels' Plan from it as
-// forward.cpp does; check.cpp checks it before any kernel reads it: a call whose regions, shapes
+// TypeScript fills the record from a validated call (with the sizes of the work regions, which
+// af_attention_count_work gives); attention.cpp completes the CPU kernels' Plan from it with
+// native/cpu/plan_rules.h, as plan.cpp does; check.cpp checks it before any kernel reads it: a call whose regions, shapes
 // or items do not agree is refused with a message, never run.
 #pragma once
 
@@ -34,12 +34,12 @@
   X(I, maskHeads) X(I, numQBlocks) X(I, numKBlocks) X(I, wordsPerRow)                           \
   /* scores: the scale, the softcap (0: none), ALiBi slopes in log2 units (float32 [Hq]) */    \
   X(F, scale) X(F, softcap) X(U, alibi2) X(U, alibi2Bytes)                                      \
-  X(I, rope) X(I, ropeInterleaved) X(I, ropeDims) X(I, ropeLo) X(F, ropeBase) X(I, ropeOffset)  \
-  /* float32 [Sk - ropeLo][dims/2] cos and sin, written by phase 0 of the call */             \
+  X(I, rope) X(I, ropeInterleaved) X(I, ropeDims) X(F, ropeBase) X(I, ropeOffset)  \
+  /* float32 [Sk - ropeLow][dims/2] cos and sin (plan_rules.h), written by phase 0 of the call */\
   X(U, ropeCos) X(U, ropeCosBytes) X(U, ropeSin) X(U, ropeSinBytes)                             \
-  X(I, kDirect) X(I, vDirect)                                                                   \
-  /* the work: items (Item: 7 int32), split rows to merge (Item + part count: 8 int32) */       \
-  X(U, items) X(U, itemsBytes) X(I, itemCount)                                                  \
+  /* the work, cut for `threads` threads by the module (schedule.cpp) when the call is checked: */\
+  /* items (Item: 7 int32), split rows to merge (Item + part count: 8 int32) */                 \
+  X(I, threads) X(U, items) X(U, itemsBytes) X(I, itemCount)                                    \
   X(U, merges) X(U, mergesBytes) X(I, mergeCount)                                               \
   X(U, partials) X(U, partialsBytes) X(I, partialSlots)
 
@@ -51,7 +51,7 @@
   ATTNFLOW_OPERAND_FIELDS(X, q) ATTNFLOW_OPERAND_FIELDS(X, k) ATTNFLOW_OPERAND_FIELDS(X, v)     \
   ATTNFLOW_OPERAND_FIELDS(X, out)                                                               \
   X(I, featureMap) /* LinearFeatureMap */                                                       \
-  X(U, favorWT) X(U, favorWTBytes) /* float32 [Dk][round8(Df)]: W transposed, zero-padded */    \
+  X(U, favorWT) X(U, favorWTBytes) /* float32 [Dk][Df padded to lanes]: W transposed */       \
   X(F, favorScale) X(F, favorNorm)                                                              \
   X(I, decay) /* LinearDecay */                                                                 \
   X(U, decayHead) X(U, decayHeadBytes) /* float32 [Hq] */                                       \

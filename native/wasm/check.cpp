@@ -10,6 +10,7 @@
 #include "attnflow_views.h"
 #include "calls.h"
 #include "kernels.h"
+#include "plan_rules.h"
 
 namespace attnflow {
 namespace calls {
@@ -38,24 +39,6 @@ bool viewFits(const int64_t shape[4], const int32_t s[4], int32_t dtype, uint32_
 bool floatsFit(uint32_t bytes, uint64_t count) { return count * 4 <= bytes; }
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-// One work item of the attention call: a real (batch, head group, query tile) whose heads share a
-// kv head and, when several, the mask row; its tiles [e0, e1) within that row.
-bool itemOk(const AttentionCall& c, const int32_t* rowPtr, const int32_t* it, bool merge) {
-  const int32_t b = it[0], h = it[1], qb = it[2], ng = it[3], e0 = it[4], e1 = it[5], slot = it[6];
-  if (b < 0 || b >= c.B || qb < 0 || qb >= c.numQBlocks || ng < 1 || h < 0 || h > c.Hq - ng) return false;
-  const int32_t group = c.Hq / c.Hkv;
-  if (h / group != (h + ng - 1) / group || (ng > 1 && c.maskHeads != 1)) return false;
-  const int64_t rows = c.Sq - static_cast<int64_t>(qb) * cpu::kBQ;
-  if ((rows < cpu::kBQ ? rows : cpu::kBQ) * ng > cpu::kBQ) return false;
-  const int64_t mr = static_cast<int64_t>(c.maskHeads == 1 ? 0 : h) * c.numQBlocks + qb;
-  if (e0 < rowPtr[mr] || e1 < e0 || e1 > rowPtr[mr + 1]) return false;
-  if (merge) {
-    const int32_t count = it[7];
-    return slot >= 0 && count >= 1 && static_cast<int64_t>(slot) + count <= c.partialSlots;
-  }
-  return slot >= -1 && slot < c.partialSlots;
-}
 
 const char* checkMask(const AttentionCall& c, const uint8_t* arena) {
   if (c.numQBlocks != ceilDiv(c.Sq, cpu::kBQ) || c.numKBlocks != ceilDiv(c.Sk, cpu::kBK) || c.wordsPerRow != cpu::kBK / 32) {
@@ -88,35 +71,26 @@ const char* checkMask(const AttentionCall& c, const uint8_t* arena) {
 const char* checkRopeAndScores(const AttentionCall& c) {
   if (c.alibi2 != 0 && !floatsFit(c.alibi2Bytes, static_cast<uint64_t>(c.Hq))) return "attention call: ALiBi slopes do not fit";
   if (c.rope) {
-    const int64_t shift = static_cast<int64_t>(c.Sk) - c.Sq;
-    if (c.ropeDims < 2 || c.ropeDims % 2 != 0 || c.ropeDims > c.D || c.ropeLo > 0 || c.ropeLo > shift || !(c.ropeBase > 1.f)) {
-      return "attention call: bad RoPE dimensions, base or first position";
+    if (c.ropeDims < 2 || c.ropeDims % 2 != 0 || c.ropeDims > c.D || !(c.ropeBase > 1.f)) {
+      return "attention call: bad RoPE dimensions or base";
     }
-    const uint64_t entries = static_cast<uint64_t>(c.Sk - static_cast<int64_t>(c.ropeLo)) * (c.ropeDims / 2);
+    const int64_t lo = cpu::ropeLow(static_cast<int64_t>(c.Sk) - c.Sq);
+    const uint64_t entries = static_cast<uint64_t>(c.Sk - lo) * (c.ropeDims / 2);
     if (c.ropeCos == 0 || c.ropeSin == 0 || !floatsFit(c.ropeCosBytes, entries) || !floatsFit(c.ropeSinBytes, entries)) {
       return "attention call: the RoPE tables do not fit their regions";
     }
   }
-  // Direct reads of K and V take float32 rows in place: V's rows are read in whole vectors.
-  if (c.kDirect && (c.dtype != 0 || c.kS3 != 1 || c.rope)) return "attention call: K cannot be read in place";
-  if (c.vDirect && (c.dtype != 0 || c.vS3 != 1 || cpu::simd128::paddedHeadDim(c.D) != c.D)) return "attention call: V cannot be read in place";
   return nullptr;
 }
 
-const char* checkWork(const AttentionCall& c, const uint8_t* arena) {
-  const int32_t* rowPtr = reinterpret_cast<const int32_t*>(arena + c.rowPtr);
+// The work regions' sizes (schedule.cpp writes the items into them once the call is checked).
+const char* checkWork(const AttentionCall& c) {
   if (c.itemCount < 0 || c.mergeCount < 0 || c.partialSlots < 0) return "attention call: negative work counts";
   if (!floatsFit(c.itemsBytes, 7 * static_cast<uint64_t>(c.itemCount)) ||
       !floatsFit(c.mergesBytes, 8 * static_cast<uint64_t>(c.mergeCount))) {
     return "attention call: the work items do not fit their regions";
   }
-  const int32_t* items = reinterpret_cast<const int32_t*>(arena + c.items);
-  for (int32_t i = 0; i < c.itemCount; ++i)
-    if (!itemOk(c, rowPtr, items + 7 * static_cast<int64_t>(i), false)) return "attention call: a work item is out of range";
-  const int32_t* merges = reinterpret_cast<const int32_t*>(arena + c.merges);
-  for (int32_t i = 0; i < c.mergeCount; ++i)
-    if (!itemOk(c, rowPtr, merges + 8 * static_cast<int64_t>(i), true)) return "attention call: a split row is out of range";
-  const uint64_t stride = cpu::partialStride(cpu::simd128::paddedHeadDim(c.D));
+  const uint64_t stride = cpu::partialStride(cpu::wasm::paddedHeadDim(c.D));
   if (!floatsFit(c.partialsBytes, stride * static_cast<uint64_t>(c.partialSlots))) {
     return "attention call: the partial results do not fit their region";
   }
@@ -150,7 +124,7 @@ const char* checkAttention(const uint8_t* arena) {
   if (c.lse != 0 && !floatsFit(c.lseBytes, static_cast<uint64_t>(c.B) * c.Hq * c.Sq)) return "attention call: lse does not fit";
   if (const char* e = checkMask(c, arena)) return e;
   if (const char* e = checkRopeAndScores(c)) return e;
-  return checkWork(c, arena);
+  return checkWork(c);
 }
 
 const char* checkLinear(const uint8_t* arena) {
@@ -177,7 +151,7 @@ const char* checkLinear(const uint8_t* arena) {
       !viewFits(vShape, vs, c.dtype, c.v, c.vBytes) || !viewFits(oShape, os, c.dtype, c.out, c.outBytes)) {
     return "linear attention call: a view reaches past its region";
   }
-  if (favor && (c.favorWT == 0 || !floatsFit(c.favorWTBytes, static_cast<uint64_t>(c.Dk) * ((c.Df + 7) & ~7)))) {
+  if (favor && (c.favorWT == 0 || !floatsFit(c.favorWTBytes, static_cast<uint64_t>(c.Dk) * cpu::linear::roundUp(c.Df, cpu::wasm::kLinearKernel.lanes)))) {
     return "linear attention call: the favor weights do not fit their region";
   }
   if (!(c.eps >= 0.f && c.eps <= 3.4e38f)) return "linear attention call: eps must be finite and >= 0";

@@ -28,7 +28,7 @@ ATTNFLOW_EXPORT(af_call_fields) const char* af_call_fields(int32_t which) {
 }
 
 // Floats per vector of the kernels: head dimensions and feature counts are padded to it.
-ATTNFLOW_EXPORT(af_lanes) int32_t af_lanes() { return attnflow::cpu::simd128::kKernelLanes; }
+ATTNFLOW_EXPORT(af_lanes) int32_t af_lanes() { return attnflow::cpu::wasm::kAttentionKernel.lanes; }
 
 // The tile masks for this build are compiled with (the CPU kernel's).
 ATTNFLOW_EXPORT(af_tile_q) int32_t af_tile_q() { return attnflow::cpu::kBQ; }

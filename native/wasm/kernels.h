@@ -1,6 +1,5 @@
-// The kernel tables the WebAssembly build runs: attention from kernel_simd128.cpp (the CPU kernel
-// body over SIMD128 primitives), the linear scan from native/cpu/linear_portable.cpp (its body's
-// 8-lane vector types, lowered to SIMD128 by the compiler).
+// The kernels of the WebAssembly build (kernel_wasm.cpp, linear_wasm.cpp): the CPU backend's
+// kernel bodies on the SIMD128 primitives of native/cpu/simd_wasm.h.
 #pragma once
 
 #include "kernel.h"
@@ -8,15 +7,14 @@
 
 namespace attnflow {
 namespace cpu {
+namespace wasm {
 
-const KernelTable& simd128Kernels();
+extern const AttentionKernel kAttentionKernel;
+extern const linear::LinearKernel kLinearKernel;
 
-namespace simd128 {
-// The vector width of both kernels (kernel_body.h's V8, linear_body.h's 8-float vectors): head
-// dimensions and feature counts are padded to it.
-constexpr int kKernelLanes = 8;
-inline int paddedHeadDim(int D) { return (D + kKernelLanes - 1) / kKernelLanes * kKernelLanes; }
-}  // namespace simd128
+// Head dimension D padded to the kernel's lanes (Plan::Dp: the row stride of O and packed V).
+inline int paddedHeadDim(int D) { return (D + kAttentionKernel.lanes - 1) / kAttentionKernel.lanes * kAttentionKernel.lanes; }
 
+}  // namespace wasm
 }  // namespace cpu
 }  // namespace attnflow

@@ -1,6 +1,6 @@
 // The linear-attention scan of the WebAssembly build: a LinearCall (calls.h) becomes the CPU
 // backend's LinPlan, and each thread scans whole (batch, query head) sequences with the CPU kernel
-// body (linear_portable.cpp: the body's 8-lane vector types, which clang lowers to SIMD128),
+// body (linear_wasm.cpp),
 // taking them in turn from a counter in the arena (native/cpu/linear.cpp runs the same items on
 // its thread pool).
 #include <cstdint>
@@ -16,7 +16,6 @@ namespace {
 
 using cpu::linear::In;
 using cpu::linear::LinPlan;
-using cpu::linear::round8;
 
 template <class T>
 T* at(uint8_t* arena, uint32_t offset) {
@@ -34,10 +33,7 @@ LinPlan planOf(const LinearCall& c, uint8_t* arena) {
   lp.Df = c.Df;
   lp.group = c.Hq / c.Hkv;
   lp.C = c.chunk;
-  lp.Dkp = round8(c.Dk);
-  lp.Fp = round8(c.Df);
-  lp.Vp = round8(c.Dv);
-  lp.Cp = round8(c.chunk);
+  cpu::linear::padToLanes(lp, cpu::wasm::kLinearKernel.lanes);
   lp.dtype = static_cast<DType>(c.dtype);
   lp.q = In{arena + c.q, c.qS0, c.qS1, c.qS2, c.qS3};
   lp.k = In{arena + c.k, c.kS0, c.kS1, c.kS2, c.kS3};
@@ -89,7 +85,7 @@ ATTNFLOW_EXPORT(af_linear_scratch_floats) uint32_t af_linear_scratch_floats(uint
 ATTNFLOW_EXPORT(af_linear_run) void af_linear_run(uint8_t* arena, int32_t* counter, float* scratch) {
   const calls::LinearCall& c = *reinterpret_cast<const calls::LinearCall*>(arena);
   const cpu::linear::LinPlan lp = calls::planOf(c, arena);
-  const cpu::linear::LinKernels& K = cpu::linear::linPortableKernels();
+  const cpu::linear::LinearKernel& K = cpu::wasm::kLinearKernel;
   const int32_t n = c.B * c.Hq;
   for (;;) {
     if (lp.cancel && lp.cancel->load(std::memory_order_relaxed)) break;  // the outputs are abandoned

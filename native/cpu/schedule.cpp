@@ -1,0 +1,37 @@
+// scheduleItems: a CPU attention call cut into work items for the thread pool, and the order the
+// threads take them in (schedule_cut.h).
+#include <algorithm>
+
+#include "plan.h"
+#include "schedule_cut.h"
+
+namespace attnflow {
+namespace cpu {
+
+namespace {
+
+struct Collect {
+  Schedule& s;
+  void item(const Item& it) { s.items.push_back(it); }
+  void split(const Item& first, int32_t parts) {
+    s.merges.push_back(first);
+    s.mergeCount.push_back(parts);
+    s.slots += parts;
+  }
+};
+
+}  // namespace
+
+Schedule scheduleItems(const Plan& P, unsigned threads) {
+  Schedule s;
+  Collect collect{s};
+  cut::cutItems(P, threads, collect);
+  s.order.resize(s.items.size());
+  for (size_t i = 0; i < s.order.size(); ++i) s.order[i] = static_cast<uint32_t>(i);
+  std::stable_sort(s.order.begin(), s.order.end(),
+                   [&](uint32_t a, uint32_t b) { return cut::takenBefore(P, s.items[a], s.items[b]); });
+  return s;
+}
+
+}  // namespace cpu
+}  // namespace attnflow
