@@ -101,8 +101,9 @@ describe('npm pack', () => {
       for (const spec of localImports(readFileSync(join(packed.dir, f), 'utf8'))) {
         const target = posix.join(posix.dirname(f), spec);
         // a declaration file's imports name the .js module: its types and the module ship together
-        queue.push(types ? target.replace(/\.js$/, '.d.ts') : target);
-        if (types) reached.add(target);
+        // (and the module is followed too: marking it reached unread would skip its imports)
+        queue.push(target);
+        if (types) queue.push(target.replace(/\.js$/, '.d.ts'));
       }
     }
     // a module of types only compiles to `export {};`: nothing to reach
