@@ -1,8 +1,8 @@
 /**
  * One attention call as a wasm arena: the operands and the BlockMask copied in, the options as
- * the native binding passes them (ALiBi slopes in log2 units as native/core does; the module
- * completes the plan with native/cpu/plan_rules.h and builds the RoPE tables in its first phase), the work
- * items cut for the threads that will run it, and the output and lse copied back.
+ * the native binding passes them (the module resolves the scores as native/core does, completes the
+ * plan with native/cpu/plan_rules.h and builds the RoPE tables in its first phase), the sizes of
+ * the work the module cuts for the threads that will run it, and the output and lse copied back.
  */
 import { compileMask } from '../mask/index.js';
 import type { Tensor } from '../tensor.js';
@@ -12,7 +12,6 @@ import { allocateOutputs } from '../backends/operands.js';
 import { ArenaBuilder, type Arena, type RecordLayout } from './layout.js';
 import { ITEM_BYTES, MERGE_BYTES, type WorkCounts, type WorkShape } from './schedule.js';
 
-const LOG2E = 1.4426950408889634;
 const DTYPE_CODE = { float32: 0, float16: 1, bfloat16: 2 } as const;
 
 function operand(a: ArenaBuilder, name: string, o: Operand, t: Tensor = o.tensor, output = false): void {
@@ -58,10 +57,10 @@ export function attentionArena(plan: AttentionPlan, layout: RecordLayout, kernel
   a.input('bits', mask.bits);
   a.set('maskHeads', mask.heads).set('numQBlocks', mask.numQBlocks).set('numKBlocks', mask.numKBlocks).set('wordsPerRow', mask.wordsPerRow);
 
-  // The module derives the log2-unit scores from scale and softcap as native/cpu/forward.cpp does;
-  // ALiBi slopes in log2 units from the float32 slopes a native call receives (alibiLog2).
+  // The module derives the log2-unit scores and slopes as native/core does for a native call, from
+  // the float32 slopes a native call receives.
   a.set('scale', plan.scale).set('softcap', plan.softcap);
-  if (plan.alibiSlopes) a.input('alibi2', Float32Array.from(plan.alibiSlopes, (s) => Math.fround(s) * LOG2E));
+  if (plan.alibiSlopes) a.input('alibi', Float32Array.from(plan.alibiSlopes));
 
   if (plan.rope) {
     // tables for the positions plan_rules.h says, built by the call's first phase; the module

@@ -75,6 +75,19 @@ Status resolveAttention(const AttentionParams& p, TileShape tile, const char* ke
 // The ALiBi slopes of `p` in log2 units, one per query head, into dst[0, Hq).
 void alibiLog2(const AttentionParams& p, int32_t Hq, float* dst);
 
+// The score arithmetic above from the caller's scale and softcap (0: none). resolveAttention uses
+// it, and so does the WebAssembly build (native/wasm), whose calls do not pass through it.
+inline void resolveScores(AttentionCall& c, float scale, float softcap) {
+  c.scale = scale;
+  c.scaleLog2 = static_cast<float>(static_cast<double>(scale) * kLog2e);
+  c.softcap = softcap > 0.f;
+  c.capInv = c.softcap ? static_cast<float>(1.0 / softcap) : 0.f;
+  c.capOut = c.softcap ? static_cast<float>(softcap * kLog2e) : 0.f;
+}
+
+// One ALiBi slope in log2 units (alibiLog2, one slope).
+inline float alibiSlopeLog2(float slope) { return static_cast<float>(slope * kLog2e); }
+
 // The log-sum-exp of a finished row from its running max m2 (log2 units) and sum l: -inf for an
 // empty row (l == 0: no allowed key, or only -inf scores), NaN when l is NaN.
 AF_HD float rowLse(float m2, float l) {

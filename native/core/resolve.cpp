@@ -53,18 +53,14 @@ Status resolveAttention(const AttentionParams& p, TileShape tile, const char* ke
   c.numQBlocks = mk.numQBlocks;
   c.numKBlocks = mk.numKBlocks;
   c.wordsPerRow = mk.wordsPerRow;
-  c.scale = p.scale;
-  c.scaleLog2 = static_cast<float>(static_cast<double>(p.scale) * kLog2e);
-  c.softcap = p.softcap > 0.f;
-  c.capInv = c.softcap ? static_cast<float>(1.0 / p.softcap) : 0.f;
-  c.capOut = c.softcap ? static_cast<float>(p.softcap * kLog2e) : 0.f;
+  resolveScores(c, p.scale, p.softcap);
   c.alibi2 = nullptr;
   *out = c;
   return Status::Ok();
 }
 
 void alibiLog2(const AttentionParams& p, int32_t Hq, float* dst) {
-  for (int32_t h = 0; h < Hq; ++h) dst[h] = static_cast<float>(p.alibiSlopes[h] * kLog2e);
+  for (int32_t h = 0; h < Hq; ++h) dst[h] = alibiSlopeLog2(p.alibiSlopes[h]);
 }
 
 }  // namespace core

@@ -76,12 +76,8 @@ Plan planOf(const AttentionCall& c, uint8_t* arena) {
   P.numQBlocks = c.numQBlocks;
   P.numKBlocks = c.numKBlocks;
   P.wordsPerRow = c.wordsPerRow;
-  P.scale = c.scale;
-  P.scaleLog2 = static_cast<float>(static_cast<double>(c.scale) * core::kLog2e);
-  P.softcap = c.softcap > 0.f;
-  P.capInv = P.softcap ? static_cast<float>(1.0 / c.softcap) : 0.f;
-  P.capOut = P.softcap ? static_cast<float>(c.softcap * core::kLog2e) : 0.f;
-  P.alibi2 = at<const float>(arena, c.alibi2);
+  core::resolveScores(P, c.scale, c.softcap);
+  P.alibi2 = at<const float>(arena, c.alibi);  // in log2 units since the call was checked
   P.rope = c.rope != 0;
   if (P.rope) {
     P.ropeInterleaved = c.ropeInterleaved != 0;
@@ -115,10 +111,14 @@ ATTNFLOW_EXPORT(af_attention_rope_floats) uint32_t af_attention_rope_floats(int3
   return static_cast<uint32_t>((Sk - cpu::ropeLow(static_cast<int64_t>(Sk) - Sq)) * (dims / 2));
 }
 
-// Null when the call in the arena is well formed, else what is wrong with it; a well-formed call's
-// work is then cut into its regions (schedule.cpp), ready to run.
+// Null when the call in the arena is well formed, else what is wrong with it. A well-formed call is
+// then made ready to run, once: its ALiBi slopes turned into log2 units in place (as
+// core::alibiLog2 does for a native call) and its work cut into its regions (schedule.cpp).
 ATTNFLOW_EXPORT(af_attention_check) const char* af_attention_check(uint8_t* arena) {
   if (const char* bad = calls::checkAttention(arena)) return bad;
+  const calls::AttentionCall& c = *reinterpret_cast<const calls::AttentionCall*>(arena);
+  if (float* slopes = calls::at<float>(arena, c.alibi))
+    for (int32_t h = 0; h < c.Hq; ++h) slopes[h] = core::alibiSlopeLog2(slopes[h]);
   return calls::cutWork(arena);
 }
 

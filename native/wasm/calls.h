@@ -32,8 +32,9 @@
   X(U, rowPtr) X(U, rowPtrBytes) X(U, colIdx) X(U, colIdxBytes) X(U, partial) X(U, partialBytes) \
   X(U, bits) X(U, bitsBytes)                                                                    \
   X(I, maskHeads) X(I, numQBlocks) X(I, numKBlocks) X(I, wordsPerRow)                           \
-  /* scores: the scale, the softcap (0: none), ALiBi slopes in log2 units (float32 [Hq]) */    \
-  X(F, scale) X(F, softcap) X(U, alibi2) X(U, alibi2Bytes)                                      \
+  /* scores: the scale, the softcap (0: none), ALiBi slopes (float32 [Hq], turned into log2 */ \
+  /* units in place when the call is checked) */                                                \
+  X(F, scale) X(F, softcap) X(U, alibi) X(U, alibiBytes)                                        \
   X(I, rope) X(I, ropeInterleaved) X(I, ropeDims) X(F, ropeBase) X(I, ropeOffset)  \
   /* float32 [Sk - ropeLow][dims/2] cos and sin (plan_rules.h), written by phase 0 of the call */\
   X(U, ropeCos) X(U, ropeCosBytes) X(U, ropeSin) X(U, ropeSinBytes)                             \

@@ -69,7 +69,7 @@ const char* checkMask(const AttentionCall& c, const uint8_t* arena) {
 }
 
 const char* checkRopeAndScores(const AttentionCall& c) {
-  if (c.alibi2 != 0 && !floatsFit(c.alibi2Bytes, static_cast<uint64_t>(c.Hq))) return "attention call: ALiBi slopes do not fit";
+  if (c.alibi != 0 && !floatsFit(c.alibiBytes, static_cast<uint64_t>(c.Hq))) return "attention call: ALiBi slopes do not fit";
   if (c.rope) {
     if (c.ropeDims < 2 || c.ropeDims % 2 != 0 || c.ropeDims > c.D || !(c.ropeBase > 1.f)) {
       return "attention call: bad RoPE dimensions or base";
@@ -107,7 +107,7 @@ const char* checkAttention(const uint8_t* arena) {
   const uint32_t regions[][2] = {
       {c.q, c.qBytes}, {c.k, c.kBytes}, {c.v, c.vBytes}, {c.out, c.outBytes}, {c.lse, c.lseBytes},
       {c.rowPtr, c.rowPtrBytes}, {c.colIdx, c.colIdxBytes}, {c.partial, c.partialBytes}, {c.bits, c.bitsBytes},
-      {c.alibi2, c.alibi2Bytes}, {c.ropeCos, c.ropeCosBytes}, {c.ropeSin, c.ropeSinBytes}, {c.items, c.itemsBytes},
+      {c.alibi, c.alibiBytes}, {c.ropeCos, c.ropeCosBytes}, {c.ropeSin, c.ropeSinBytes}, {c.items, c.itemsBytes},
       {c.merges, c.mergesBytes}, {c.partials, c.partialsBytes}};
   for (const auto& r : regions)
     if (!regionOk(n, rec, r[0], r[1])) return "attention call: a region lies outside the arena";
