@@ -2,18 +2,33 @@
 import { runCpu, runCpuSync } from './backends/cpu.js';
 import { runCuda, runCudaSync } from './backends/cuda.js';
 import { cudaUnavailableReason } from './device.js';
+import type { BackendResult } from './backends/operands.js';
 import { runReference } from './backends/reference.js';
 import { NativeUnavailableError, tryLoadNative } from './native.js';
+import { planSelection } from './select/index.js';
+import type { Selection } from './select/selection.js';
 import type { Tensor } from './tensor.js';
 import { planAttention, type AttentionOptions, type AttentionPlan } from './validate.js';
 
-export type { AttentionOptions, BackendName, Layout, RopeOptions } from './validate.js';
+export type { AttentionOptions, BackendName, Layout, RopeOptions, SelectOptions } from './validate.js';
+export type { Alignment } from './positions.js';
 
 export interface AttentionWithLse {
   out: Tensor;
   /** float32 [batch, heads, seqQ]: log-sum-exp of each query row's scores; −Infinity for empty rows */
   lse: Tensor;
 }
+
+/** What `returnKeyMass: true` returns (the lse comes along, free, whether or not returnLse is set). */
+export interface AttentionWithKeyMass extends AttentionWithLse {
+  /**
+   * float32 [batch, kvHeads, seqK]: for each key, the sum over the query rows of its kv head's
+   * query heads of the key's softmax probability (0 for a key no row attends)
+   */
+  keyMass: Tensor;
+}
+
+type AttentionReturn = Tensor | AttentionWithLse | AttentionWithKeyMass;
 
 let warnedFallback = false;
 
@@ -47,30 +62,42 @@ function chooseBackend(plan: AttentionPlan): 'cpu' | 'reference' | 'cuda' {
   return 'cpu';
 }
 
-function result(plan: AttentionPlan, r: { out: Tensor; lse: Tensor }): Tensor | AttentionWithLse {
-  return plan.returnLse ? r : r.out;
+function result(plan: AttentionPlan, r: BackendResult): AttentionReturn {
+  if (plan.returnKeyMass) return { out: r.out, lse: r.lse, keyMass: r.keyMass! };
+  return plan.returnLse ? { out: r.out, lse: r.lse } : r.out;
+}
+
+/** Runs a validated plan on its backend (the selection, when the plan has one, computed first). */
+export async function runPlan(plan: AttentionPlan, selection: Selection | null = planSelection(plan)): Promise<BackendResult> {
+  const backend = chooseBackend(plan);
+  return backend === 'cuda' ? runCuda(plan) : backend === 'cpu' ? runCpu(plan, selection) : runReference(plan, selection);
+}
+
+/** runPlan on the calling thread. */
+export function runPlanSync(plan: AttentionPlan, selection: Selection | null = planSelection(plan)): BackendResult {
+  const backend = chooseBackend(plan);
+  return backend === 'cuda' ? runCudaSync(plan) : backend === 'cpu' ? runCpuSync(plan, selection) : runReference(plan, selection);
 }
 
 /**
  * Attention over the neighborhoods of a pattern, off the event loop where the backend allows
  * (native backends run on worker threads; the reference backend runs on the calling thread).
  */
+export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & { returnKeyMass: true }): Promise<AttentionWithKeyMass>;
 export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & { returnLse: true }): Promise<AttentionWithLse>;
-export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & { returnLse?: false }): Promise<Tensor>;
-export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Promise<Tensor | AttentionWithLse>;
-export async function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Promise<Tensor | AttentionWithLse> {
+export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & { returnLse?: false; returnKeyMass?: false }): Promise<Tensor>;
+export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Promise<AttentionReturn>;
+export async function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Promise<AttentionReturn> {
   const plan = planAttention(q, k, v, options);
-  const backend = chooseBackend(plan);
-  const run = backend === 'cuda' ? runCuda(plan) : backend === 'cpu' ? runCpu(plan) : runReference(plan);
-  return result(plan, await run);
+  return result(plan, await runPlan(plan));
 }
 
 /** attention() on the calling thread. */
+export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & { returnKeyMass: true }): AttentionWithKeyMass;
 export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & { returnLse: true }): AttentionWithLse;
-export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & { returnLse?: false }): Tensor;
-export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor | AttentionWithLse;
-export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor | AttentionWithLse {
+export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & { returnLse?: false; returnKeyMass?: false }): Tensor;
+export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): AttentionReturn;
+export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): AttentionReturn {
   const plan = planAttention(q, k, v, options);
-  const backend = chooseBackend(plan);
-  return result(plan, backend === 'cuda' ? runCudaSync(plan) : backend === 'cpu' ? runCpuSync(plan) : runReference(plan));
+  return result(plan, runPlanSync(plan));
 }

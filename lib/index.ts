@@ -7,7 +7,7 @@ export { Tensor } from './tensor.js';
 export type { DType } from './dtypes.js';
 export type { Layout as TensorLayout, TensorOptions, RandnOptions } from './tensor.js';
 export { attention, attentionSync } from './attention.js';
-export type { AttentionOptions, AttentionWithLse, BackendName, Layout, RopeOptions } from './attention.js';
+export type { Alignment, AttentionOptions, AttentionWithKeyMass, AttentionWithLse, BackendName, Layout, RopeOptions, SelectOptions } from './attention.js';
 export { mergeAttention } from './merge.js';
 export type { AttentionPart } from './merge.js';
 export { patterns, parsePattern, toPattern, PatternSyntaxError, TileClass } from './patterns/index.js';

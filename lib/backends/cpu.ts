@@ -1,21 +1,24 @@
-/** The native multi-threaded CPU backend (native/cpu), fed the mask compiled for its tile shape. */
+/** The native multi-threaded CPU backend (native/cpu), fed the mask built for its tile shape. */
 import type { DType } from '../dtypes.js';
 import type { BlockMask } from '../mask/blockmask.js';
-import { compileMask } from '../mask/index.js';
 import { loadNative, type NativeAttentionArgs, type NativeView } from '../native.js';
+import { defaultGeometry } from '../positions.js';
+import type { Selection } from '../select/selection.js';
 import type { Tensor } from '../tensor.js';
 import type { AttentionPlan, Operand } from '../validate.js';
-import { allocateOutputs } from './operands.js';
+import { planMask } from './masks.js';
+import { allocateOutputs, type BackendResult } from './operands.js';
 
 const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { float32: 0, float16: 1, bfloat16: 2 };
 
-function nativeView(o: Operand, t: Tensor = o.tensor): NativeView {
+/** A native view of operand `o` (stored in `t`); with `batch`, of that batch element only. */
+function nativeView(o: Operand, t: Tensor = o.tensor, batch?: number): NativeView {
   return {
     data: t.data,
     dtype: DTYPE_CODE[t.dtype],
-    shape: [o.batch, o.heads, o.seq, o.headDim],
+    shape: [batch === undefined ? o.batch : 1, o.heads, o.seq, o.headDim],
     strides: [...o.strides],
-    offset: 0,
+    offset: batch === undefined ? 0 : batch * o.strides[0],
   };
 }
 
@@ -32,40 +35,56 @@ export function cpuTile(): { blockQ: number; blockK: number } {
   return tileShape;
 }
 
-/** Builds the native call for a plan; the outputs it writes are returned alongside. */
-export function cpuCall(plan: AttentionPlan): { args: NativeAttentionArgs; out: Tensor; lse: Tensor } {
+/** What the native CPU kernel cannot run yet, or null. */
+function unsupported(plan: AttentionPlan): string | null {
+  if (plan.returnKeyMass) return 'returnKeyMass';
+  if ((plan.rope || plan.alibiSlopes) && !defaultGeometry(plan.positions, plan.q.seq, plan.k.seq)) {
+    return 'RoPE or ALiBi together with keyPositions, queryPositions or top-left alignment';
+  }
+  return null;
+}
+
+/**
+ * Builds the native calls for a plan (one per batch element when a selection is given: its mask
+ * differs between batch elements); the outputs they write are returned alongside.
+ */
+export function cpuCalls(plan: AttentionPlan, selection: Selection | null = null): { calls: NativeAttentionArgs[]; result: BackendResult } {
+  const why = unsupported(plan);
+  if (why !== null) throw new Error(`the cpu backend does not support ${why} yet; use backend 'reference'`);
   const tile = cpuTile();
-  const mask = compileMask(plan.pattern, {
-    seqQ: plan.q.seq,
-    seqK: plan.k.seq,
-    heads: plan.q.heads,
-    blockQ: tile.blockQ,
-    blockK: tile.blockK,
-  });
   const { out, lse } = allocateOutputs(plan);
-  const args: NativeAttentionArgs = {
-    q: nativeView(plan.q),
-    k: nativeView(plan.k),
-    v: nativeView(plan.v),
-    out: nativeView(plan.q, out),
-    lse: lse.data as Float32Array,
-    mask: maskArgs(mask),
-    scale: plan.scale,
-    softcap: plan.softcap,
-    alibi: plan.alibiSlopes ? Float32Array.from(plan.alibiSlopes) : null,
-    rope: plan.rope ? { base: plan.rope.base, interleaved: plan.rope.style === 'interleaved', offset: plan.rope.offset, dims: plan.rope.dims } : null,
-  };
-  return { args, out, lse };
+  const rope = plan.rope ? { base: plan.rope.base, interleaved: plan.rope.style === 'interleaved', offset: plan.rope.offset, dims: plan.rope.dims } : null;
+  const alibi = plan.alibiSlopes ? Float32Array.from(plan.alibiSlopes) : null;
+  const lseData = lse.data as Float32Array;
+  const perBatch = selection !== null;
+  const calls: NativeAttentionArgs[] = [];
+  for (let b = 0; b < (perBatch ? plan.q.batch : 1); b++) {
+    const at = perBatch ? b : undefined;
+    const rows = plan.q.heads * plan.q.seq;
+    calls.push({
+      q: nativeView(plan.q, plan.q.tensor, at),
+      k: nativeView(plan.k, plan.k.tensor, at),
+      v: nativeView(plan.v, plan.v.tensor, at),
+      out: nativeView(plan.q, out, at),
+      lse: perBatch ? lseData.subarray(b * rows, (b + 1) * rows) : lseData,
+      mask: maskArgs(planMask(plan, tile, selection, b)),
+      scale: plan.scale,
+      softcap: plan.softcap,
+      alibi,
+      rope,
+    });
+  }
+  return { calls, result: { out, lse } };
 }
 
-export function runCpuSync(plan: AttentionPlan): { out: Tensor; lse: Tensor } {
-  const { args, out, lse } = cpuCall(plan);
-  loadNative().attentionSync(args);
-  return { out, lse };
+export function runCpuSync(plan: AttentionPlan, selection: Selection | null = null): BackendResult {
+  const { calls, result } = cpuCalls(plan, selection);
+  for (const args of calls) loadNative().attentionSync(args);
+  return result;
 }
 
-export async function runCpu(plan: AttentionPlan): Promise<{ out: Tensor; lse: Tensor }> {
-  const { args, out, lse } = cpuCall(plan);
-  await loadNative().attention(args);
-  return { out, lse };
+export async function runCpu(plan: AttentionPlan, selection: Selection | null = null): Promise<BackendResult> {
+  const { calls, result } = cpuCalls(plan, selection);
+  for (const args of calls) await loadNative().attention(args);
+  return result;
 }

@@ -9,7 +9,7 @@
  */
 import type { DType } from '../dtypes.js';
 import type { BlockMask } from '../mask/blockmask.js';
-import { compileMask } from '../mask/index.js';
+import { defaultGeometry } from '../positions.js';
 import { Tensor } from '../tensor.js';
 import type { AttentionPlan, Operand } from '../validate.js';
 import {
@@ -24,6 +24,7 @@ import {
   type CudaNative,
   type CudaView,
 } from '../device.js';
+import { planMask } from './masks.js';
 
 const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { float32: 0, float16: 1, bfloat16: 2 };
 
@@ -48,14 +49,19 @@ function view(o: Operand, t: Tensor): CudaView {
 }
 
 function compile(plan: AttentionPlan, cuda: CudaNative): BlockMask {
-  const tile = cudaTile(cuda);
-  return compileMask(plan.pattern, {
-    seqQ: plan.q.seq,
-    seqK: plan.k.seq,
-    heads: plan.q.heads,
-    blockQ: tile.blockQ,
-    blockK: tile.blockK,
-  });
+  const why = unsupported(plan);
+  if (why !== null) throw new Error(`the cuda backend does not support ${why} yet; use backend 'cpu' or 'reference'`);
+  return planMask(plan, cudaTile(cuda), null);
+}
+
+/** What the CUDA kernels cannot run yet, or null. */
+function unsupported(plan: AttentionPlan): string | null {
+  if (plan.returnKeyMass) return 'returnKeyMass';
+  if (plan.select) return 'select';
+  if ((plan.rope || plan.alibiSlopes) && !defaultGeometry(plan.positions, plan.q.seq, plan.k.seq)) {
+    return 'RoPE or ALiBi together with keyPositions, queryPositions or top-left alignment';
+  }
+  return null;
 }
 
 /** The device a plan runs on: its inputs' device, or cuda:0 for host inputs. */

@@ -23,3 +23,11 @@ export function allocateOutputs(plan: AttentionPlan): { out: Tensor; lse: Tensor
   const lse = Tensor.zeros([q.batch, q.heads, q.seq], { dtype: 'float32' });
   return { out, lse };
 }
+
+/** What a backend returns: the output, the lse and, when asked for, the key masses. */
+export interface BackendResult {
+  out: Tensor;
+  lse: Tensor;
+  /** float32 [batch, kvHeads, seqK] */
+  keyMass?: Tensor;
+}

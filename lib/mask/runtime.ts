@@ -1,0 +1,327 @@
+/**
+ * BlockMasks built at run time, for calls whose keys do not sit at positions 0..seqK−1 (a KV cache
+ * after eviction, explicit key or query positions, top-left alignment) or whose key blocks are
+ * chosen from the data (query-aware selection). Same layout as compiled masks (blockmask.ts), so
+ * the same kernels run them.
+ *
+ * Cost: one pass over the key positions (per-block minimum, maximum, count and whether the block
+ * holds consecutive positions), then for each (head, query tile) only the candidate key blocks:
+ * those of the pattern's key ranges when key blocks are in ascending position order (found by
+ * binary search), otherwise every non-empty key block (a cache's slots: O(kept keys / blockK)).
+ * Each candidate is classified analytically on the position ranges it spans (pattern.classify);
+ * only partial tiles are evaluated element by element — or by the pattern's own row fill when both
+ * the query rows and the key block hold consecutive positions.
+ */
+import type { BlockMask } from './blockmask.js';
+import type { Pattern } from '../patterns/pattern.js';
+import { TileClass } from '../patterns/pattern.js';
+import { toNode } from '../patterns/index.js';
+import type { PatternNode } from '../patterns/node.js';
+import type { ResolvedPositions } from '../positions.js';
+import { selectedBlocks, type Selection } from '../select/selection.js';
+
+export interface RuntimeMaskOptions {
+  readonly seqQ: number;
+  readonly seqK: number;
+  /** query heads */
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly blockQ: number;
+  readonly blockK: number;
+  readonly positions: ResolvedPositions;
+  /** a selection restricts each (kv head, query block) to its selected key blocks; it is per batch element */
+  readonly selection?: Selection | null;
+  /** the batch element whose selection the mask is for (default 0) */
+  readonly batchIndex?: number;
+}
+
+/** Per key block of one kv head: smallest and largest position, non-empty keys, consecutive positions. */
+interface KeyBlocks {
+  readonly min: Float64Array;
+  readonly max: Float64Array;
+  readonly count: Int32Array;
+  /** 1 when the block is full width, has no empty slot and holds positions min, min + 1, … in order */
+  readonly consecutive: Uint8Array;
+  /** non-empty blocks, ascending */
+  readonly nonEmpty: Int32Array;
+  /** whether min and max never decrease over the non-empty blocks (binary search allowed) */
+  readonly monotone: boolean;
+}
+
+function keyBlocks(kp: Int32Array | null, hk: number, seqK: number, blockK: number): KeyBlocks {
+  const nkb = Math.ceil(seqK / blockK);
+  const min = new Float64Array(nkb);
+  const max = new Float64Array(nkb);
+  const count = new Int32Array(nkb);
+  const consecutive = new Uint8Array(nkb);
+  const nonEmpty: number[] = [];
+  let monotone = true;
+  let lastMin = -Infinity;
+  let lastMax = -Infinity;
+  for (let kb = 0; kb < nkb; kb++) {
+    const j0 = kb * blockK;
+    const j1 = Math.min(j0 + blockK, seqK);
+    let lo = Infinity;
+    let hi = -Infinity;
+    let n = 0;
+    let cons = j1 - j0 === blockK;
+    for (let j = j0; j < j1; j++) {
+      const p = kp === null ? j : kp[hk * seqK + j];
+      if (p < 0) {
+        cons = false;
+        continue;
+      }
+      if (cons && n > 0 && p !== lo + (j - j0)) cons = false;
+      if (p < lo) lo = p;
+      if (p > hi) hi = p;
+      n++;
+    }
+    if (n > 0 && lo !== (kp === null ? j0 : kp[hk * seqK + j0])) cons = false;
+    min[kb] = lo;
+    max[kb] = hi;
+    count[kb] = n;
+    consecutive[kb] = cons && n === blockK ? 1 : 0;
+    if (n > 0) {
+      nonEmpty.push(kb);
+      if (lo < lastMin || hi < lastMax) monotone = false;
+      lastMin = lo;
+      lastMax = hi;
+    }
+  }
+  return { min, max, count, consecutive, nonEmpty: Int32Array.from(nonEmpty), monotone };
+}
+
+/** Growable CSR output. */
+class Rows {
+  cols: number[] = [];
+  partial: number[] = [];
+  bits: Uint32Array = new Uint32Array(1024);
+  tiles = 0;
+  constructor(readonly tileWords: number) {}
+  addTile(buf: Uint32Array): number {
+    const need = (this.tiles + 1) * this.tileWords;
+    if (need > this.bits.length) {
+      const g = new Uint32Array(Math.max(need, this.bits.length * 2));
+      g.set(this.bits);
+      this.bits = g;
+    }
+    this.bits.set(buf, this.tiles * this.tileWords);
+    return this.tiles++;
+  }
+}
+
+/** The first index in the sorted list `a` (of block indices) whose value of `key` is ≥ x. */
+function lowerBound(a: Int32Array, key: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const m = (lo + hi) >> 1;
+    if (key[a[m]] < x) lo = m + 1;
+    else hi = m;
+  }
+  return lo;
+}
+
+/**
+ * Builds the BlockMask of a call with explicit positions (and optionally a selection). Rows are
+ * per query head (heads = Hq) unless every head would get the same rows (a pattern that is the
+ * same for every head, the same key positions for every kv head, no selection): then heads = 1.
+ */
+export function buildRuntimeMask(pattern: Pattern, o: RuntimeMaskOptions): BlockMask {
+  const node: PatternNode = toNode(pattern, 'buildRuntimeMask');
+  const { seqQ, seqK, heads: Hq, kvHeads: Hkv, blockQ, blockK, positions } = o;
+  const selection = o.selection ?? null;
+  const b = o.batchIndex ?? 0;
+  const group = Hq / Hkv;
+  const kp = positions.keyPositions;
+  const numQBlocks = Math.ceil(seqQ / blockQ);
+  const numKBlocks = Math.ceil(seqK / blockK);
+  const wpr = Math.ceil(blockK / 32);
+  const tileWords = blockQ * wpr;
+
+  let sameKeys = true;
+  if (kp !== null) {
+    for (let hk = 1; hk < Hkv && sameKeys; hk++) {
+      for (let j = 0; j < seqK; j++) {
+        if (kp[hk * seqK + j] !== kp[j]) {
+          sameKeys = false;
+          break;
+        }
+      }
+    }
+  }
+  const shared = node.headPeriod === 1 && sameKeys && selection === null;
+  // Rows are computed per unit: one unit when shared; per kv head when only the keys or the
+  // selection differ between kv heads; per query head when the pattern differs between heads.
+  const perQueryHead = node.headPeriod > 1;
+  const units = shared ? 1 : perQueryHead ? Hq : Hkv;
+
+  const qp = new Float64Array(seqQ);
+  for (let i = 0; i < seqQ; i++) qp[i] = positions.queryPositions === null ? positions.queryStart + i : positions.queryPositions[i];
+
+  const blocksOf = new Map<number, KeyBlocks>();
+  const rows = new Rows(tileWords);
+  const unitPtr = new Int32Array(units * numQBlocks + 1);
+  const buf = new Uint32Array(tileWords);
+  const fullRow = new Uint32Array(wpr);
+  const selMap = selection ? new Uint8Array(selection.numKBlocks) : null;
+  const selBs = selection ? selection.blockSize : 0;
+
+  for (let u = 0; u < units; u++) {
+    const h = perQueryHead ? u : shared ? 0 : u * group; // pattern head evaluated
+    const hk = perQueryHead ? Math.floor(u / group) : shared ? 0 : u;
+    let kb = blocksOf.get(sameKeys ? 0 : hk);
+    if (kb === undefined) {
+      kb = keyBlocks(kp, sameKeys ? 0 : hk, seqK, blockK);
+      blocksOf.set(sameKeys ? 0 : hk, kb);
+    }
+    const keyAt = (j: number): number => (kp === null ? j : kp[hk * seqK + j]);
+    for (let qb = 0; qb < numQBlocks; qb++) {
+      const i0 = qb * blockQ;
+      const i1 = Math.min(i0 + blockQ, seqQ);
+      let pmin = Infinity;
+      let pmax = -Infinity;
+      let qCons = true;
+      for (let i = i0; i < i1; i++) {
+        if (qp[i] < pmin) pmin = qp[i];
+        if (qp[i] > pmax) pmax = qp[i];
+        if (qp[i] !== qp[i0] + (i - i0)) qCons = false;
+      }
+      // a selection whose query blocks do not line up with the tile's rows is applied per row
+      const selRowWise = selection !== null && (selBs % blockQ !== 0 || Math.floor(i0 / selBs) !== Math.floor((i1 - 1) / selBs));
+      let mapQb = -1; // the selection query block selMap holds
+      if (selection !== null && !selRowWise) {
+        mapQb = Math.floor(i0 / selBs);
+        selectedBlocks(selection, b, hk, mapQb, selMap!);
+      }
+      const isSelected = (i: number, j: number): boolean => {
+        if (selection === null) return true;
+        const sqb = Math.floor(i / selBs);
+        if (sqb !== mapQb) {
+          selectedBlocks(selection, b, hk, sqb, selMap!);
+          mapQb = sqb;
+        }
+        return selMap![Math.floor(j / selBs)] === 1;
+      };
+
+      // candidate key blocks
+      let cand: Int32Array;
+      if (kb.monotone) {
+        const ranges = node.keyRanges(pmin, pmax + 1, h);
+        if (ranges === null) cand = kb.nonEmpty;
+        else {
+          const list: number[] = [];
+          let last = -1;
+          for (let r = 0; r < ranges.length; r += 2) {
+            // blocks whose [min, max] meets [lo, hi): max ≥ lo (from the first such) and min < hi
+            let at = lowerBound(kb.nonEmpty, kb.max, ranges[r]);
+            for (; at < kb.nonEmpty.length && kb.min[kb.nonEmpty[at]] < ranges[r + 1]; at++) {
+              const x = kb.nonEmpty[at];
+              if (x > last) {
+                list.push(x);
+                last = x;
+              }
+            }
+          }
+          cand = Int32Array.from(list);
+        }
+      } else cand = kb.nonEmpty;
+
+      for (let c = 0; c < cand.length; c++) {
+        const k = cand[c];
+        const j0 = k * blockK;
+        const j1 = Math.min(j0 + blockK, seqK);
+        if (selection !== null && !selRowWise) {
+          // skip key blocks that touch no selected block
+          let any = false;
+          for (let sb = Math.floor(j0 / selBs); sb <= Math.floor((j1 - 1) / selBs) && !any; sb++) any = selMap![sb] === 1;
+          if (!any) continue;
+        }
+        const cls = node.classify(pmin, pmax + 1, kb.min[k], kb.max[k] + 1, h);
+        if (cls === TileClass.Empty) continue;
+        const width = j1 - j0;
+        let fullSel = selection === null;
+        if (selection !== null && !selRowWise) {
+          fullSel = true;
+          for (let sb = Math.floor(j0 / selBs); sb <= Math.floor((j1 - 1) / selBs) && fullSel; sb++) fullSel = selMap![sb] === 1;
+        }
+        if (cls === TileClass.Full && kb.count[k] === width && fullSel) {
+          rows.cols.push(k);
+          rows.partial.push(-1);
+          continue;
+        }
+        buf.fill(0);
+        if (qCons && kb.consecutive[k] === 1 && fullSel) {
+          node.fill(buf, wpr, pmin, pmax + 1, kb.min[k], kb.min[k] + width, h);
+        } else {
+          for (let i = i0; i < i1; i++) {
+            const base = (i - i0) * wpr;
+            for (let j = j0; j < j1; j++) {
+              const p = keyAt(j);
+              if (p >= 0 && node.allows(qp[i], p, h) && isSelected(i, j)) buf[base + ((j - j0) >>> 5)] |= 1 << ((j - j0) & 31);
+            }
+          }
+        }
+        // drop empty tiles; store all-set ones as full
+        let anyBit = false;
+        let full = true;
+        for (let w = 0; w < wpr; w++) {
+          const cw = width - 32 * w;
+          fullRow[w] = cw >= 32 ? 0xffffffff : cw <= 0 ? 0 : (0xffffffff >>> (32 - cw)) >>> 0;
+        }
+        for (let r = 0; r < i1 - i0; r++) {
+          for (let w = 0; w < wpr; w++) {
+            const v = buf[r * wpr + w] >>> 0;
+            if (v !== 0) anyBit = true;
+            if (v !== fullRow[w]) full = false;
+          }
+        }
+        if (!anyBit) continue;
+        rows.cols.push(k);
+        rows.partial.push(full ? -1 : rows.addTile(buf));
+      }
+      unitPtr[u * numQBlocks + qb + 1] = rows.cols.length;
+    }
+  }
+
+  // expand units to mask heads
+  const maskHeads = shared ? 1 : Hq;
+  let rowPtr = unitPtr;
+  let colIdx = Int32Array.from(rows.cols);
+  let partial = Int32Array.from(rows.partial);
+  if (!shared && !perQueryHead && group > 1) {
+    const perUnit = Array.from({ length: units }, (_, u) => unitPtr[(u + 1) * numQBlocks] - unitPtr[u * numQBlocks]);
+    let total = 0;
+    for (let h = 0; h < Hq; h++) total += perUnit[Math.floor(h / group)];
+    const c2 = new Int32Array(total);
+    const p2 = new Int32Array(total);
+    const r2 = new Int32Array(Hq * numQBlocks + 1);
+    let at = 0;
+    for (let h = 0; h < Hq; h++) {
+      const u = Math.floor(h / group);
+      const s0 = unitPtr[u * numQBlocks];
+      const s1 = unitPtr[(u + 1) * numQBlocks];
+      c2.set(colIdx.subarray(s0, s1), at);
+      p2.set(partial.subarray(s0, s1), at);
+      for (let qb = 0; qb < numQBlocks; qb++) r2[h * numQBlocks + qb + 1] = at + unitPtr[u * numQBlocks + qb + 1] - s0;
+      at += s1 - s0;
+    }
+    rowPtr = r2;
+    colIdx = c2;
+    partial = p2;
+  }
+  return {
+    seqQ,
+    seqK,
+    blockQ,
+    blockK,
+    numQBlocks,
+    numKBlocks,
+    heads: maskHeads,
+    rowPtr,
+    colIdx,
+    partial,
+    wordsPerRow: wpr,
+    bits: rows.bits.slice(0, rows.tiles * tileWords),
+  };
+}
