@@ -9,6 +9,8 @@ export type { Layout as TensorLayout, TensorOptions, RandnOptions } from './tens
 export { attention, attentionSync } from './attention.js';
 export type { Alignment, AttentionOptions, AttentionWithKeyMass, AttentionWithLse, BackendName, Layout, RopeOptions, SelectOptions } from './attention.js';
 export { mergeAttention } from './merge.js';
+export { KVCache } from './kvcache/index.js';
+export type { CacheAttentionOptions, KVCacheOptions, PolicyName, PolicyObject } from './kvcache/index.js';
 export type { AttentionPart } from './merge.js';
 export { patterns, parsePattern, toPattern, PatternSyntaxError, TileClass } from './patterns/index.js';
 export type { Pattern } from './patterns/pattern.js';

@@ -197,7 +197,7 @@ function checkInteger(name: string, x: unknown, min: number): number {
   return x;
 }
 
-function resolveRope(r: unknown, headDim: number): ResolvedRope | null {
+export function resolveRope(r: unknown, headDim: number): ResolvedRope | null {
   if (r === undefined || r === null || r === false) return null;
   if (typeof r !== 'object') throw new TypeError(`options.rope must be an object like { base, style, offset, dims } (got ${describeValue(r)})`);
   const o = r as RopeOptions;
