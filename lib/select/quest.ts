@@ -89,6 +89,22 @@ export function keyBlockBounds(p: SelectionProblem): KeyBlockBounds {
   return { blockSize, numBlocks: nb, headDim: D, min, max, count, minPos, maxPos };
 }
 
+/**
+ * The Quest bound of one query row (D values of `q` from `at`) against key block kb of (b, hk):
+ * Σ_d max(q_d·min_d, q_d·max_d) ≥ q·k for every key k of the block. NaN counts as +∞.
+ */
+export function questBound(q: ArrayLike<number>, at: number, bounds: KeyBlockBounds, b: number, hk: number, kb: number): number {
+  const D = bounds.headDim;
+  const Hkv = bounds.count.length / bounds.numBlocks;
+  const o = ((b * Hkv + hk) * bounds.numBlocks + kb) * D;
+  let s = 0;
+  for (let d = 0; d < D; d++) {
+    const x = q[at + d];
+    s += Math.max(x * bounds.min[o + d], x * bounds.max[o + d]);
+  }
+  return Number.isNaN(s) ? Infinity : s;
+}
+
 /** Whether some query position in qs (rows i0..i1) and key of block kb may attend under head h. */
 function reaches(
   node: PatternNode,
@@ -184,15 +200,9 @@ export function selectBlocks(p: SelectionProblem, bounds: KeyBlockBounds = keyBl
             isDiag[kb] = 1;
             continue;
           }
-          const o = ((b * Hkv + hk) * nb + kb) * D;
           let best = -Infinity;
           for (let r = 0; r < nr; r++) {
-            let s = 0;
-            for (let d = 0; d < D; d++) {
-              const x = qRows[r * D + d];
-              s += Math.max(x * bounds.min[o + d], x * bounds.max[o + d]);
-            }
-            if (Number.isNaN(s)) s = Infinity;
+            const s = questBound(qRows, r * D, bounds, b, hk, kb);
             if (s > best) best = s;
           }
           score[kb] = best;
