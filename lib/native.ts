@@ -59,6 +59,14 @@ export interface NativeAttentionArgs {
   softcap: number;
   alibi: Float32Array | null;
   rope: { base: number; interleaved: boolean; offset: number; dims: number } | null;
+  /** one position per query row, or null: query i at queryStart + i */
+  queryPositions?: Int32Array | null;
+  /** null / absent: bottom-right (seqK − seqQ) */
+  queryStart?: number | null;
+  /** kvHeads × seqK key positions (negative: empty slot), or null: key j at j */
+  keyPositions?: Int32Array | null;
+  /** float32 [batch, kvHeads, seqK] written with each key's attention mass, or null */
+  keyMass?: Float32Array | null;
 }
 
 export interface NativeAddon {

@@ -12,7 +12,7 @@ import { relError, toBhsd, TOLERANCE } from './helpers/oracle.js';
 import { Gen } from './reliability/fuzz.js';
 import { patternString } from './reliability/gen.js';
 
-const BACKENDS = ['reference'] as const;
+const BACKENDS = ['reference', 'cpu'] as const;
 
 describe('returnKeyMass', () => {
   for (const backend of BACKENDS) {
@@ -58,6 +58,26 @@ describe('returnKeyMass', () => {
     });
   }
 
+  it('cpu: long decode rows (split across threads), prefill tiles, GQA packing, softcap and ALiBi', () => {
+    const g = new Gen(1611);
+    for (const [B, Hq, Hkv, Sq, Sk, pattern] of [
+      [1, 8, 2, 1, 3000, 'causal'],
+      [2, 4, 4, 1, 700, 'causal & sliding(500) | sink(4)'],
+      [1, 2, 1, 130, 300, 'causal'],
+      [1, 6, 2, 3, 1000, 'full'],
+    ] as const) {
+      const D = 32;
+      const q = Tensor.randn([B, Hq, Sq, D], { seed: g.int(0, 1e9) });
+      const k = Tensor.randn([B, Hkv, Sk, D], { seed: g.int(0, 1e9) });
+      const v = Tensor.randn([B, Hkv, Sk, D], { seed: g.int(0, 1e9) });
+      for (const extra of [{}, { softcap: 5 }, { alibi: true }] as const) {
+        const got = attentionSync(q, k, v, { pattern, returnKeyMass: true, backend: 'cpu', ...extra });
+        const want = attentionSync(q, k, v, { pattern, returnKeyMass: true, backend: 'reference', ...extra });
+        expect(relError(got.keyMass.toFloat32(), want.keyMass.toFloat32()), `${B} ${Hq}/${Hkv} ${Sq}x${Sk} ${pattern} ${JSON.stringify(extra)}`).toBeLessThanOrEqual(1e-5);
+      }
+    }
+  });
+
   it('finds planted heavy hitters: keys every query attends to get the largest mass', async () => {
     const Sk = 200;
     const D = 32;
@@ -75,12 +95,14 @@ describe('returnKeyMass', () => {
       }
     }
     const k = Tensor.from(kd, [1, 2, Sk, D]);
-    const { keyMass } = await attention(q, k, k, { returnKeyMass: true, backend: 'reference' });
-    const m = keyMass.toFloat32();
-    for (const hk of [0, 1]) {
-      const row = Array.from(m.subarray(hk * Sk, (hk + 1) * Sk));
-      const top3 = row.map((x, j) => [x, j]).sort((a, b) => b[0] - a[0]).slice(0, 3).map((e) => e[1]).sort((a, b) => a - b);
-      expect(top3).toEqual([17, 99, 150]);
+    for (const backend of ['reference', 'cpu'] as const) {
+      const { keyMass } = await attention(q, k, k, { returnKeyMass: true, backend });
+      const m = keyMass.toFloat32();
+      for (const hk of [0, 1]) {
+        const row = Array.from(m.subarray(hk * Sk, (hk + 1) * Sk));
+        const top3 = row.map((x, j) => [x, j]).sort((a, b) => b[0] - a[0]).slice(0, 3).map((e) => e[1]).sort((a, b) => a - b);
+        expect(top3, backend).toEqual([17, 99, 150]);
+      }
     }
   });
 

@@ -117,9 +117,7 @@ describe('attention over explicit key positions', () => {
         const q = randn(g, [B, Hq, Sq, D], dtype);
         const k = randn(g, [B, Hkv, Sk, D], dtype);
         const v = randn(g, [B, Hkv, Sk, D], dtype);
-        // the native backends take RoPE and ALiBi on explicit positions once Phase B lands; the
-        // reference backend takes them now
-        const extras = backend === 'reference' ? g.int(0, 2) : 0;
+        const extras = g.int(0, 2); // 1: RoPE, 2: ALiBi, on the true positions
         const rope = extras === 1 ? { base: 10000, style: g.pick(['half', 'interleaved'] as const), offset: g.int(0, 5), dims: D } : undefined;
         const alibi = extras === 2 ? Float32Array.from({ length: Hq }, () => g.int(1, 8) / 16) : undefined;
         const topLeft = g.bool(0.25);
@@ -178,7 +176,7 @@ describe('attention over explicit key positions', () => {
       }
       const rope = { base: 500, style: 'half' as const };
       const alibi = Float32Array.of(0.25, 0.125);
-      for (const backend of ['reference'] as const) {
+      for (const backend of ['reference', 'cpu'] as const) {
         const a = attentionSync(q, k, v, { pattern: base, keyPositions: kp, backend, rope, alibi });
         const b = attentionSync(q, Tensor.from(kFull, [1, 1, L, D]), Tensor.from(vFull, [1, 1, L, D]), { pattern: hidden, backend, rope, alibi });
         expect(relError(toBhsd(a), toBhsd(b)), `${base} Sk=${Sk} L=${L}`).toBeLessThanOrEqual(1e-5);

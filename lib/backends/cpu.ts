@@ -2,12 +2,11 @@
 import type { DType } from '../dtypes.js';
 import type { BlockMask } from '../mask/blockmask.js';
 import { loadNative, type NativeAttentionArgs, type NativeView } from '../native.js';
-import { defaultGeometry } from '../positions.js';
 import type { Selection } from '../select/selection.js';
-import type { Tensor } from '../tensor.js';
 import type { AttentionPlan, Operand } from '../validate.js';
 import { planMask } from './masks.js';
 import { allocateOutputs, type BackendResult } from './operands.js';
+import { Tensor } from '../tensor.js';
 
 const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { float32: 0, float16: 1, bfloat16: 2 };
 
@@ -35,27 +34,20 @@ export function cpuTile(): { blockQ: number; blockK: number } {
   return tileShape;
 }
 
-/** What the native CPU kernel cannot run yet, or null. */
-function unsupported(plan: AttentionPlan): string | null {
-  if (plan.returnKeyMass) return 'returnKeyMass';
-  if ((plan.rope || plan.alibiSlopes) && !defaultGeometry(plan.positions, plan.q.seq, plan.k.seq)) {
-    return 'RoPE or ALiBi together with keyPositions, queryPositions or top-left alignment';
-  }
-  return null;
-}
-
 /**
  * Builds the native calls for a plan (one per batch element when a selection is given: its mask
  * differs between batch elements); the outputs they write are returned alongside.
  */
 export function cpuCalls(plan: AttentionPlan, selection: Selection | null = null): { calls: NativeAttentionArgs[]; result: BackendResult } {
-  const why = unsupported(plan);
-  if (why !== null) throw new Error(`the cpu backend does not support ${why} yet; use backend 'reference'`);
   const tile = cpuTile();
   const { out, lse } = allocateOutputs(plan);
   const rope = plan.rope ? { base: plan.rope.base, interleaved: plan.rope.style === 'interleaved', offset: plan.rope.offset, dims: plan.rope.dims } : null;
   const alibi = plan.alibiSlopes ? Float32Array.from(plan.alibiSlopes) : null;
   const lseData = lse.data as Float32Array;
+  const { keyPositions, queryPositions, queryStart } = plan.positions;
+  const massPerBatch = plan.k.heads * plan.k.seq;
+  const keyMass = plan.returnKeyMass ? Tensor.zeros([plan.k.batch, plan.k.heads, plan.k.seq], { dtype: 'float32' }) : null;
+  const massData = keyMass === null ? null : (keyMass.data as Float32Array);
   const perBatch = selection !== null;
   const calls: NativeAttentionArgs[] = [];
   for (let b = 0; b < (perBatch ? plan.q.batch : 1); b++) {
@@ -72,9 +64,13 @@ export function cpuCalls(plan: AttentionPlan, selection: Selection | null = null
       softcap: plan.softcap,
       alibi,
       rope,
+      queryPositions,
+      queryStart,
+      keyPositions,
+      keyMass: massData === null ? null : perBatch ? massData.subarray(b * massPerBatch, (b + 1) * massPerBatch) : massData,
     });
   }
-  return { calls, result: { out, lse } };
+  return { calls, result: keyMass === null ? { out, lse } : { out, lse, keyMass } };
 }
 
 export function runCpuSync(plan: AttentionPlan, selection: Selection | null = null): BackendResult {

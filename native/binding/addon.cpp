@@ -102,6 +102,7 @@ AttentionParams attentionParams(Napi::Env env, Napi::Value arg, KeepAlive& keep)
   // validateAttention see it (an empty lse is right only for an empty problem).
   p.lse = binding::optionalFloat32(a, args, "lse", &p.lseLen, keep);
   binding::alibiAndRope(a, args, p, keep);
+  binding::positionsAndKeyMass(a, args, p, keep);
   // Every getter has run: from here on no JS runs until the call is done (or, for the
   // asynchronous call, JS that could resize buffers meets the checks above).
   keep.verify(a);

@@ -122,6 +122,7 @@ Scratch carveScratch(float* base, int D) {
   s.vBuf = p;
   p += kBK * Dp;
   s.row = p;
+  s.mass = nullptr;
   return s;
 }
 
@@ -169,6 +170,52 @@ void buildRopeTable(const RopeParams& rope, int64_t lo, int64_t hi, std::vector<
   pool.parallelFor(blocks, body);
 }
 
+// RoPE tables for explicit positions: one row per position in use. When the positions span little
+// more than their count, the rows are the dense range [lo, hi] (row = pos - lo); otherwise (a cache
+// that kept keys spread over a long sequence) one row per distinct position, each from its own
+// sincos. Row indices per query and per key slot go to rowQ / rowK (-1 for an empty key slot).
+void ropeRows(const AttentionParams& p, const Plan& P, std::vector<float>& cosT, std::vector<float>& sinT,
+              std::vector<int32_t>& rowQ, std::vector<int32_t>& rowK, ThreadPool& pool) {
+  const int64_t nk = static_cast<int64_t>(P.Hkv) * P.Sk;
+  std::vector<int32_t> all;
+  all.reserve(static_cast<size_t>(P.Sq + nk));
+  for (int64_t i = 0; i < P.Sq; ++i) all.push_back(static_cast<int32_t>(queryPosition(p, i)));
+  for (int64_t x = 0; x < nk; ++x) {
+    const int32_t kp = P.kpos ? P.kpos[x] : static_cast<int32_t>(x % P.Sk);
+    if (kp >= 0) all.push_back(kp);
+  }
+  rowQ.resize(static_cast<size_t>(P.Sq));
+  rowK.resize(static_cast<size_t>(nk));
+  const int64_t lo = *std::min_element(all.begin(), all.end());
+  const int64_t hi = *std::max_element(all.begin(), all.end());
+  auto keyPos = [&](int64_t x) { return P.kpos ? P.kpos[x] : static_cast<int32_t>(x % P.Sk); };
+  if (hi - lo + 1 <= 4 * static_cast<int64_t>(all.size()) + 64) {
+    buildRopeTable(p.rope, lo, hi + 1, cosT, sinT, pool);
+    for (int64_t i = 0; i < P.Sq; ++i) rowQ[i] = static_cast<int32_t>(queryPosition(p, i) - lo);
+    for (int64_t x = 0; x < nk; ++x) rowK[x] = keyPos(x) >= 0 ? static_cast<int32_t>(keyPos(x) - lo) : -1;
+    return;
+  }
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  const int half = p.rope.dims / 2;
+  cosT.assign(all.size() * half, 0.f);
+  sinT.assign(all.size() * half, 0.f);
+  std::vector<double> inv(half);
+  for (int t = 0; t < half; ++t) inv[t] = std::pow(static_cast<double>(p.rope.base), -2.0 * t / p.rope.dims);
+  auto body = [&](size_t blk) {
+    for (size_t r = blk * 64; r < std::min(all.size(), blk * 64 + 64); ++r)
+      for (int t = 0; t < half; ++t) {
+        const double a = (static_cast<double>(all[r]) + p.rope.offset) * inv[t];
+        cosT[r * half + t] = static_cast<float>(std::cos(a));
+        sinT[r * half + t] = static_cast<float>(std::sin(a));
+      }
+  };
+  pool.parallelFor((all.size() + 63) / 64, body);
+  auto row = [&](int64_t pos) { return static_cast<int32_t>(std::lower_bound(all.begin(), all.end(), pos) - all.begin()); };
+  for (int64_t i = 0; i < P.Sq; ++i) rowQ[i] = row(queryPosition(p, i));
+  for (int64_t x = 0; x < nk; ++x) rowK[x] = keyPos(x) >= 0 ? row(keyPos(x)) : -1;
+}
+
 Status forward(const AttentionParams& p) {
   Status st = validateAttention(p);
   if (!st.ok) return st;
@@ -189,7 +236,9 @@ Status forward(const AttentionParams& p) {
   if (P.B == 0 || P.Sq == 0) return Status::Ok();
   P.Dp = static_cast<int32_t>(round8(static_cast<size_t>(P.D)));
   P.group = P.Hq / P.Hkv;
-  P.shift = static_cast<int64_t>(P.Sk) - P.Sq;
+  P.shift = p.queryStart == kBottomRight ? static_cast<int64_t>(P.Sk) - P.Sq : p.queryStart;
+  P.qpos = p.queryPositions;
+  P.kpos = p.keyPositions;
   P.q = operandPlan(p.q);
   P.k = operandPlan(p.k);
   P.v = operandPlan(p.v);
@@ -222,12 +271,19 @@ Status forward(const AttentionParams& p) {
 
   ThreadPool& pool = ThreadPool::instance();
   std::vector<float> ropeCos, ropeSin;
+  std::vector<int32_t> ropeRowQ, ropeRowK;
   P.rope = p.rope.enabled;
   if (P.rope) {
     P.ropeInterleaved = p.rope.interleaved;
     P.ropeDims = p.rope.dims;
-    P.ropeLo = std::min<int64_t>(0, P.shift);
-    buildRopeTable(p.rope, P.ropeLo, P.Sk, ropeCos, ropeSin, pool);
+    if (P.qpos || P.kpos) {
+      ropeRows(p, P, ropeCos, ropeSin, ropeRowQ, ropeRowK, pool);
+      P.ropeRowQ = ropeRowQ.data();
+      P.ropeRowK = ropeRowK.data();
+    } else {
+      P.ropeLo = std::min<int64_t>(0, P.shift);
+      buildRopeTable(p.rope, P.ropeLo, std::max<int64_t>(P.Sk, P.shift + P.Sq), ropeCos, ropeSin, pool);
+    }
     P.ropeCos = ropeCos.data();
     P.ropeSin = ropeSin.data();
   }
@@ -275,6 +331,8 @@ Status forward(const AttentionParams& p) {
   items.reserve(static_cast<size_t>(packedRows));
   cost.reserve(static_cast<size_t>(packedRows));
   int32_t slots = 0;
+  std::vector<int64_t> massOffset;  // per slot, into massParts (key masses only)
+  int64_t massFloats = 0;
   for (int b = 0; b < P.B; ++b)
     for (int hk = 0; hk < P.Hkv; ++hk)
       for (int qb = 0; qb < nqb; ++qb)
@@ -297,6 +355,10 @@ Status forward(const AttentionParams& p) {
               const int32_t z = static_cast<int32_t>(e0 + n * (s + 1) / parts);
               items.push_back(Item{b, h, qb, ngHere, a, z, slots++});
               cost.push_back((z - a) * (nq + 8) + 1);
+              if (p.keyMass) {
+                massOffset.push_back(massFloats);
+                massFloats += static_cast<int64_t>(z - a) * static_cast<int64_t>(massTileFloats((nq + 7) & ~7));
+              }
             }
           }
         }
@@ -316,9 +378,31 @@ Status forward(const AttentionParams& p) {
   const KernelTable& K = activeKernels();
   float* partialData = partials.data();
 
+  std::vector<float> massParts;
+  if (p.keyMass) {
+    std::fill(p.keyMass, p.keyMass + p.keyMassLen, 0.f);
+    massParts.resize(static_cast<size_t>(massFloats));
+    P.keyMass = p.keyMass;
+    P.massParts = massParts.data();
+    P.massOffset = massOffset.data();
+  }
+
   auto run = [&](size_t i) {
-    const Scratch S = threadScratch(P.D);
-    K.runItem(P, items[order[i]], S, partialData);
+    Scratch S = threadScratch(P.D);
+    const Item& it = items[order[i]];
+    if (P.keyMass) {
+      if (it.slot >= 0) {
+        S.mass = P.massParts + P.massOffset[it.slot];
+      } else {
+        // this thread's record of an item's tiles, kept between calls
+        thread_local std::vector<float> record;
+        const int nq = std::min(kBQ, P.Sq - it.qb * kBQ) * it.ng;
+        const size_t need = static_cast<size_t>(it.e1 - it.e0) * massTileFloats((nq + 7) & ~7);
+        if (record.size() < need) record.resize(need);
+        S.mass = record.data();
+      }
+    }
+    K.runItem(P, it, S, partialData);
   };
   pool.parallelFor(items.size(), run);
 

@@ -27,7 +27,9 @@ struct Plan {
   int32_t B, Hq, Hkv, Sq, Sk, D;
   int32_t Dp;     // D rounded up to a multiple of 8 (row stride of O and packed V)
   int32_t group;  // Hq / Hkv
-  int64_t shift;  // Sk - Sq: query i sits at position i + shift
+  int64_t shift;  // query i sits at position i + shift, unless qpos
+  const int32_t* qpos;  // [Sq] query positions, or null
+  const int32_t* kpos;  // [Hkv][Sk] key positions (negative: empty slot), or null: key j at j
   OperandPlan q, k, v;
   void* out;
   DType outType;
@@ -48,12 +50,24 @@ struct Plan {
   float capOut;      // cap * log2(e)
   const float* alibi2;  // per query head slope * log2(e), or null
 
-  // RoPE: cos/sin tables [pos - ropeLo][dims/2] for positions pos in [ropeLo, Sk)
+  // RoPE: cos/sin tables [row][dims/2]. Without explicit positions row = pos - ropeLo (positions
+  // [ropeLo, Sk)); with them, query i's row is ropeRowQ[i] and key (hk, j)'s ropeRowK[hk * Sk + j]
+  // (-1: an empty slot, not rotated).
   bool rope, ropeInterleaved;
   int32_t ropeDims;
   int64_t ropeLo;
   const float* ropeCos;
   const float* ropeSin;
+  const int32_t* ropeRowQ;
+  const int32_t* ropeRowK;
+
+  // Key masses (see AttentionParams::keyMass): [B][Hkv][Sk], zeroed by the driver, or null. An item
+  // keeps each tile's probabilities and the max they are relative to in Scratch::mass
+  // (massTileFloats(qw) per tile); rows split across items keep theirs in massParts at
+  // massOffset[slot] until mergeRow, which knows the row's final max and sum.
+  float* keyMass;
+  float* massParts;
+  const int64_t* massOffset;  // [slots]
 
   // How K and V tiles are read: straight from the caller's float32 buffer (direct) or copied /
   // converted (16-bit, RoPE, odd strides, streaming decode) into per-thread scratch first.
@@ -74,6 +88,10 @@ struct Item {
 
 static inline size_t partialStride(int Dp) { return static_cast<size_t>(kBQ) * Dp + 2 * kBQ; }
 
+// Floats of key-mass record per tile of an item with qw columns: the probabilities [kBK][qw] and
+// the max [qw] they are relative to.
+static inline size_t massTileFloats(int qw) { return static_cast<size_t>(kBK) * qw + qw; }
+
 // Per-thread scratch (float32, 32-byte aligned), sized by scratchFloats(D).
 struct Scratch {
   float* qT;     // [D][kBQ]       Q tile transposed, scaled, rotated
@@ -85,6 +103,7 @@ struct Scratch {
   float* kBuf;   // [kBK][Dp]      converted K tile (first holds the query rows while packing qT)
   float* vBuf;   // [kBK][Dp]      converted V tile
   float* row;    // [Dp]           one converted row
+  float* mass;   // key-mass record of the item (see Plan::keyMass), set per item by the driver
 };
 
 size_t scratchFloats(int D);

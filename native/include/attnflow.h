@@ -46,8 +46,20 @@ struct RopeParams {
   int32_t dims = 0;  // leading dims rotated, even, <= headDim
 };
 
+// queryStart value meaning "bottom-right": query i sits at position i + Sk - Sq.
+constexpr int64_t kBottomRight = INT64_MIN;
+
 // One attention forward call. q: [B, Hq, Sq, D]; k, v: [B, Hkv, Sk, D]; out like q, in q's
-// dtype; lse: contiguous float32 [B, Hq, Sq] or null. Query i sits at position i + Sk - Sq.
+// dtype; lse: contiguous float32 [B, Hq, Sq] or null.
+//
+// Positions: query i sits at queryPositions[i] when given, else at queryStart + i (kBottomRight:
+// i + Sk - Sq); key j of kv head hk at keyPositions[hk * Sk + j] when given (negative: an empty
+// slot, which the mask must never allow), else at j. Positions only enter RoPE and ALiBi; which
+// pairs attend is the mask's business (built for the same positions).
+//
+// keyMass: contiguous float32 [B, Hkv, Sk] or null. When given, it receives, for each key, the sum
+// over the query rows of its kv head's query heads of the key's softmax probability, computed in
+// the same pass over the keys as the output (a NaN row makes the mass of the keys it attends NaN).
 struct AttentionParams {
   TensorView q, k, v, out;
   float* lse = nullptr;
@@ -58,7 +70,20 @@ struct AttentionParams {
   const float* alibiSlopes = nullptr;  // one per query head, or null
   size_t alibiLen = 0;
   RopeParams rope;
+  const int32_t* queryPositions = nullptr;
+  size_t queryPositionsLen = 0;
+  int64_t queryStart = kBottomRight;
+  const int32_t* keyPositions = nullptr;
+  size_t keyPositionsLen = 0;
+  float* keyMass = nullptr;
+  size_t keyMassLen = 0;
 };
+
+// Query i's position under p (see AttentionParams).
+inline int64_t queryPosition(const AttentionParams& p, int64_t i) {
+  if (p.queryPositions) return p.queryPositions[i];
+  return (p.queryStart == kBottomRight ? p.k.shape[2] - p.q.shape[2] : p.queryStart) + i;
+}
 
 struct Status {
   bool ok = true;
