@@ -16,8 +16,9 @@ export interface ResolvedPositions {
   /** one position per query row, or null (contiguous from queryStart) */
   readonly queryPositions: Int32Array | null;
   /**
-   * Key positions, kvHeads × seqK (kv head hk's keys at [hk·seqK, (hk + 1)·seqK)); a negative entry
-   * is an empty slot (never read). null: key j at position j for every head.
+   * Key positions: seqK entries shared by every kv head, or kvHeads × seqK (kv head hk's keys at
+   * [hk·seqK, (hk + 1)·seqK)); a negative entry is an empty slot (never read). null: key j at
+   * position j for every head. See keyPosition().
    */
   readonly keyPositions: Int32Array | null;
 }
@@ -28,6 +29,18 @@ export const MAX_POSITION = 2 ** 31 - 1;
 /** Whether a call's geometry is the default one (key j at j, queries bottom-right aligned). */
 export function defaultGeometry(p: ResolvedPositions, seqQ: number, seqK: number): boolean {
   return p.keyPositions === null && p.queryPositions === null && p.queryStart === seqK - seqQ;
+}
+
+/** Position of key j of kv head hk (negative: an empty slot), for keys of seqK entries per head. */
+export function keyPosition(p: ResolvedPositions, hk: number, j: number, seqK: number): number {
+  const kp = p.keyPositions;
+  if (kp === null) return j;
+  return kp.length === seqK ? kp[j] : kp[hk * seqK + j];
+}
+
+/** Offset of kv head hk's list in keyPositions (0 when one list serves every head). */
+export function keyPositionsOffset(p: ResolvedPositions, hk: number, seqK: number): number {
+  return p.keyPositions === null || p.keyPositions.length === seqK ? 0 : hk * seqK;
 }
 
 /** Position of query row i. */
@@ -63,14 +76,12 @@ export function resolvePositions(
     if (kp.length !== seqK && kp.length !== kvHeads * seqK) {
       throw new RangeError(`options.keyPositions must hold seqK (${seqK}) positions, or kvHeads × seqK (${kvHeads} × ${seqK}) for one list per kv head; got ${kp.length}`);
     }
-    keyPositions = new Int32Array(kvHeads * seqK);
-    keyPositions.set(kp);
+    keyPositions = Int32Array.from(kp);
     for (let i = 0; i < kp.length; i++) {
       const x = kp[i];
       if (x > maxKey) maxKey = x;
       else if (x < 0) keyPositions[i] = -1;
     }
-    if (kp.length === seqK) for (let h = 1; h < kvHeads; h++) keyPositions.copyWithin(h * seqK, 0, seqK);
   }
   let queryPositions: Int32Array | null = null;
   if (o.queryPositions !== undefined) {

@@ -9,7 +9,7 @@ import { compileMask } from '../lib/mask/index.js';
 import { buildRuntimeMask } from '../lib/mask/runtime.js';
 import { toPattern } from '../lib/patterns/index.js';
 import { TileClass, type Pattern } from '../lib/patterns/pattern.js';
-import { resolvePositions } from '../lib/positions.js';
+import { keyPosition, resolvePositions } from '../lib/positions.js';
 import { Tensor, type DType } from '../lib/tensor.js';
 import { bruteAttention } from './helpers/brute.js';
 import { expandMask } from './helpers/blockmask.js';
@@ -60,11 +60,11 @@ describe('run-time BlockMask for explicit positions', () => {
       const m = buildRuntimeMask(pat, { seqQ, seqK, heads: Hq, kvHeads: Hkv, blockQ, blockK, positions });
       for (let h = 0; h < Hq; h++) {
         const hk = Math.floor(h / (Hq / Hkv));
-        const got = expandMask(m, h);
+        const got = expandMask(m, h, Hq);
         for (let i = 0; i < seqQ; i++) {
           const p = positions.queryPositions ? positions.queryPositions[i] : positions.queryStart + i;
           for (let j = 0; j < seqK; j++) {
-            const k = positions.keyPositions![hk * seqK + j];
+            const k = keyPosition(positions, hk, j, seqK);
             const want = k >= 0 && pat.allows(p, k, h) ? 1 : 0;
             if (got[i * seqK + j] !== want) throw new Error(`case ${c} ${pat} head ${h} i=${i} j=${j}: mask ${got[i * seqK + j]}, pattern ${want}`);
           }

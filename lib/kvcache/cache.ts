@@ -51,6 +51,8 @@ export class KVCache {
   private readonly evictor: Evictor;
   private readonly budgets: Int32Array;
   private bounds: CacheBounds | null = null;
+  /** every kv head takes and frees the same slots (FIFO policies with one budget for all heads) */
+  private readonly uniformSlots: boolean;
   private seenCount = 0;
   private busy = false;
   /** the RoPE of the first call that stored keys (every later call must use the same) */
@@ -65,8 +67,15 @@ export class KVCache {
     this.dtype = c.dtype;
     this.budgets = Int32Array.from(c.budgets);
     const largest = c.policy === 'adaptive' ? c.maxPerHead : Math.max(...c.budgets);
-    this.store = new SlotStore(c.batch, c.kvHeads, c.headDim, c.dtype, largest + c.maxChunk);
+    const compact = c.policy === 'h2o' || c.policy === 'adaptive';
+    this.uniformSlots = !compact && c.budgets.every((b) => b === c.budgets[0]);
+    this.store = new SlotStore(c.batch, c.kvHeads, c.headDim, c.dtype, largest + c.maxChunk, compact);
     this.evictor = new Evictor(c, this.store);
+    this.store.onMove = (h, from, to) => {
+      this.evictor.onMove(h, from, to);
+      this.bounds?.onRelease(h, from);
+      this.bounds?.onRelease(h, to);
+    };
   }
 
   /** The eviction policy. */
@@ -211,7 +220,7 @@ export class KVCache {
       const vStore = Tensor.from(this.store.v, [c.batch, c.kvHeads, cap, c.headDim], { dtype });
       let pattern: Pattern | string = o.pattern ?? 'causal';
       if (o.causal === true) pattern = patterns.intersect(patterns.causal(), toPattern(pattern));
-      const plan = planAttention(qIn, kStore, vStore, {
+      const checked = planAttention(qIn, kStore, vStore, {
         pattern,
         causal: typeof o.causal === 'boolean' ? undefined : o.causal,
         scale: o.scale,
@@ -221,10 +230,12 @@ export class KVCache {
         returnLse: o.returnLse,
         out: o.out,
         select: o.select,
-        keyPositions: this.store.pos,
-        queryPositions: Int32Array.from({ length: Q.seq }, (_, i) => firstQuery + i),
         returnKeyMass: this.evictor.needsKeyMass,
       });
+      // the cache's own slot positions go to the kernels as they are (no copy): one list for all kv
+      // heads when they evict alike, else one per kv head
+      const keyPositions = this.uniformSlots ? this.store.pos.subarray(0, cap) : this.store.pos;
+      const plan: AttentionPlan = { ...checked, positions: { queryStart: firstQuery, queryPositions: null, keyPositions } };
       let selection: Selection | null = null;
       if (plan.select !== null) {
         this.bounds ??= new CacheBounds(this.store, c.blockSize);
@@ -241,7 +252,7 @@ export class KVCache {
   /** Undoes the appends of a call that failed. */
   private rollback(prep: Pick<Prepared, 'taken' | 'n'>): void {
     for (let h = 0; h < this.kvHeads; h++) {
-      for (const s of prep.taken[h]) {
+      for (const s of [...prep.taken[h]].sort((a, b) => b - a)) {
         this.store.release(h, s);
         this.bounds?.onRelease(h, s);
       }

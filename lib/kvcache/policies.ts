@@ -76,8 +76,11 @@ class LowestK {
       i = p;
     }
   }
+  /** Calls f for every entry, by head and then by descending slot (see SlotStore.release). */
   forEach(f: (head: number, slot: number) => void): void {
-    for (let i = 0; i < this.size; i++) f(this.item[2 * i], this.item[2 * i + 1]);
+    const order = Array.from({ length: this.size }, (_, i) => i);
+    order.sort((a, b) => this.item[2 * a] - this.item[2 * b] || this.item[2 * b + 1] - this.item[2 * a + 1]);
+    for (const i of order) f(this.item[2 * i], this.item[2 * i + 1]);
   }
 }
 
@@ -106,6 +109,12 @@ export class Evictor {
   /** whether the policy reads attention mass */
   get needsKeyMass(): boolean {
     return this.scores !== null;
+  }
+
+  /** The key of slot `from` of kv head h moved to slot `to` (compact storage). */
+  onMove(h: number, from: number, to: number): void {
+    const cap = this.store.capacity;
+    if (this.scores !== null) this.scores[h * cap + to] = this.scores[h * cap + from];
   }
 
   /** Records a key just stored in slot s of kv head h at `position`. */
@@ -157,7 +166,10 @@ export class Evictor {
     const cap = this.store.capacity;
     const pos = this.store.pos;
     for (let b = 0; b < B; b++) {
-      for (let x = 0; x < H * cap; x++) if (pos[x] >= 0) scores[x] += keyMass[b * H * cap + x];
+      for (let h = 0; h < H; h++) {
+        const n = this.store.compact ? this.store.kept[h] : cap;
+        for (let x = h * cap, end = h * cap + n, m = b * H * cap + h * cap; x < end; x++, m++) if (pos[x] >= 0) scores[x] += keyMass[m];
+      }
     }
   }
 
@@ -196,19 +208,47 @@ export class Evictor {
     for (let h = 0; h < H; h++) budgets[h] = kept[h];
   }
 
-  /** Frees the `count` lowest-scoring unprotected keys over `heads` (fewer if fewer are unprotected). */
+  /**
+   * Frees the `count` lowest-scoring unprotected keys over `heads` (fewer if fewer are unprotected):
+   * one scan of the kept keys (compact storage: slots [0, kept)), with a bounded heap, or a plain
+   * minimum for one key (a decode step).
+   */
   private evictLowest(heads: number[], count: number, seen: number, release: ReleaseFn): void {
     const { sinks, recent } = this.config;
     const cap = this.store.capacity;
     const pos = this.store.pos;
+    const kept = this.store.kept;
     const scores = this.scores!;
-    const heap = new LowestK(count);
     const newest = seen - recent; // positions ≥ newest are protected
+    if (count === 1) {
+      let bh = -1;
+      let bs = -1;
+      let best = Infinity;
+      let bestPos = Infinity;
+      for (const h of heads) {
+        const n = this.store.compact ? kept[h] : cap;
+        for (let s = 0, at = h * cap; s < n; s++, at++) {
+          const p = pos[at];
+          if (p < sinks || p >= newest) continue; // free (−1), sink or recent
+          const x = scores[at];
+          if (x < best || (x === best && p < bestPos) || bh < 0) {
+            best = x;
+            bestPos = p;
+            bh = h;
+            bs = s;
+          }
+        }
+      }
+      if (bh >= 0) release(bh, bs);
+      return;
+    }
+    const heap = new LowestK(count);
     for (const h of heads) {
-      for (let s = 0; s < cap; s++) {
-        const p = pos[h * cap + s];
-        if (p < sinks || p >= newest) continue; // free (−1), sink or recent
-        heap.offer(scores[h * cap + s], p, h, s);
+      const n = this.store.compact ? kept[h] : cap;
+      for (let s = 0, at = h * cap; s < n; s++, at++) {
+        const p = pos[at];
+        if (p < sinks || p >= newest) continue;
+        heap.offer(scores[at], p, h, s);
       }
     }
     heap.forEach(release);

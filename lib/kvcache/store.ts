@@ -1,11 +1,16 @@
 /**
  * The storage of a KVCache: K and V as [batch, kvHeads, capacity, headDim] arrays of slots (the
- * layout the kernels read in place), the true position held by each slot of each kv head (−1:
- * free) and a stack of free slots per kv head. Appending a key takes a free slot; evicting one
- * frees its slot — nothing moves. Freed slots are reused first (last in, first out), so the kept
- * keys stay packed in the low slots and the kernels visit few empty tiles. The capacity (budget +
- * room for one call's keys) is allocated up front and grows (one copy) only when a call brings more
- * keys than there is room for.
+ * layout the kernels read in place) and the true position held by each slot of each kv head (−1:
+ * free). The capacity (budget + room for one call's keys) is allocated up front and grows (one copy)
+ * only when a call brings more keys than there is room for. Two ways to manage slots:
+ *
+ *  - a stack of free slots per kv head (window, streaming): appending takes a free slot, evicting
+ *    frees one and nothing moves. Freed slots are reused first (last in, first out); as these
+ *    policies evict in arrival order, the kept keys stay in whole blocks of slots and the kernels
+ *    visit few partly empty tiles.
+ *  - compact (h2o, adaptive, which evict anywhere): the kept keys of a head fill slots
+ *    [0, kept); evicting slot s moves the key of the last slot into s (one row of K and V per batch
+ *    element) — never more — so every tile but the last is full and runs unmasked.
  */
 import type { DType } from '../dtypes.js';
 
@@ -21,12 +26,16 @@ export class SlotStore {
   /** keys held per kv head */
   readonly kept: Int32Array;
 
+  /** compact mode: called after the key of slot `from` moved to slot `to` of kv head h */
+  onMove: ((h: number, from: number, to: number) => void) | null = null;
+
   constructor(
     readonly batch: number,
     readonly kvHeads: number,
     readonly headDim: number,
     readonly dtype: DType,
     capacity: number,
+    readonly compact: boolean,
   ) {
     this.capacity = capacity;
     const n = batch * kvHeads * capacity * headDim;
@@ -49,11 +58,17 @@ export class SlotStore {
 
   /** free slots of kv head h */
   room(h: number): number {
-    return this.freeTop[h];
+    return this.compact ? this.capacity - this.kept[h] : this.freeTop[h];
   }
 
   /** Takes a free slot of kv head h for a key at `position`. */
   take(h: number, position: number): number {
+    if (this.compact) {
+      const s = this.kept[h]++;
+      if (s >= this.capacity) throw new Error('KVCache: no free slot (internal error)');
+      this.pos[h * this.capacity + s] = position;
+      return s;
+    }
     const top = --this.freeTop[h];
     if (top < 0) throw new Error('KVCache: no free slot (internal error)');
     const s = this.free[h * this.capacity + top];
@@ -62,8 +77,28 @@ export class SlotStore {
     return s;
   }
 
-  /** Frees slot s of kv head h. */
+  /**
+   * Frees slot s of kv head h. Compact mode moves the last kept key into s: when freeing several
+   * slots, free them in descending order (then no slot still to be freed moves).
+   */
   release(h: number, s: number): void {
+    if (this.compact) {
+      const cap = this.capacity;
+      const last = --this.kept[h];
+      if (s !== last) {
+        const D = this.headDim;
+        for (let b = 0; b < this.batch; b++) {
+          const from = this.offset(b, h, last);
+          const to = this.offset(b, h, s);
+          this.k.copyWithin(to, from, from + D);
+          this.v.copyWithin(to, from, from + D);
+        }
+        this.pos[h * cap + s] = this.pos[h * cap + last];
+        this.onMove?.(h, last, s);
+      }
+      this.pos[h * cap + last] = -1;
+      return;
+    }
     this.pos[h * this.capacity + s] = -1;
     this.free[h * this.capacity + this.freeTop[h]++] = s;
     this.kept[h]--;

@@ -48,47 +48,57 @@ interface KeyBlocks {
   readonly monotone: boolean;
 }
 
-function keyBlocks(kp: Int32Array | null, hk: number, seqK: number, blockK: number): KeyBlocks {
+/** Block summaries of the keys at kp[off .. off + seqK) (null: key j at j). */
+function keyBlocks(kp: Int32Array | null, off: number, seqK: number, blockK: number): KeyBlocks {
   const nkb = Math.ceil(seqK / blockK);
   const min = new Float64Array(nkb);
   const max = new Float64Array(nkb);
   const count = new Int32Array(nkb);
   const consecutive = new Uint8Array(nkb);
-  const nonEmpty: number[] = [];
+  if (kp === null) {
+    for (let kb = 0; kb < nkb; kb++) {
+      const j0 = kb * blockK;
+      const j1 = Math.min(j0 + blockK, seqK);
+      min[kb] = j0;
+      max[kb] = j1 - 1;
+      count[kb] = j1 - j0;
+      consecutive[kb] = j1 - j0 === blockK ? 1 : 0;
+    }
+    return { min, max, count, consecutive, nonEmpty: Int32Array.from({ length: nkb }, (_, kb) => kb), monotone: true };
+  }
+  const nonEmpty = new Int32Array(nkb);
+  let ne = 0;
   let monotone = true;
   let lastMin = -Infinity;
   let lastMax = -Infinity;
   for (let kb = 0; kb < nkb; kb++) {
-    const j0 = kb * blockK;
-    const j1 = Math.min(j0 + blockK, seqK);
+    const j0 = off + kb * blockK;
+    const j1 = off + Math.min((kb + 1) * blockK, seqK);
     let lo = Infinity;
     let hi = -Infinity;
     let n = 0;
     let cons = j1 - j0 === blockK;
+    const first = kp[j0];
     for (let j = j0; j < j1; j++) {
-      const p = kp === null ? j : kp[hk * seqK + j];
-      if (p < 0) {
-        cons = false;
-        continue;
-      }
-      if (cons && n > 0 && p !== lo + (j - j0)) cons = false;
+      const p = kp[j];
+      if (p < 0) continue;
+      if (p !== first + (j - j0)) cons = false;
       if (p < lo) lo = p;
       if (p > hi) hi = p;
       n++;
     }
-    if (n > 0 && lo !== (kp === null ? j0 : kp[hk * seqK + j0])) cons = false;
     min[kb] = lo;
     max[kb] = hi;
     count[kb] = n;
     consecutive[kb] = cons && n === blockK ? 1 : 0;
     if (n > 0) {
-      nonEmpty.push(kb);
+      nonEmpty[ne++] = kb;
       if (lo < lastMin || hi < lastMax) monotone = false;
       lastMin = lo;
       lastMax = hi;
     }
   }
-  return { min, max, count, consecutive, nonEmpty: Int32Array.from(nonEmpty), monotone };
+  return { min, max, count, consecutive, nonEmpty: nonEmpty.slice(0, ne), monotone };
 }
 
 /** Growable CSR output. */
@@ -123,9 +133,12 @@ function lowerBound(a: Int32Array, key: Float64Array, x: number): number {
 }
 
 /**
- * Builds the BlockMask of a call with explicit positions (and optionally a selection). Rows are
- * per query head (heads = Hq) unless every head would get the same rows (a pattern that is the
- * same for every head, the same key positions for every kv head, no selection): then heads = 1.
+ * Builds the BlockMask of a call with explicit positions (and optionally a selection). One row of
+ * tiles per query block for all heads (heads = 1) when every head gets the same rows (a pattern
+ * that is the same for every head, the same key positions for every kv head, no selection); per kv
+ * head (heads = kvHeads) when only the keys or the selection differ between kv heads — so the heads
+ * of a GQA group still share their K/V tiles in the kernels —; per query head (heads = Hq) when the
+ * pattern differs between heads.
  */
 export function buildRuntimeMask(pattern: Pattern, o: RuntimeMaskOptions): BlockMask {
   const node: PatternNode = toNode(pattern, 'buildRuntimeMask');
@@ -139,14 +152,14 @@ export function buildRuntimeMask(pattern: Pattern, o: RuntimeMaskOptions): Block
   const wpr = Math.ceil(blockK / 32);
   const tileWords = blockQ * wpr;
 
+  // one list of key positions for every kv head (or identical lists)
+  const stride = kp === null || kp.length === seqK ? 0 : seqK;
   let sameKeys = true;
-  if (kp !== null) {
-    for (let hk = 1; hk < Hkv && sameKeys; hk++) {
-      for (let j = 0; j < seqK; j++) {
-        if (kp[hk * seqK + j] !== kp[j]) {
-          sameKeys = false;
-          break;
-        }
+  for (let hk = 1; hk < Hkv && sameKeys && stride > 0; hk++) {
+    for (let j = 0; j < seqK; j++) {
+      if (kp![hk * seqK + j] !== kp![j]) {
+        sameKeys = false;
+        break;
       }
     }
   }
@@ -170,12 +183,13 @@ export function buildRuntimeMask(pattern: Pattern, o: RuntimeMaskOptions): Block
   for (let u = 0; u < units; u++) {
     const h = perQueryHead ? u : shared ? 0 : u * group; // pattern head evaluated
     const hk = perQueryHead ? Math.floor(u / group) : shared ? 0 : u;
-    let kb = blocksOf.get(sameKeys ? 0 : hk);
+    const off = sameKeys ? 0 : hk * stride;
+    let kb = blocksOf.get(off);
     if (kb === undefined) {
-      kb = keyBlocks(kp, sameKeys ? 0 : hk, seqK, blockK);
-      blocksOf.set(sameKeys ? 0 : hk, kb);
+      kb = keyBlocks(kp, off, seqK, blockK);
+      blocksOf.set(off, kb);
     }
-    const keyAt = (j: number): number => (kp === null ? j : kp[hk * seqK + j]);
+    const keyAt = (j: number): number => (kp === null ? j : kp[off + j]);
     for (let qb = 0; qb < numQBlocks; qb++) {
       const i0 = qb * blockQ;
       const i1 = Math.min(i0 + blockQ, seqQ);
@@ -284,32 +298,11 @@ export function buildRuntimeMask(pattern: Pattern, o: RuntimeMaskOptions): Block
     }
   }
 
-  // expand units to mask heads
-  const maskHeads = shared ? 1 : Hq;
-  let rowPtr = unitPtr;
-  let colIdx = Int32Array.from(rows.cols);
-  let partial = Int32Array.from(rows.partial);
-  if (!shared && !perQueryHead && group > 1) {
-    const perUnit = Array.from({ length: units }, (_, u) => unitPtr[(u + 1) * numQBlocks] - unitPtr[u * numQBlocks]);
-    let total = 0;
-    for (let h = 0; h < Hq; h++) total += perUnit[Math.floor(h / group)];
-    const c2 = new Int32Array(total);
-    const p2 = new Int32Array(total);
-    const r2 = new Int32Array(Hq * numQBlocks + 1);
-    let at = 0;
-    for (let h = 0; h < Hq; h++) {
-      const u = Math.floor(h / group);
-      const s0 = unitPtr[u * numQBlocks];
-      const s1 = unitPtr[(u + 1) * numQBlocks];
-      c2.set(colIdx.subarray(s0, s1), at);
-      p2.set(partial.subarray(s0, s1), at);
-      for (let qb = 0; qb < numQBlocks; qb++) r2[h * numQBlocks + qb + 1] = at + unitPtr[u * numQBlocks + qb + 1] - s0;
-      at += s1 - s0;
-    }
-    rowPtr = r2;
-    colIdx = c2;
-    partial = p2;
-  }
+  // rows per kv head are read by query head h as row ⌊h / group⌋ (BlockMask.heads = kvHeads)
+  const maskHeads = units;
+  const rowPtr = unitPtr;
+  const colIdx = Int32Array.from(rows.cols);
+  const partial = Int32Array.from(rows.partial);
   return {
     seqQ,
     seqK,

@@ -9,8 +9,10 @@ import type { AttentionProblem } from './problem.js';
 export interface Geometry {
   /** position of each query row */
   readonly queryPos: Float64Array;
-  /** kvHeads × seqK key positions (negative: empty slot), or null: key j at j */
+  /** key positions (negative: empty slot) of kv head hk at keyPos[hk·keyStride + j], or null: key j at j */
   readonly keyPos: Int32Array | null;
+  /** 0 when one list of key positions serves every kv head, else seqK */
+  readonly keyStride: number;
   /** whether key j of kv head hk is selected for query row i of batch b (always true without a selection) */
   selected(b: number, hk: number, i: number, j: number): boolean;
 }
@@ -26,8 +28,8 @@ export function checkGeometry(p: AttentionProblem): void {
     if (pos.queryPositions !== null && pos.queryPositions.length !== Sq) {
       throw new RangeError(`positions.queryPositions must hold ${Sq} entries, got ${pos.queryPositions.length}`);
     }
-    if (pos.keyPositions !== null && pos.keyPositions.length !== Hkv * Sk) {
-      throw new RangeError(`positions.keyPositions must hold kvHeads × seqK = ${Hkv * Sk} entries, got ${pos.keyPositions.length}`);
+    if (pos.keyPositions !== null && pos.keyPositions.length !== Sk && pos.keyPositions.length !== Hkv * Sk) {
+      throw new RangeError(`positions.keyPositions must hold seqK (${Sk}) or kvHeads × seqK (${Hkv * Sk}) entries, got ${pos.keyPositions.length}`);
     }
   }
   const sel = p.selection;
@@ -49,14 +51,17 @@ export function geometryOf(p: AttentionProblem): Geometry {
   for (let i = 0; i < Sq; i++) {
     queryPos[i] = pos ? (pos.queryPositions !== null ? pos.queryPositions[i] : pos.queryStart + i) : i + Sk - Sq;
   }
+  const keyPos = pos?.keyPositions ?? null;
+  const keyStride = keyPos === null || keyPos.length === Sk ? 0 : Sk;
   const sel = p.selection ?? null;
-  if (sel === null) return { queryPos, keyPos: pos?.keyPositions ?? null, selected: () => true };
+  if (sel === null) return { queryPos, keyPos, keyStride, selected: () => true };
   const map = new Uint8Array(sel.numKBlocks);
   let row = -1;
   const bs = sel.blockSize;
   return {
     queryPos,
-    keyPos: pos?.keyPositions ?? null,
+    keyPos,
+    keyStride,
     selected(b: number, hk: number, i: number, j: number): boolean {
       const r = (b * sel.kvHeads + hk) * sel.numQBlocks + Math.floor(i / bs);
       if (r !== row) {

@@ -92,6 +92,7 @@ export function attentionOracle(p: AttentionProblem, options: OracleOptions = {}
   const group = Hq / Hkv;
   const geo = geometryOf(p);
   const keyPos = geo.keyPos;
+  const ks = geo.keyStride;
 
   const rq = elementReader(q.data, q.dtype);
   const rk = elementReader(k.data, k.dtype);
@@ -113,7 +114,7 @@ export function attentionOracle(p: AttentionProblem, options: OracleOptions = {}
         for (let j = 0; j < Sk; j++) {
           const base = k.offset + b * k.strides[0] + hk * k.strides[1] + j * k.strides[2];
           for (let d = 0; d < D; d++) keys[j * D + d] = rk(base + d * k.strides[3]);
-          const kp = keyPos === null ? j : keyPos[hk * Sk + j];
+          const kp = keyPos === null ? j : keyPos[hk * ks + j];
           if (rope && invFreq && kp >= 0) applyRope(keys, kp, rope, invFreq, j * D);
         }
       }
@@ -126,7 +127,7 @@ export function attentionOracle(p: AttentionProblem, options: OracleOptions = {}
 
         let max = -Infinity;
         for (let j = 0; j < Sk; j++) {
-          const kp = keyPos === null ? j : keyPos[hk * Sk + j];
+          const kp = keyPos === null ? j : keyPos[hk * ks + j];
           allowed[j] = kp >= 0 && pattern.allows(pos, kp, h) && geo.selected(b, hk, i, j) ? 1 : 0;
           if (!allowed[j]) continue;
           let dot = 0;

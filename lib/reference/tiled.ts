@@ -52,6 +52,7 @@ export function attentionTiled(p: AttentionProblem, opts: TiledOptions = {}): At
   const geo = geometryOf(p);
   const queryPos = geo.queryPos;
   const keyPos = geo.keyPos;
+  const ks = geo.keyStride;
   const scale = fround(p.scale);
   const softcap = fround(p.softcap);
   const [qs0, qs1, qs2, qs3] = q.strides;
@@ -99,7 +100,7 @@ export function attentionTiled(p: AttentionProblem, opts: TiledOptions = {}): At
           let any = false;
           for (let r = 0; r < rows; r++) {
             for (let c = 0; c < cols; c++) {
-              const kp = keyPos === null ? k0 + c : keyPos[hk * Sk + k0 + c];
+              const kp = keyPos === null ? k0 + c : keyPos[hk * ks + k0 + c];
               const a = kp >= 0 && pattern.allows(queryPos[q0 + r], kp, h) && geo.selected(b, hk, q0 + r, k0 + c);
               mask[r * blockK + c] = a ? 1 : 0;
               if (a) any = true;
@@ -111,7 +112,7 @@ export function attentionTiled(p: AttentionProblem, opts: TiledOptions = {}): At
           for (let c = 0; c < cols; c++) {
             const kb = k.offset + b * ks0 + hk * ks1 + (k0 + c) * ks2;
             for (let d = 0; d < D; d++) kT[c * D + d] = rk(kb + d * ks3);
-            const kp = keyPos === null ? k0 + c : keyPos[hk * Sk + k0 + c];
+            const kp = keyPos === null ? k0 + c : keyPos[hk * ks + k0 + c];
             if (rope && invFreq && kp >= 0) applyRope(kT, kp, rope, invFreq, c * D);
             const vb = v.offset + b * vs0 + hk * vs1 + (k0 + c) * vs2;
             for (let d = 0; d < Dv; d++) vT[c * Dv + d] = rv(vb + d * vs3);
@@ -134,7 +135,7 @@ export function attentionTiled(p: AttentionProblem, opts: TiledOptions = {}): At
               for (let d = 0; d < D; d++) dot = fround(dot + qT[qRow + d] * kT[kRow + d]);
               let s = fround(scale * dot);
               if (softcap > 0) s = fround(softcap * fround(Math.tanh(fround(s / softcap))));
-              if (alibiSlopes) s = fround(s - slope * Math.abs(pos - (keyPos === null ? k0 + c : keyPos[hk * Sk + k0 + c])));
+              if (alibiSlopes) s = fround(s - slope * Math.abs(pos - (keyPos === null ? k0 + c : keyPos[hk * ks + k0 + c])));
               sT[sRow + c] = s;
               if (s > rowMax || Number.isNaN(s)) rowMax = s;
             }

@@ -14,7 +14,7 @@ import type { PatternNode } from '../patterns/node.js';
 import { applyRope, ropeInvFreq } from '../reference/rope.js';
 import type { OperandView, ResolvedRope } from '../reference/problem.js';
 import type { Pattern } from '../patterns/pattern.js';
-import type { ResolvedPositions } from '../positions.js';
+import { keyPosition as keyPositionOf, type ResolvedPositions } from '../positions.js';
 import type { Selection } from './selection.js';
 
 /**
@@ -45,7 +45,7 @@ export interface SelectionProblem {
 }
 
 function keyPosition(pos: ResolvedPositions, hk: number, seqK: number, j: number): number {
-  return pos.keyPositions === null ? j : pos.keyPositions[hk * seqK + j];
+  return keyPositionOf(pos, hk, j, seqK);
 }
 
 /** Computes block bounds from the keys of a call (one pass over k; RoPE applied at the true positions). */

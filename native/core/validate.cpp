@@ -112,8 +112,9 @@ Status checkMask(const AttentionParams& p) {
   if (m.numKBlocks != nkb) {
     return Status::Error("mask.numKBlocks (" + str(m.numKBlocks) + ") must be ceil(seqK / blockK) = " + str(nkb));
   }
-  if (m.heads != 1 && m.heads != Hq) {
-    return Status::Error("mask.heads (" + str(m.heads) + ") must be 1 or the number of query heads (" + str(Hq) + ")");
+  // query head h reads row h / (Hq / heads): one row for every head, one per kv head, or one per head
+  if (m.heads < 1 || Hq % m.heads != 0) {
+    return Status::Error("mask.heads (" + str(m.heads) + ") must divide the number of query heads (" + str(Hq) + ")");
   }
   const int64_t wpr = ceilDiv(m.blockK, 32);
   if (m.wordsPerRow != wpr) {
@@ -186,9 +187,11 @@ Status checkPositions(const AttentionParams& p) {
     return Status::Error("queryStart (" + str(p.queryStart) + ") puts query positions outside 32 bits");
   }
   if (p.keyPositions != nullptr) {
-    if (p.keyPositionsLen != static_cast<uint64_t>(Hkv) * static_cast<uint64_t>(Sk)) {
-      return Status::Error("keyPositions has length " + ustr(p.keyPositionsLen) + " but kvHeads * seqK = " +
-                           ustr(static_cast<uint64_t>(Hkv) * static_cast<uint64_t>(Sk)));
+    if (p.keyPositionsLen != static_cast<uint64_t>(Sk) &&
+        p.keyPositionsLen != static_cast<uint64_t>(Hkv) * static_cast<uint64_t>(Sk)) {
+      return Status::Error("keyPositions has length " + ustr(p.keyPositionsLen) + " but must hold seqK (" + str(Sk) +
+                           ") or kvHeads * seqK (" + ustr(static_cast<uint64_t>(Hkv) * static_cast<uint64_t>(Sk)) +
+                           ") positions");
     }
   } else if (p.keyPositionsLen != 0) {
     return Status::Error("keyPositions is null but keyPositionsLen = " + ustr(p.keyPositionsLen));

@@ -180,15 +180,17 @@ void ropeRows(const AttentionParams& p, const Plan& P, std::vector<float>& cosT,
   std::vector<int32_t> all;
   all.reserve(static_cast<size_t>(P.Sq + nk));
   for (int64_t i = 0; i < P.Sq; ++i) all.push_back(static_cast<int32_t>(queryPosition(p, i)));
+  auto keyPos = [&](int64_t x) {  // x = hk * Sk + j
+    return P.kpos ? P.kpos[(x / P.Sk) * P.kposStride + x % P.Sk] : static_cast<int32_t>(x % P.Sk);
+  };
   for (int64_t x = 0; x < nk; ++x) {
-    const int32_t kp = P.kpos ? P.kpos[x] : static_cast<int32_t>(x % P.Sk);
+    const int32_t kp = keyPos(x);
     if (kp >= 0) all.push_back(kp);
   }
   rowQ.resize(static_cast<size_t>(P.Sq));
   rowK.resize(static_cast<size_t>(nk));
   const int64_t lo = *std::min_element(all.begin(), all.end());
   const int64_t hi = *std::max_element(all.begin(), all.end());
-  auto keyPos = [&](int64_t x) { return P.kpos ? P.kpos[x] : static_cast<int32_t>(x % P.Sk); };
   if (hi - lo + 1 <= 4 * static_cast<int64_t>(all.size()) + 64) {
     buildRopeTable(p.rope, lo, hi + 1, cosT, sinT, pool);
     for (int64_t i = 0; i < P.Sq; ++i) rowQ[i] = static_cast<int32_t>(queryPosition(p, i) - lo);
@@ -239,6 +241,7 @@ Status forward(const AttentionParams& p) {
   P.shift = p.queryStart == kBottomRight ? static_cast<int64_t>(P.Sk) - P.Sq : p.queryStart;
   P.qpos = p.queryPositions;
   P.kpos = p.keyPositions;
+  P.kposStride = p.keyPositions && p.keyPositionsLen == static_cast<size_t>(P.Hkv) * P.Sk ? P.Sk : 0;
   P.q = operandPlan(p.q);
   P.k = operandPlan(p.k);
   P.v = operandPlan(p.v);
@@ -298,23 +301,25 @@ Status forward(const AttentionParams& p) {
   // --- work items -------------------------------------------------------------------------------
   const int nqb = P.numQBlocks;
   auto rowRange = [&](int h, int qb, int32_t& e0, int32_t& e1) {
-    const int64_t mr = static_cast<int64_t>(P.maskHeads == 1 ? 0 : h) * nqb + qb;
+    // query head h reads mask row h / (Hq / maskHeads): one row for all heads, per kv head, or per head
+    const int64_t mr = static_cast<int64_t>(h / (P.Hq / P.maskHeads)) * nqb + qb;
     e0 = P.rowPtr[mr];
     e1 = P.rowPtr[mr + 1];
   };
   int64_t totalTiles = 0;
-  for (int h = 0; h < (P.maskHeads == 1 ? 1 : P.Hq); ++h)
+  for (int h = 0; h < P.Hq; h += P.Hq / P.maskHeads)
     for (int qb = 0; qb < nqb; ++qb) {
       int32_t e0, e1;
       rowRange(h, qb, e0, e1);
       totalTiles += e1 - e0;
     }
-  totalTiles *= static_cast<int64_t>(P.B) * (P.maskHeads == 1 ? P.Hq : 1);
+  totalTiles *= static_cast<int64_t>(P.B) * (P.Hq / P.maskHeads);
 
   // GQA decode: when the heads of a group share the mask and the queries fit in one tile, pack
   // several heads into one item so each K/V tile is read once for all of them.
   int ng = 1;
-  if (P.group > 1 && P.maskHeads == 1 && nqb == 1 && 2 * P.Sq <= kBQ) ng = std::min(P.group, kBQ / P.Sq);
+  const bool groupShares = (P.Hq / P.maskHeads) % P.group == 0;  // the heads of a group read one mask row
+  if (P.group > 1 && groupShares && nqb == 1 && 2 * P.Sq <= kBQ) ng = std::min(P.group, kBQ / P.Sq);
   const int64_t packedRows = static_cast<int64_t>(P.B) * P.Hkv * nqb * ((P.group + ng - 1) / ng);
 
   const unsigned threads = pool.threads();

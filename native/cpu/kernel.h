@@ -29,7 +29,8 @@ struct Plan {
   int32_t group;  // Hq / Hkv
   int64_t shift;  // query i sits at position i + shift, unless qpos
   const int32_t* qpos;  // [Sq] query positions, or null
-  const int32_t* kpos;  // [Hkv][Sk] key positions (negative: empty slot), or null: key j at j
+  const int32_t* kpos;  // key positions (negative: empty slot) at kpos[hk * kposStride + j], or null: key j at j
+  int64_t kposStride;   // Sk, or 0 when one list serves every kv head
   OperandPlan q, k, v;
   void* out;
   DType outType;

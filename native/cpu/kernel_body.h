@@ -662,7 +662,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     if (P.alibi2) {
       for (int c = 0; c < qw; ++c) colRel[c] = static_cast<float>(colPos[c] - j0);
       if (P.kpos) {
-        const int32_t* kp = P.kpos + static_cast<int64_t>(hk) * P.Sk + j0;
+        const int32_t* kp = P.kpos + hk * P.kposStride + j0;
         for (int j = 0; j < nk; ++j) keyRel[j] = static_cast<float>(static_cast<int64_t>(kp[j]) - j0);
       } else {
         for (int j = 0; j < nk; ++j) keyRel[j] = static_cast<float>(j);

@@ -147,7 +147,7 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
   }
 
   // This block's range of the mask row.
-  const int64_t mrow = static_cast<int64_t>(p.maskHeads == 1 ? 0 : it.h0) * p.numQBlocks + it.qb;
+  const int64_t mrow = static_cast<int64_t>(it.h0 / (p.Hq / p.maskHeads)) * p.numQBlocks + it.qb;
   const int64_t r0 = p.rowPtr[mrow], r1 = p.rowPtr[mrow + 1];
   const int ea = static_cast<int>(r0 + (r1 - r0) * split / items.splits);
   const int ez = static_cast<int>(r0 + (r1 - r0) * (split + 1) / items.splits);
@@ -385,7 +385,7 @@ inline Items planItems(const KernelParams& p, int multiprocessors, int64_t* coun
   items.ng = 1;
   // GQA packing: with a shared mask and one query tile, the heads of a group read the same K/V
   // tiles; pack as many as fit in 64 rows into one block.
-  if (p.group > 1 && p.maskHeads == 1 && p.numQBlocks == 1 && 2 * p.Sq <= kTileQ) {
+  if (p.group > 1 && (p.Hq / p.maskHeads) % p.group == 0 && p.numQBlocks == 1 && 2 * p.Sq <= kTileQ) {
     items.ng = std::min(p.group, kTileQ / p.Sq);
   }
   items.chunks = (p.group + items.ng - 1) / items.ng;

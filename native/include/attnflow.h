@@ -53,8 +53,9 @@ constexpr int64_t kBottomRight = INT64_MIN;
 // dtype; lse: contiguous float32 [B, Hq, Sq] or null.
 //
 // Positions: query i sits at queryPositions[i] when given, else at queryStart + i (kBottomRight:
-// i + Sk - Sq); key j of kv head hk at keyPositions[hk * Sk + j] when given (negative: an empty
-// slot, which the mask must never allow), else at j. Positions only enter RoPE and ALiBi; which
+// i + Sk - Sq); key j of kv head hk at keyPositions[hk * Sk + j] when given with Hkv * Sk entries,
+// at keyPositions[j] when given with Sk entries (one list for every kv head), else at j (negative:
+// an empty slot, which the mask must never allow). Positions only enter RoPE and ALiBi; which
 // pairs attend is the mask's business (built for the same positions).
 //
 // keyMass: contiguous float32 [B, Hkv, Sk] or null. When given, it receives, for each key, the sum

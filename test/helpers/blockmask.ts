@@ -7,7 +7,8 @@ import type { BlockMask } from '../../lib/mask/blockmask.js';
  * invariants on the way: ascending key blocks, no empty tile, partial tiles mixed, no bit outside
  * the sequence bounds. (Plain checks in the loops: `expect` per element would be slow.)
  */
-export function expandMask(m: BlockMask, head: number): Uint8Array {
+/** With `queryHeads`, `head` is a query head and reads row ⌊head / (queryHeads / m.heads)⌋, as the backends do. */
+export function expandMask(m: BlockMask, head: number, queryHeads?: number): Uint8Array {
   const { seqQ, seqK, blockQ, blockK, numQBlocks, numKBlocks, wordsPerRow, rowPtr, colIdx, partial, bits } = m;
   const fail = (what: string): never => {
     throw new Error(`bad BlockMask: ${what}`);
@@ -21,7 +22,7 @@ export function expandMask(m: BlockMask, head: number): Uint8Array {
   expect(partial.length).toBe(colIdx.length);
   expect(bits.length % (blockQ * wordsPerRow)).toBe(0);
   const numTiles = bits.length / (blockQ * wordsPerRow);
-  const h = m.heads === 1 ? 0 : head;
+  const h = m.heads === 1 ? 0 : queryHeads !== undefined ? Math.floor(head / (queryHeads / m.heads)) : head;
   if (h >= m.heads) fail(`head ${h} ≥ heads ${m.heads}`);
   const out = new Uint8Array(seqQ * seqK);
   for (let qb = 0; qb < numQBlocks; qb++) {
