@@ -4,7 +4,7 @@ import { runCuda, runCudaSync } from './backends/cuda.js';
 import { cudaUnavailableReason } from './device.js';
 import type { BackendResult } from './backends/operands.js';
 import { runReference } from './backends/reference.js';
-import { NativeUnavailableError, tryLoadNative } from './native.js';
+import { loadNative, NativeUnavailableError, tryLoadNative, type NativeAddon } from './native.js';
 import { planSelection } from './select/index.js';
 import type { Selection } from './select/selection.js';
 import type { Tensor } from './tensor.js';
@@ -67,16 +67,26 @@ function result(plan: AttentionPlan, r: BackendResult): AttentionReturn {
   return plan.returnLse ? { out: r.out, lse: r.lse } : r.out;
 }
 
-/** Runs a validated plan on its backend (the selection, when the plan has one, computed first). */
-export async function runPlan(plan: AttentionPlan, selection: Selection | null = planSelection(plan)): Promise<BackendResult> {
+/** The addon's selection scorer when a plan runs on the native CPU backend, else null (TypeScript). */
+export function selectionScorer(plan: AttentionPlan): NativeAddon | null {
+  return chooseBackend(plan) === 'cpu' ? loadNative() : null;
+}
+
+/**
+ * Runs a validated plan on its backend. A plan with `select` gets its selection computed first
+ * (from q and k) unless `selection` is given (a KV cache computes it from the bounds it keeps).
+ */
+export async function runPlan(plan: AttentionPlan, selection?: Selection | null): Promise<BackendResult> {
   const backend = chooseBackend(plan);
-  return backend === 'cuda' ? runCuda(plan) : backend === 'cpu' ? runCpu(plan, selection) : runReference(plan, selection);
+  const sel = selection !== undefined ? selection : planSelection(plan, undefined, backend === 'cpu' ? loadNative() : null);
+  return backend === 'cuda' ? runCuda(plan) : backend === 'cpu' ? runCpu(plan, sel) : runReference(plan, sel);
 }
 
 /** runPlan on the calling thread. */
-export function runPlanSync(plan: AttentionPlan, selection: Selection | null = planSelection(plan)): BackendResult {
+export function runPlanSync(plan: AttentionPlan, selection?: Selection | null): BackendResult {
   const backend = chooseBackend(plan);
-  return backend === 'cuda' ? runCudaSync(plan) : backend === 'cpu' ? runCpuSync(plan, selection) : runReference(plan, selection);
+  const sel = selection !== undefined ? selection : planSelection(plan, undefined, backend === 'cpu' ? loadNative() : null);
+  return backend === 'cuda' ? runCudaSync(plan) : backend === 'cpu' ? runCpuSync(plan, sel) : runReference(plan, sel);
 }
 
 /**

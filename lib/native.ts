@@ -69,7 +69,22 @@ export interface NativeAttentionArgs {
   keyMass?: Float32Array | null;
 }
 
+/** The argument object of questSelect (see attnflow::QuestSelectParams in native/include/attnflow.h). */
+export interface NativeQuestSelectArgs {
+  q: Float32Array;
+  rows: number;
+  headDim: number;
+  min: Float32Array;
+  max: Float32Array;
+  boundsOffset: number;
+  numBlocks: number;
+  /** per block: 0 never, 1 ranked, 2 always */
+  flags: Uint8Array;
+  blocks: number;
+}
+
 export interface NativeAddon {
+  questSelect(args: NativeQuestSelectArgs): Int32Array;
   info(): { cpu: NativeCpuInfo; cuda: NativeCudaInfo };
   attentionSync(args: NativeAttentionArgs): void;
   attention(args: NativeAttentionArgs): Promise<void>;

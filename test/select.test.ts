@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { attentionSync } from '../lib/attention.js';
 import { operandView } from '../lib/backends/operands.js';
 import { KVCache } from '../lib/kvcache/index.js';
+import { loadNative } from '../lib/native.js';
 import { toPattern } from '../lib/patterns/index.js';
 import { TileClass, type Pattern } from '../lib/patterns/pattern.js';
 import { keyBlockBounds, questBound, selectBlocks, type SelectionProblem } from '../lib/select/quest.js';
@@ -76,6 +77,35 @@ describe('select', () => {
           }
         }
       }
+    }
+  });
+
+  it('the native scorer selects exactly what the TypeScript one does (odd head dims, ties, NaN keys)', () => {
+    const native = loadNative();
+    const g = new Gen(1656);
+    for (let c = 0; c < 40; c++) {
+      const D = g.pick([1, 5, 8, 13, 64, 100]);
+      const bs = g.pick([4, 16, 64]);
+      const Sk = g.int(1, 600);
+      const Hkv = g.int(1, 2);
+      const Hq = Hkv * g.int(1, 3);
+      const Sq = g.int(1, 40);
+      // coarse values make exact ties common
+      const coarse = g.bool();
+      const mk = (shape: number[]) => {
+        const t = Tensor.randn(shape, { seed: g.int(0, 1e9) });
+        if (coarse) (t.data as Float32Array).forEach((x, i, a) => (a[i] = Math.round(x)));
+        return t;
+      };
+      const q = mk([1, Hq, Sq, D]);
+      const k = mk([1, Hkv, Sk, D]);
+      if (g.bool(0.2)) (k.data as Float32Array)[g.int(0, Sk * D * Hkv - 1)] = NaN;
+      const p = problemOf(q, k, { pattern: g.pick(['causal', 'full', 'causal & sliding(300)']), select: { blocks: g.int(1, 6), blockSize: bs } });
+      const bounds = keyBlockBounds(p);
+      const ts = selectBlocks(p, bounds, null);
+      const nat = selectBlocks(p, bounds, native);
+      expect([...nat.rowPtr], `case ${c}`).toEqual([...ts.rowPtr]);
+      expect([...nat.blocks], `case ${c}`).toEqual([...ts.blocks]);
     }
   });
 

@@ -9,7 +9,7 @@
  * is applied once: to each key as it is stored (at its true position) and to the queries of the
  * call; the kernels then run without it.
  */
-import { runPlan, runPlanSync } from '../attention.js';
+import { runPlan, runPlanSync, selectionScorer } from '../attention.js';
 import type { AttentionWithLse } from '../attention.js';
 import type { BackendResult } from '../backends/operands.js';
 import { describeValue } from '../describe.js';
@@ -239,7 +239,7 @@ export class KVCache {
       let selection: Selection | null = null;
       if (plan.select !== null) {
         this.bounds ??= new CacheBounds(this.store, c.blockSize);
-        selection = planSelection(plan, this.bounds.current());
+        selection = planSelection(plan, this.bounds.current(), selectionScorer(plan));
       }
       if (this.rope === undefined && n > 0) this.rope = rope;
       return { plan, selection, taken, n };

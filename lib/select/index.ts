@@ -1,5 +1,6 @@
 /** Query-aware block selection (option `select`). */
 import { operandView } from '../backends/operands.js';
+import type { NativeAddon } from '../native.js';
 import type { AttentionPlan } from '../validate.js';
 import { selectBlocks, type KeyBlockBounds } from './quest.js';
 import type { Selection } from './selection.js';
@@ -11,7 +12,7 @@ export { selectBlocks, keyBlockBounds, type KeyBlockBounds } from './quest.js';
  * The selection of a plan with `select` (null without): computed on the host from q and k (their
  * block bounds in one pass over k, unless a KV cache supplies them).
  */
-export function planSelection(plan: AttentionPlan, bounds?: KeyBlockBounds): Selection | null {
+export function planSelection(plan: AttentionPlan, bounds?: KeyBlockBounds, native: NativeAddon | null = null): Selection | null {
   if (plan.select === null) return null;
   if (plan.q.tensor.device !== 'cpu') {
     throw new RangeError(`options.select runs on host tensors; q, k and v are on ${plan.q.tensor.device}`);
@@ -27,5 +28,6 @@ export function planSelection(plan: AttentionPlan, bounds?: KeyBlockBounds): Sel
       blockSize: plan.select.blockSize,
     },
     bounds,
+    native,
   );
 }

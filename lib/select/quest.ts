@@ -15,6 +15,7 @@ import { applyRope, ropeInvFreq } from '../reference/rope.js';
 import type { OperandView, ResolvedRope } from '../reference/problem.js';
 import type { Pattern } from '../patterns/pattern.js';
 import { keyPosition as keyPositionOf, type ResolvedPositions } from '../positions.js';
+import type { NativeAddon } from '../native.js';
 import type { Selection } from './selection.js';
 
 /**
@@ -89,20 +90,53 @@ export function keyBlockBounds(p: SelectionProblem): KeyBlockBounds {
   return { blockSize, numBlocks: nb, headDim: D, min, max, count, minPos, maxPos };
 }
 
+const fround = Math.fround;
+const lanes = new Float32Array(8);
+
 /**
- * The Quest bound of one query row (D values of `q` from `at`) against key block kb of (b, hk):
- * Σ_d max(q_d·min_d, q_d·max_d) ≥ q·k for every key k of the block. NaN counts as +∞.
+ * The Quest bound of one query row (D float32 values of `q` from `at`) against key block kb of
+ * (b, hk): Σ_d max(q_d·min_d, q_d·max_d) ≥ q·k for every key k of the block. Computed in float32
+ * exactly as the native scorer (native/cpu/select_body.h) does, so both select the same blocks:
+ * products rounded to float32, a > b ? a : b, summed into lane d mod 8, the lanes added pairwise.
+ * A NaN bound is reported as NaN (selectBlocks ranks it as +∞).
  */
 export function questBound(q: ArrayLike<number>, at: number, bounds: KeyBlockBounds, b: number, hk: number, kb: number): number {
   const D = bounds.headDim;
   const Hkv = bounds.count.length / bounds.numBlocks;
   const o = ((b * Hkv + hk) * bounds.numBlocks + kb) * D;
-  let s = 0;
+  const { min, max } = bounds;
+  lanes.fill(0);
   for (let d = 0; d < D; d++) {
     const x = q[at + d];
-    s += Math.max(x * bounds.min[o + d], x * bounds.max[o + d]);
+    const lo = fround(x * min[o + d]);
+    const hi = fround(x * max[o + d]);
+    const l = d & 7;
+    lanes[l] = lanes[l] + (lo > hi ? lo : hi);
   }
-  return Number.isNaN(s) ? Infinity : s;
+  return fround(fround(fround(lanes[0] + lanes[1]) + fround(lanes[2] + lanes[3])) + fround(fround(lanes[4] + lanes[5]) + fround(lanes[6] + lanes[7])));
+}
+
+/** The kept blocks of one row: flag 2 always, the `blocks` best-scoring of flag 1 (ties: lower first). */
+function rankBlocks(flags: Uint8Array, qRows: Float32Array, nr: number, bounds: KeyBlockBounds, b: number, hk: number, blocks: number, score: Float64Array): number[] {
+  const D = bounds.headDim;
+  const ranked: number[] = [];
+  for (let kb = 0; kb < flags.length; kb++) {
+    if (flags[kb] !== 1) continue;
+    let best = -Infinity;
+    let nan = false;
+    for (let r = 0; r < nr; r++) {
+      const s = questBound(qRows, r * D, bounds, b, hk, kb);
+      if (s !== s) nan = true;
+      else if (s > best) best = s;
+    }
+    score[kb] = nan ? Infinity : best;
+    ranked.push(kb);
+  }
+  ranked.sort((x, y) => (score[y] > score[x] ? 1 : score[y] < score[x] ? -1 : x - y));
+  const keep = new Set(ranked.slice(0, blocks));
+  const out: number[] = [];
+  for (let kb = 0; kb < flags.length; kb++) if (flags[kb] === 2 || keep.has(kb)) out.push(kb);
+  return out;
 }
 
 /** Whether some query position in qs (rows i0..i1) and key of block kb may attend under head h. */
@@ -137,9 +171,10 @@ function reaches(
 /**
  * The selection of a call: for each (batch, kv head, query block) the `blocks` reachable key
  * blocks with the highest Quest bound plus the diagonal blocks, ascending. Ties rank the lower
- * block first; a NaN bound ranks first.
+ * block first; a NaN bound ranks first. With `native` (the addon) the bounds are scored by the
+ * native scorer (SIMD), which gives the same selection.
  */
-export function selectBlocks(p: SelectionProblem, bounds: KeyBlockBounds = keyBlockBounds(p)): Selection {
+export function selectBlocks(p: SelectionProblem, bounds: KeyBlockBounds = keyBlockBounds(p), native: NativeAddon | null = null): Selection {
   const { q, rope, positions, blocks, blockSize } = p;
   const node = toNode(p.pattern, 'select');
   const B = q.batch;
@@ -160,11 +195,12 @@ export function selectBlocks(p: SelectionProblem, bounds: KeyBlockBounds = keyBl
 
   const rowPtr = new Int32Array(B * Hkv * nqb + 1);
   const chosen: number[] = [];
-  const qRows = new Float64Array(blockSize * group * D);
+  const qRows = new Float32Array(blockSize * group * D);
+  const row = new Float64Array(D);
   const score = new Float64Array(nb);
-  const isCand = new Uint8Array(nb);
-  const isDiag = new Uint8Array(nb);
-  const order: number[] = [];
+  const flags = new Uint8Array(nb);
+  // a pattern that is the same for every head reaches the same blocks from every head of a group
+  const headsToCheck = node.headPeriod === 1 ? 1 : group;
 
   for (let b = 0; b < B; b++) {
     for (let hk = 0; hk < Hkv; hk++) {
@@ -177,40 +213,28 @@ export function selectBlocks(p: SelectionProblem, bounds: KeyBlockBounds = keyBl
           pmin = Math.min(pmin, qs[i]);
           pmax = Math.max(pmax, qs[i]);
         }
-        // the block's query rows of every head of the group, rotated
+        // the block's query rows of every head of the group, rotated, as float32
         let nr = 0;
         for (let g = 0; g < group; g++) {
           const h = hk * group + g;
           for (let i = i0; i < i1; i++, nr++) {
             const base = q.offset + b * q.strides[0] + h * q.strides[1] + i * q.strides[2];
-            for (let d = 0; d < D; d++) qRows[nr * D + d] = rq(base + d * q.strides[3]);
-            if (rope && invFreq) applyRope(qRows, qs[i], rope, invFreq, nr * D);
+            for (let d = 0; d < D; d++) row[d] = rq(base + d * q.strides[3]);
+            if (rope && invFreq) applyRope(row, qs[i], rope, invFreq);
+            qRows.set(row, nr * D);
           }
         }
-        order.length = 0;
+        // 0: unreachable under the pattern, 2: the diagonal block (always kept), 1: ranked
         for (let kb = 0; kb < nb; kb++) {
-          isCand[kb] = 0;
-          isDiag[kb] = 0;
           let reach = false;
-          for (let g = 0; g < group && !reach; g++) reach = reaches(node, qs, i0, i1, pmin, pmax, bounds, hk, kb, hk * group + g, p);
-          if (!reach) continue;
-          isCand[kb] = 1;
+          for (let g = 0; g < headsToCheck && !reach; g++) reach = reaches(node, qs, i0, i1, pmin, pmax, bounds, hk, kb, hk * group + g, p);
           const at = hk * nb + kb;
-          if (bounds.maxPos[at] >= pmin && bounds.minPos[at] <= pmax && holdsPositionIn(p, hk, kb, pmin, pmax)) {
-            isDiag[kb] = 1;
-            continue;
-          }
-          let best = -Infinity;
-          for (let r = 0; r < nr; r++) {
-            const s = questBound(qRows, r * D, bounds, b, hk, kb);
-            if (s > best) best = s;
-          }
-          score[kb] = best;
-          order.push(kb);
+          flags[kb] = !reach ? 0 : bounds.maxPos[at] >= pmin && bounds.minPos[at] <= pmax && holdsPositionIn(p, hk, kb, pmin, pmax) ? 2 : 1;
         }
-        order.sort((x, y) => (score[y] > score[x] ? 1 : score[y] < score[x] ? -1 : x - y));
-        for (let t = 0; t < Math.min(blocks, order.length); t++) isDiag[order[t]] = 1;
-        for (let kb = 0; kb < nb; kb++) if (isCand[kb] && isDiag[kb]) chosen.push(kb);
+        const kept = native
+          ? native.questSelect({ q: qRows.subarray(0, nr * D), rows: nr, headDim: D, min: bounds.min, max: bounds.max, boundsOffset: (b * Hkv + hk) * nb * D, numBlocks: nb, flags, blocks })
+          : rankBlocks(flags, qRows, nr, bounds, b, hk, blocks, score);
+        for (const kb of kept) chosen.push(kb);
         rowPtr[(b * Hkv + hk) * nqb + qb + 1] = chosen.length;
       }
     }
