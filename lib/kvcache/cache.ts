@@ -276,12 +276,18 @@ export class KVCache {
     const data = src.tensor.data;
     const [s0, s1, s2] = src.strides;
     if (rope === null) {
+      // copy runs of rows that are consecutive in both the source and the slots at once
       for (let b = 0; b < B; b++)
-        for (let h = 0; h < H; h++)
-          for (let t = 0; t < taken[h].length; t++) {
+        for (let h = 0; h < H; h++) {
+          const slots = taken[h];
+          for (let t = 0; t < slots.length; ) {
+            let n = 1;
+            while (t + n < slots.length && slots[t + n] === slots[t] + n && s2 === D) n++;
             const off = b * s0 + h * s1 + t * s2;
-            dst.set(data.subarray(off, off + D), this.store.offset(b, h, taken[h][t]));
+            dst.set(data.subarray(off, off + (n - 1) * s2 + D), this.store.offset(b, h, slots[t]));
+            t += n;
           }
+        }
       return;
     }
     const read = elementReader(data, src.tensor.dtype);

@@ -4,10 +4,11 @@
  * chosen from the data (query-aware selection). Same layout as compiled masks (blockmask.ts), so
  * the same kernels run them.
  *
- * Cost: one pass over the key positions (per-block minimum, maximum, count and whether the block
- * holds consecutive positions), then for each (head, query tile) only the candidate key blocks:
- * those of the pattern's key ranges when key blocks are in ascending position order (found by
- * binary search), otherwise every non-empty key block (a cache's slots: O(kept keys / blockK)).
+ * Cost: for each (head, query tile) only the candidate key blocks — with a selection, the selected
+ * ones; otherwise those of the pattern's key ranges when key blocks are in ascending position
+ * order (found by binary search, after one pass over the key positions), else every non-empty key
+ * block (a cache's slots: O(kept keys / blockK)). A block's summary (smallest and largest position,
+ * keys held, whether it holds consecutive positions) is computed when first visited.
  * Each candidate is classified analytically on the position ranges it spans (pattern.classify);
  * only partial tiles are evaluated element by element — or by the pattern's own row fill when both
  * the query rows and the key block hold consecutive positions.
@@ -35,49 +36,53 @@ export interface RuntimeMaskOptions {
   readonly batchIndex?: number;
 }
 
-/** Per key block of one kv head: smallest and largest position, non-empty keys, consecutive positions. */
-interface KeyBlocks {
+/**
+ * Per key block of one kv head: smallest and largest position, non-empty keys, and whether the
+ * block is full width, has no empty slot and holds positions min, min + 1, … in order. Blocks are
+ * summarised on first use (a selection visits few), the list of non-empty blocks and whether
+ * their positions ascend (binary search allowed) only when asked for.
+ */
+class KeyBlocks {
   readonly min: Float64Array;
   readonly max: Float64Array;
   readonly count: Int32Array;
-  /** 1 when the block is full width, has no empty slot and holds positions min, min + 1, … in order */
   readonly consecutive: Uint8Array;
-  /** non-empty blocks, ascending */
-  readonly nonEmpty: Int32Array;
-  /** whether min and max never decrease over the non-empty blocks (binary search allowed) */
-  readonly monotone: boolean;
-}
+  private readonly done: Uint8Array;
+  private all: { nonEmpty: Int32Array; monotone: boolean } | null = null;
 
-/** Block summaries of the keys at kp[off .. off + seqK) (null: key j at j). */
-function keyBlocks(kp: Int32Array | null, off: number, seqK: number, blockK: number): KeyBlocks {
-  const nkb = Math.ceil(seqK / blockK);
-  const min = new Float64Array(nkb);
-  const max = new Float64Array(nkb);
-  const count = new Int32Array(nkb);
-  const consecutive = new Uint8Array(nkb);
-  if (kp === null) {
-    for (let kb = 0; kb < nkb; kb++) {
-      const j0 = kb * blockK;
-      const j1 = Math.min(j0 + blockK, seqK);
-      min[kb] = j0;
-      max[kb] = j1 - 1;
-      count[kb] = j1 - j0;
-      consecutive[kb] = j1 - j0 === blockK ? 1 : 0;
-    }
-    return { min, max, count, consecutive, nonEmpty: Int32Array.from({ length: nkb }, (_, kb) => kb), monotone: true };
+  constructor(
+    private readonly kp: Int32Array | null,
+    private readonly off: number,
+    private readonly seqK: number,
+    private readonly blockK: number,
+  ) {
+    const nkb = Math.ceil(seqK / blockK);
+    this.min = new Float64Array(nkb);
+    this.max = new Float64Array(nkb);
+    this.count = new Int32Array(nkb);
+    this.consecutive = new Uint8Array(nkb);
+    this.done = new Uint8Array(nkb);
   }
-  const nonEmpty = new Int32Array(nkb);
-  let ne = 0;
-  let monotone = true;
-  let lastMin = -Infinity;
-  let lastMax = -Infinity;
-  for (let kb = 0; kb < nkb; kb++) {
-    const j0 = off + kb * blockK;
-    const j1 = off + Math.min((kb + 1) * blockK, seqK);
+
+  /** Summarises block kb (once). */
+  ensure(kb: number): void {
+    if (this.done[kb]) return;
+    this.done[kb] = 1;
+    const { kp, blockK, seqK } = this;
+    const width = Math.min(blockK, seqK - kb * blockK);
+    if (kp === null) {
+      this.min[kb] = kb * blockK;
+      this.max[kb] = kb * blockK + width - 1;
+      this.count[kb] = width;
+      this.consecutive[kb] = width === blockK ? 1 : 0;
+      return;
+    }
+    const j0 = this.off + kb * blockK;
+    const j1 = j0 + width;
     let lo = Infinity;
     let hi = -Infinity;
     let n = 0;
-    let cons = j1 - j0 === blockK;
+    let cons = width === blockK;
     const first = kp[j0];
     for (let j = j0; j < j1; j++) {
       const p = kp[j];
@@ -87,18 +92,32 @@ function keyBlocks(kp: Int32Array | null, off: number, seqK: number, blockK: num
       if (p > hi) hi = p;
       n++;
     }
-    min[kb] = lo;
-    max[kb] = hi;
-    count[kb] = n;
-    consecutive[kb] = cons && n === blockK ? 1 : 0;
-    if (n > 0) {
-      nonEmpty[ne++] = kb;
-      if (lo < lastMin || hi < lastMax) monotone = false;
-      lastMin = lo;
-      lastMax = hi;
-    }
+    this.min[kb] = lo;
+    this.max[kb] = hi;
+    this.count[kb] = n;
+    this.consecutive[kb] = cons && n === blockK ? 1 : 0;
   }
-  return { min, max, count, consecutive, nonEmpty: nonEmpty.slice(0, ne), monotone };
+
+  /** The non-empty blocks, ascending, and whether their min and max never decrease. */
+  scan(): { nonEmpty: Int32Array; monotone: boolean } {
+    if (this.all !== null) return this.all;
+    const nkb = this.min.length;
+    const nonEmpty = new Int32Array(nkb);
+    let ne = 0;
+    let monotone = true;
+    let lastMin = -Infinity;
+    let lastMax = -Infinity;
+    for (let kb = 0; kb < nkb; kb++) {
+      this.ensure(kb);
+      if (this.count[kb] === 0) continue;
+      nonEmpty[ne++] = kb;
+      if (this.min[kb] < lastMin || this.max[kb] < lastMax) monotone = false;
+      lastMin = this.min[kb];
+      lastMax = this.max[kb];
+    }
+    this.all = { nonEmpty: nonEmpty.subarray(0, ne), monotone };
+    return this.all;
+  }
 }
 
 /** Growable CSR output. */
@@ -186,7 +205,7 @@ export function buildRuntimeMask(pattern: Pattern, o: RuntimeMaskOptions): Block
     const off = sameKeys ? 0 : hk * stride;
     let kb = blocksOf.get(off);
     if (kb === undefined) {
-      kb = keyBlocks(kp, off, seqK, blockK);
+      kb = new KeyBlocks(kp, off, seqK, blockK);
       blocksOf.set(off, kb);
     }
     const keyAt = (j: number): number => (kp === null ? j : kp[off + j]);
@@ -218,19 +237,30 @@ export function buildRuntimeMask(pattern: Pattern, o: RuntimeMaskOptions): Block
         return selMap![Math.floor(j / selBs)] === 1;
       };
 
-      // candidate key blocks
+      // candidate key blocks: those holding a selected block; else those the pattern's key ranges
+      // reach (binary search when positions ascend over the blocks); else every non-empty block
       let cand: Int32Array;
-      if (kb.monotone) {
-        const ranges = node.keyRanges(pmin, pmax + 1, h);
-        if (ranges === null) cand = kb.nonEmpty;
+      if (selection !== null && !selRowWise) {
+        const r = (b * selection.kvHeads + hk) * selection.numQBlocks + mapQb;
+        const list: number[] = [];
+        for (let e = selection.rowPtr[r]; e < selection.rowPtr[r + 1]; e++) {
+          const sb = selection.blocks[e];
+          const k1 = Math.min(numKBlocks, Math.ceil(((sb + 1) * selBs) / blockK));
+          for (let k = Math.max(Math.floor((sb * selBs) / blockK), list.length > 0 ? list[list.length - 1] + 1 : 0); k < k1; k++) list.push(k);
+        }
+        cand = Int32Array.from(list);
+      } else {
+        const all = kb.scan();
+        const ranges = all.monotone ? node.keyRanges(pmin, pmax + 1, h) : null;
+        if (ranges === null) cand = all.nonEmpty;
         else {
           const list: number[] = [];
           let last = -1;
           for (let r = 0; r < ranges.length; r += 2) {
             // blocks whose [min, max] meets [lo, hi): max ≥ lo (from the first such) and min < hi
-            let at = lowerBound(kb.nonEmpty, kb.max, ranges[r]);
-            for (; at < kb.nonEmpty.length && kb.min[kb.nonEmpty[at]] < ranges[r + 1]; at++) {
-              const x = kb.nonEmpty[at];
+            let at = lowerBound(all.nonEmpty, kb.max, ranges[r]);
+            for (; at < all.nonEmpty.length && kb.min[all.nonEmpty[at]] < ranges[r + 1]; at++) {
+              const x = all.nonEmpty[at];
               if (x > last) {
                 list.push(x);
                 last = x;
@@ -239,10 +269,12 @@ export function buildRuntimeMask(pattern: Pattern, o: RuntimeMaskOptions): Block
           }
           cand = Int32Array.from(list);
         }
-      } else cand = kb.nonEmpty;
+      }
 
       for (let c = 0; c < cand.length; c++) {
         const k = cand[c];
+        kb.ensure(k);
+        if (kb.count[k] === 0) continue;
         const j0 = k * blockK;
         const j1 = Math.min(j0 + blockK, seqK);
         if (selection !== null && !selRowWise) {
