@@ -224,11 +224,22 @@ export function selectBlocks(p: SelectionProblem, bounds: KeyBlockBounds = keyBl
             qRows.set(row, nr * D);
           }
         }
-        // 0: unreachable under the pattern, 2: the diagonal block (always kept), 1: ranked
+        // 0: unreachable under the pattern, 2: the diagonal block (always kept), 1: ranked. When the
+        // pattern allows every (query, key) pair of the head (causal decoding), every non-empty
+        // block is reachable without asking block by block.
+        let lo = Infinity;
+        let hi = -Infinity;
+        for (let kb = 0, at = hk * nb; kb < nb; kb++, at++) {
+          if (bounds.count[at] === 0) continue;
+          if (bounds.minPos[at] < lo) lo = bounds.minPos[at];
+          if (bounds.maxPos[at] > hi) hi = bounds.maxPos[at];
+        }
+        let allReach = lo <= hi;
+        for (let g = 0; g < headsToCheck && allReach; g++) allReach = node.classify(pmin, pmax + 1, lo, hi + 1, hk * group + g) === TileClass.Full;
         for (let kb = 0; kb < nb; kb++) {
-          let reach = false;
-          for (let g = 0; g < headsToCheck && !reach; g++) reach = reaches(node, qs, i0, i1, pmin, pmax, bounds, hk, kb, hk * group + g, p);
           const at = hk * nb + kb;
+          let reach = allReach && bounds.count[at] > 0;
+          for (let g = 0; g < headsToCheck && !reach && !allReach; g++) reach = reaches(node, qs, i0, i1, pmin, pmax, bounds, hk, kb, hk * group + g, p);
           flags[kb] = !reach ? 0 : bounds.maxPos[at] >= pmin && bounds.minPos[at] <= pmax && holdsPositionIn(p, hk, kb, pmin, pmax) ? 2 : 1;
         }
         const kept = native
