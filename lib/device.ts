@@ -43,6 +43,12 @@ export interface CudaAttentionArgs {
   softcap: number;
   alibi: Float32Array | null;
   rope: { base: number; interleaved: boolean; offset: number; dims: number } | null;
+  /** host arrays (see NativeAttentionArgs) */
+  queryPositions?: Int32Array | null;
+  queryStart?: number | null;
+  keyPositions?: Int32Array | null;
+  /** device float32 [batch, kvHeads, seqK] written with the key masses, or null */
+  keyMass?: { buffer: CudaBufferHandle; offset: number } | null;
 }
 
 export interface CudaMemoryStats {

@@ -9,7 +9,6 @@
  */
 import type { DType } from '../dtypes.js';
 import type { BlockMask } from '../mask/blockmask.js';
-import { defaultGeometry } from '../positions.js';
 import { Tensor } from '../tensor.js';
 import type { AttentionPlan, Operand } from '../validate.js';
 import {
@@ -25,6 +24,7 @@ import {
   type CudaView,
 } from '../device.js';
 import { planMask } from './masks.js';
+import type { BackendResult } from './operands.js';
 
 const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { float32: 0, float16: 1, bfloat16: 2 };
 
@@ -54,13 +54,10 @@ function compile(plan: AttentionPlan, cuda: CudaNative): BlockMask {
   return planMask(plan, cudaTile(cuda), null);
 }
 
-/** What the CUDA kernels cannot run yet, or null. */
+/** What the CUDA backend cannot run yet, or null. */
 function unsupported(plan: AttentionPlan): string | null {
-  if (plan.returnKeyMass) return 'returnKeyMass';
+  // the selection is computed on the host from q and k (select on device tensors: not yet)
   if (plan.select) return 'select';
-  if ((plan.rope || plan.alibiSlopes) && !defaultGeometry(plan.positions, plan.q.seq, plan.k.seq)) {
-    return 'RoPE or ALiBi together with keyPositions, queryPositions or top-left alignment';
-  }
   return null;
 }
 
@@ -78,20 +75,23 @@ function deviceCall(
   k: Tensor,
   v: Tensor,
   outGiven: Tensor | null,
-): { args: CudaAttentionArgs; out: Tensor; lse: Tensor } {
+): { args: CudaAttentionArgs; out: Tensor; lse: Tensor; keyMass: Tensor | null } {
   const device = q.device;
   const index = deviceIndex(device);
   const mask = compile(plan, cuda);
   const maskHandle = deviceMask(cuda, mask, index);
   const out = outGiven ?? emptyDeviceTensor(device, q.shape, plan.dtype, plan.q.layout);
   let lse: Tensor;
+  let keyMass: Tensor | null = null;
   try {
     lse = emptyDeviceTensor(device, [plan.q.batch, plan.q.heads, plan.q.seq], 'float32');
+    if (plan.returnKeyMass) keyMass = emptyDeviceTensor(device, [plan.k.batch, plan.k.heads, plan.k.seq], 'float32');
   } catch (e) {
     if (outGiven === null) out.dispose();
     throw e;
   }
   const lseStorage = cudaStorageOf(lse)!;
+  const { queryPositions, queryStart, keyPositions } = plan.positions;
   const args: CudaAttentionArgs = {
     device: index,
     q: view(plan.q, q),
@@ -104,8 +104,12 @@ function deviceCall(
     softcap: plan.softcap,
     alibi: plan.alibiSlopes ? Float32Array.from(plan.alibiSlopes) : null,
     rope: plan.rope ? { base: plan.rope.base, interleaved: plan.rope.style === 'interleaved', offset: plan.rope.offset, dims: plan.rope.dims } : null,
+    queryPositions,
+    queryStart,
+    keyPositions,
+    keyMass: keyMass === null ? null : { buffer: cudaStorageOf(keyMass)!.handle, offset: 0 },
   };
-  return { args, out, lse };
+  return { args, out, lse, keyMass };
 }
 
 const UNAVAILABLE = "options.backend 'cuda' is unavailable";
@@ -117,20 +121,31 @@ function hostOutputs(plan: AttentionPlan): { out: Tensor; lse: Tensor } {
   return { out, lse };
 }
 
+/** The results of a device call (key masses when asked for). */
+function deviceResult(out: Tensor, lse: Tensor, keyMass: Tensor | null): BackendResult {
+  return keyMass === null ? { out, lse } : { out, lse, keyMass };
+}
+
+/** Host copies of a host-input call's results. */
+function hostKeyMass(plan: AttentionPlan): Tensor | null {
+  return plan.returnKeyMass ? Tensor.zeros([plan.k.batch, plan.k.heads, plan.k.seq], { dtype: 'float32' }) : null;
+}
+
 /** Runs a plan whose inputs are on a cuda device: outputs on that device. */
-export function runCudaSync(plan: AttentionPlan): { out: Tensor; lse: Tensor } {
+export function runCudaSync(plan: AttentionPlan): BackendResult {
   const device = planDevice(plan);
   const cuda = requireCuda(device, UNAVAILABLE);
   if (plan.q.tensor.device !== 'cpu') {
-    const { args, out, lse } = deviceCall(plan, cuda, plan.q.tensor, plan.k.tensor, plan.v.tensor, plan.out);
+    const { args, out, lse, keyMass } = deviceCall(plan, cuda, plan.q.tensor, plan.k.tensor, plan.v.tensor, plan.out);
     try {
       cuda.cudaAttentionSync(args);
     } catch (e) {
       if (plan.out === null) out.dispose();
       lse.dispose();
+      keyMass?.dispose();
       throw e;
     }
-    return { out, lse };
+    return deviceResult(out, lse, keyMass);
   }
   // Host inputs: copy in, run, copy out (slow: two PCIe transfers per call).
   const temps: Tensor[] = [];
@@ -138,41 +153,48 @@ export function runCudaSync(plan: AttentionPlan): { out: Tensor; lse: Tensor } {
     for (const o of [plan.q, plan.k, plan.v]) temps.push(toDevice(o.tensor, device));
     const call = deviceCall(plan, cuda, temps[0], temps[1], temps[2], null);
     temps.push(call.out, call.lse);
+    if (call.keyMass) temps.push(call.keyMass);
     cuda.cudaAttentionSync(call.args);
     const host = hostOutputs(plan);
     cuda.cudaCopyToHost(cudaStorageOf(call.out)!.handle, 0, host.out.data);
     cuda.cudaCopyToHost(cudaStorageOf(call.lse)!.handle, 0, host.lse.data);
-    return host;
+    const km = hostKeyMass(plan);
+    if (km && call.keyMass) cuda.cudaCopyToHost(cudaStorageOf(call.keyMass)!.handle, 0, km.data);
+    return deviceResult(host.out, host.lse, km);
   } finally {
     for (const t of temps) t.dispose();
   }
 }
 
 /** runCudaSync() off the event loop: the kernels run on the device's stream, a worker thread waits. */
-export async function runCuda(plan: AttentionPlan): Promise<{ out: Tensor; lse: Tensor }> {
+export async function runCuda(plan: AttentionPlan): Promise<BackendResult> {
   const device = planDevice(plan);
   const cuda = requireCuda(device, UNAVAILABLE);
   if (plan.q.tensor.device !== 'cpu') {
-    const { args, out, lse } = deviceCall(plan, cuda, plan.q.tensor, plan.k.tensor, plan.v.tensor, plan.out);
+    const { args, out, lse, keyMass } = deviceCall(plan, cuda, plan.q.tensor, plan.k.tensor, plan.v.tensor, plan.out);
     try {
       await cuda.cudaAttention(args);
     } catch (e) {
       if (plan.out === null) out.dispose();
       lse.dispose();
+      keyMass?.dispose();
       throw e;
     }
-    return { out, lse };
+    return deviceResult(out, lse, keyMass);
   }
   const temps: Tensor[] = [];
   try {
     for (const o of [plan.q, plan.k, plan.v]) temps.push(await toDeviceAsync(o.tensor, device));
     const call = deviceCall(plan, cuda, temps[0], temps[1], temps[2], null);
     temps.push(call.out, call.lse);
+    if (call.keyMass) temps.push(call.keyMass);
     await cuda.cudaAttention(call.args);
     const host = hostOutputs(plan);
     await cuda.cudaCopyToHostAsync(cudaStorageOf(call.out)!.handle, 0, host.out.data);
     await cuda.cudaCopyToHostAsync(cudaStorageOf(call.lse)!.handle, 0, host.lse.data);
-    return host;
+    const km = hostKeyMass(plan);
+    if (km && call.keyMass) await cuda.cudaCopyToHostAsync(cudaStorageOf(call.keyMass)!.handle, 0, km.data);
+    return deviceResult(host.out, host.lse, km);
   } finally {
     for (const t of temps) t.dispose();
   }

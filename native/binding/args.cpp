@@ -179,7 +179,7 @@ const int32_t* optionalInt32(const Args& a, Napi::Object o, const char* key, siz
 
 }  // namespace
 
-void positionsAndKeyMass(const Args& a, Napi::Object args, attnflow::AttentionParams& p, KeepAlive& keep) {
+void positions(const Args& a, Napi::Object args, attnflow::AttentionParams& p, KeepAlive& keep) {
   p.queryPositions = optionalInt32(a, args, "queryPositions", &p.queryPositionsLen, keep);
   Napi::Value qs = args.Get("queryStart");
   if (!qs.IsNull() && !qs.IsUndefined()) {
@@ -188,6 +188,10 @@ void positionsAndKeyMass(const Args& a, Napi::Object args, attnflow::AttentionPa
     p.queryStart = static_cast<int64_t>(x);
   }
   p.keyPositions = optionalInt32(a, args, "keyPositions", &p.keyPositionsLen, keep);
+}
+
+void positionsAndKeyMass(const Args& a, Napi::Object args, attnflow::AttentionParams& p, KeepAlive& keep) {
+  positions(a, args, p, keep);
   p.keyMass = optionalFloat32(a, args, "keyMass", &p.keyMassLen, keep);
 }
 

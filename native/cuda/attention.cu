@@ -93,6 +93,29 @@ Status forward(const AttentionParams& p, const CudaMaskArrays& mask, int device)
     kp.alibi2 = static_cast<const float*>(d);
   }
 
+  // Explicit positions: device copies for the RoPE pre-pass and ALiBi.
+  auto upload = [&](const int32_t* src, size_t n, const int32_t** dst, const char* what) -> Status {
+    void* d = nullptr;
+    Status s = temps.alloc(n * sizeof(int32_t), &d, what);
+    if (!s.ok) return s;
+    cudaError_t e = cudaMemcpyAsync(d, src, n * sizeof(int32_t), cudaMemcpyHostToDevice, ctx.stream);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      return Status::Error(dn + ": uploading " + what + ": " + describeError("cudaMemcpyAsync", e));
+    }
+    *dst = static_cast<const int32_t*>(d);
+    return Status::Ok();
+  };
+  if (p.queryPositions != nullptr) {
+    st = upload(p.queryPositions, p.queryPositionsLen, &kp.qpos, "query positions");
+    if (!st.ok) return st;
+  }
+  if (p.keyPositions != nullptr) {
+    st = upload(p.keyPositions, p.keyPositionsLen, &kp.kpos, "key positions");
+    if (!st.ok) return st;
+    kp.kposStride = p.keyPositionsLen == static_cast<size_t>(kp.Hkv) * kp.Sk ? kp.Sk : 0;
+  }
+
   const DType dtype = p.q.dtype;
   const size_t elt = dtypeSize(dtype);
   if (p.rope.enabled) {
@@ -104,15 +127,15 @@ Status forward(const AttentionParams& p, const CudaMaskArrays& mask, int device)
     if (!st.ok) return st;
     st = temps.alloc(static_cast<size_t>(kp.B) * kp.Hkv * kp.Sk * D * elt, &kr, "RoPE copy of k");
     if (!st.ok) return st;
-    st = launchRope(kp.q, dtype, kp.B, kp.Hq, kp.Sq, kp.D, kp.shift, p.rope, qr, ctx);
+    st = launchRope(kp.q, dtype, kp.B, kp.Hq, kp.Sq, kp.D, kp.shift, p.rope, qr, ctx, kp.qpos, 0);
     if (!st.ok) return st;
-    st = launchRope(kp.k, dtype, kp.B, kp.Hkv, kp.Sk, kp.D, 0, p.rope, kr, ctx);
+    st = launchRope(kp.k, dtype, kp.B, kp.Hkv, kp.Sk, kp.D, 0, p.rope, kr, ctx, kp.kpos, kp.kposStride);
     if (!st.ok) return st;
     kp.q = Operand{qr, static_cast<int64_t>(kp.Hq) * kp.Sq * D, static_cast<int64_t>(kp.Sq) * D, D, 1};
     kp.k = Operand{kr, static_cast<int64_t>(kp.Hkv) * kp.Sk * D, static_cast<int64_t>(kp.Sk) * D, D, 1};
   }
 
-  st = useFa2(kp, dtype, forcedKernel()) ? launchFa2(kp, dtype, ctx) : launchGeneral(kp, dtype, ctx);
+  st = useFa2(kp, dtype, forcedKernel()) ? launchFa2(kp, dtype, ctx) : launchGeneral(kp, dtype, ctx, p.mask.rowPtr);
   if (!st.ok) {
     // Kernels already queued may still read the temporaries: their frees are stream-ordered.
     return st;

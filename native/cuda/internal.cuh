@@ -70,7 +70,11 @@ struct Operand {
 
 struct KernelParams {
   int B, Hq, Hkv, Sq, Sk, D, group;
-  int64_t shift;  // Sk - Sq: query i sits at position i + shift
+  int64_t shift;  // query i sits at position i + shift, unless qpos
+  const int32_t* qpos;  // device [Sq] query positions, or null
+  const int32_t* kpos;  // device key positions: key (hk, j) at kpos[hk * kposStride + j], or null (key j at j)
+  int64_t kposStride;   // Sk, or 0 for one list shared by every kv head
+  float* keyMass;       // device [B][Hkv][Sk] (see AttentionParams::keyMass), or null
   Operand q, k, v;
   void* out;
   int64_t osb, osh, oss, osd;
@@ -106,7 +110,11 @@ inline KernelParams kernelParams(const AttentionParams& p, const CudaMaskArrays&
   kp.Hkv = static_cast<int>(p.k.shape[1]);
   kp.Sk = static_cast<int>(p.k.shape[2]);
   kp.group = kp.Hq / kp.Hkv;
-  kp.shift = static_cast<int64_t>(kp.Sk) - kp.Sq;
+  kp.shift = p.queryStart == kBottomRight ? static_cast<int64_t>(kp.Sk) - kp.Sq : p.queryStart;
+  kp.qpos = nullptr;  // device copies of the positions: set by the caller
+  kp.kpos = nullptr;
+  kp.kposStride = 0;
+  kp.keyMass = p.keyMass;
   auto operand = [](const TensorView& t) {
     return Operand{t.data, t.strides[0], t.strides[1], t.strides[2], t.strides[3]};
   };
@@ -156,6 +164,8 @@ inline bool fa2Supports(const KernelParams& p, DType dtype) {
 // to the general kernel's split-KV path); `forced` 1 = the tensor-core kernel wherever it
 // applies, 2 = always the general kernel (ATTNFLOW_CUDA_KERNEL=fa2 / general).
 inline bool useFa2(const KernelParams& p, DType dtype, int forced) {
+  // explicit positions (ALiBi distances) and key masses: the general kernel
+  if (p.qpos != nullptr || p.kpos != nullptr || p.keyMass != nullptr) return false;
   if (forced == 2 || !fa2Supports(p, dtype)) return false;
   return forced == 1 || p.Sq > 16;
 }
@@ -167,12 +177,16 @@ Status launchFa2BF16(const KernelParams& p, const DeviceContext& ctx);
 // The general kernel (general.cu): any dtype (float32 arithmetic), any strides, headDim <= 256,
 // with split-KV and GQA head packing for short queries (decode). Allocates its workspace on the
 // stream.
-Status launchGeneral(const KernelParams& p, DType dtype, DeviceContext& ctx);
+// `hostRowPtr` is the host copy of the mask's rowPtr (the key-mass records are laid out from it).
+Status launchGeneral(const KernelParams& p, DType dtype, DeviceContext& ctx, const int32_t* hostRowPtr);
 
 // RoPE pre-pass (general.cu): writes rope(x) for every (b, h, s) of `src` into `dst`, a
-// contiguous [B, H, S, D] buffer of the same dtype. Position of row s: s + posShift + offset.
+// contiguous [B, H, S, D] buffer of the same dtype. Position of row s of head h:
+// positions[h * posStride + s] when `positions` (device) is given — a negative one leaves the row
+// unrotated (an empty key slot) —, else s + posShift; the offset is added to either.
 Status launchRope(const Operand& src, DType dtype, int B, int H, int S, int D, int64_t posShift,
-                  const RopeParams& rope, void* dst, const DeviceContext& ctx);
+                  const RopeParams& rope, void* dst, const DeviceContext& ctx, const int32_t* positions = nullptr,
+                  int64_t posStride = 0);
 
 }  // namespace cudaimpl
 }  // namespace attnflow

@@ -1211,6 +1211,10 @@ void bench() {
 
 }  // namespace
 
+namespace attnflow_test {
+int testPositionsAndKeyMass(bool quick);  // cpu_keymass_test.cpp
+}
+
 int main(int argc, char** argv) {
   bool quick = false, longCases = false;
   for (int i = 1; i < argc; ++i) {
@@ -1234,6 +1238,11 @@ int main(int argc, char** argv) {
   testDecode(paths, quick);
   testSplitAndPacking(paths, quick);
   testNonFinite(paths, quick);
+  for (cpu::Simd s : paths) {
+    cpu::forceSimd(s);
+    gFailures += attnflow_test::testPositionsAndKeyMass(quick);
+  }
+  cpu::forceSimd(cpu::Simd::Auto);
   testConcurrent(paths);
   if (longCases) testLong(paths);
   const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

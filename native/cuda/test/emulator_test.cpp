@@ -5,8 +5,9 @@
 // cp.async.wait_group. Results are checked against a float64 reference with the SPEC's bars.
 //
 // What it checks: the kernels' index arithmetic, masking (full / partial / out-of-sequence
-// tiles, per-head masks), online softmax, GQA, split-KV and its combine, the RoPE pre-pass,
-// softcap, ALiBi, LSE, empty rows, non-finite inputs (NaN / +-inf in q, k, v at attended and
+// tiles, per-head and per-kv-head masks), online softmax, GQA, split-KV and its combine, the RoPE
+// pre-pass, softcap, ALiBi, LSE, empty rows, explicit query and key positions (RoPE and ALiBi on
+// true positions, empty key slots, top-left alignment), key masses (records, combine, massKernel), non-finite inputs (NaN / +-inf in q, k, v at attended and
 // masked keys, in partial tiles and split-KV, against the IEEE semantics of native/cpu/kernel_body.h:
 // the pattern of non-finite outputs and lse must equal the reference's); shared-memory bounds and alignment of every emulated
 // ldmatrix / cp.async; cp.async sources inside their buffers. Built with -fsanitize=address it
@@ -15,6 +16,7 @@
 // occupancy, the real hardware's rounding inside mma, compiler or PTX issues. See run.sh.
 #include <pthread.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -269,6 +271,27 @@ struct Case {
   };
   std::vector<Poke> pokes;
   bool colOnes = false;  // k[..][..][..][0] = 1 for every key (with q[..][0] = -inf: all scores -inf)
+  // Explicit positions (see AttentionParams): query i at queryPos[i] (empty: queryStart + i, or
+  // bottom-right), key j of kv head hk at keyPos[hk * Sk + j] (or keyPos[j] when it holds Sk
+  // entries; negative: an empty slot); the mask and the reference use them.
+  std::vector<int32_t> queryPos, keyPos;
+  int64_t queryStart = kBottomRight;
+  bool maskPerKvHead = false;  // mask rows per kv head (BlockMask.heads = Hkv)
+  bool keyMass = false;
+  int64_t qpos(int i) const {
+    if (!queryPos.empty()) return queryPos[i];
+    return (queryStart == kBottomRight ? static_cast<int64_t>(Sk) - Sq : queryStart) + i;
+  }
+  int64_t kpos(int hk, int j) const {
+    if (keyPos.empty()) return j;
+    return keyPos.size() == static_cast<size_t>(Sk) ? keyPos[j] : keyPos[static_cast<size_t>(hk) * Sk + j];
+  }
+  // whether query i of head h may read key j (the pattern on the true positions)
+  bool allowed(int h, int i, int j) const {
+    const int hk = h / (Hq / Hkv);
+    const int64_t kp = kpos(hk, j);
+    return kp >= 0 && allow(perHead ? h : 0, qpos(i), kp);
+  }
 };
 
 struct Mask {
@@ -281,10 +304,10 @@ Mask buildMask(const Case& c) {
   Mask m;
   const int bq = kTileQ, bk = kTileK, wpr = (bk + 31) / 32;
   const int nqb = (c.Sq + bq - 1) / bq, nkb = (c.Sk + bk - 1) / bk;
-  const int heads = c.perHead ? c.Hq : 1;
-  const int64_t shift = static_cast<int64_t>(c.Sk) - c.Sq;
+  const int heads = c.perHead ? c.Hq : c.maskPerKvHead ? c.Hkv : 1;
   m.rowPtr.push_back(0);
-  for (int h = 0; h < heads; ++h) {
+  for (int mh = 0; mh < heads; ++mh) {
+    const int h = c.maskPerKvHead ? mh * (c.Hq / c.Hkv) : mh;  // a query head this row serves
     for (int qb = 0; qb < nqb; ++qb) {
       for (int kb = 0; kb < nkb; ++kb) {
         std::vector<uint32_t> tile(static_cast<size_t>(bq) * wpr, 0);
@@ -296,7 +319,7 @@ Mask buildMask(const Case& c) {
             const int j = kb * bk + cc;
             if (j >= c.Sk) continue;
             ++inRange;
-            if (c.allow(h, i + shift, j)) {
+            if (c.allowed(h, i, j)) {
               ++allowed;
               tile[static_cast<size_t>(r) * wpr + (cc >> 5)] |= 1u << (cc & 31);
             }
@@ -432,21 +455,21 @@ void ropeRow(std::vector<double>& x, int64_t pos, const RopeParams& r) {
 }
 
 struct Reference {
-  std::vector<double> out, lse;
+  std::vector<double> out, lse, keyMass;
 };
 
 Reference reference(const Case& c, const Operand4& q, const Operand4& k, const Operand4& v, const std::vector<double>& slopes) {
   Reference r;
   const int D = c.D, group = c.Hq / c.Hkv;
-  const int64_t shift = static_cast<int64_t>(c.Sk) - c.Sq;
   const double scale = c.scale > 0 ? c.scale : 1.0 / std::sqrt(static_cast<double>(D));
+  r.keyMass.assign(static_cast<size_t>(c.B) * c.Hkv * c.Sk, 0.0);
   r.out.assign(static_cast<size_t>(c.B) * c.Hq * c.Sq * D, 0.0);
   r.lse.assign(static_cast<size_t>(c.B) * c.Hq * c.Sq, -INFINITY);
   for (int b = 0; b < c.B; ++b)
     for (int h = 0; h < c.Hq; ++h) {
       const int hk = h / group;
       for (int i = 0; i < c.Sq; ++i) {
-        const int64_t p = i + shift;
+        const int64_t p = c.qpos(i);
         std::vector<double> qi(q.values.begin() + ((static_cast<size_t>(b) * c.Hq + h) * c.Sq + i) * D,
                                q.values.begin() + ((static_cast<size_t>(b) * c.Hq + h) * c.Sq + i + 1) * D);
         if (c.rope.enabled) ropeRow(qi, p, c.rope);
@@ -459,16 +482,17 @@ Reference reference(const Case& c, const Operand4& q, const Operand4& k, const O
         double mx = -INFINITY;
         bool nanRow = false;
         for (int j = 0; j < c.Sk; ++j) {
-          if (!c.allow(c.perHead ? h : 0, p, j)) continue;
+          if (!c.allowed(h, i, j)) continue;
           allowed[j] = 1;
+          const int64_t kp = c.kpos(hk, j);
           std::vector<double> kj(k.values.begin() + ((static_cast<size_t>(b) * c.Hkv + hk) * c.Sk + j) * D,
                                  k.values.begin() + ((static_cast<size_t>(b) * c.Hkv + hk) * c.Sk + j + 1) * D);
-          if (c.rope.enabled) ropeRow(kj, j, c.rope);
+          if (c.rope.enabled) ropeRow(kj, kp, c.rope);
           double dot = 0;
           for (int d = 0; d < D; ++d) dot += qi[d] * kj[d];
           double x = dot * scale;
           if (c.softcap > 0) x = c.softcap * std::tanh(x / c.softcap);
-          if (c.alibi) x -= slopes[h] * std::fabs(static_cast<double>(p - j));
+          if (c.alibi) x -= slopes[h] * std::fabs(static_cast<double>(p - kp));
           s[j] = x;
           if (std::isnan(x)) nanRow = true;
           else mx = std::max(mx, x);
@@ -485,6 +509,7 @@ Reference reference(const Case& c, const Operand4& q, const Operand4& k, const O
         for (int j = 0; j < c.Sk; ++j) {
           if (!allowed[j]) continue;
           const double w = std::exp(s[j] - mx) / l;
+          r.keyMass[(static_cast<size_t>(b) * c.Hkv + hk) * c.Sk + j] += w;
           const double* vj = &v.values[((static_cast<size_t>(b) * c.Hkv + hk) * c.Sk + j) * D];
           for (int d = 0; d < D; ++d) o[d] += w * vj[d];
         }
@@ -514,19 +539,21 @@ double relError(const std::vector<double>& a, const std::vector<double>& ref) {
 }
 
 template <typename T>
-void runRope(const Operand& src, int B, int H, int S, int D, int64_t posShift, const RopeParams& rope, void* dst) {
+void runRope(const Operand& src, int B, int H, int S, int D, int64_t posShift, const RopeParams& rope, void* dst,
+             const int32_t* positions, int64_t posStride) {
   const int64_t rows = static_cast<int64_t>(B) * H * S;
   if (rows == 0) return;
   // The launcher's grid is min(rows, 65535 * 16); a smaller grid exercises the grid-stride loop.
   const unsigned grid = static_cast<unsigned>(std::min<int64_t>(rows, 7));
   emu::launch(grid, 128, 0, [&] {
     gen::ropeKernel<T>(src, B, H, S, D, posShift, rope.dims, rope.interleaved,
-                       std::log2(static_cast<double>(rope.base)), rope.offset, static_cast<T*>(dst));
+                       std::log2(static_cast<double>(rope.base)), rope.offset, static_cast<T*>(dst), positions,
+                       posStride);
   });
 }
 
 template <typename T>
-void runGeneral(const KernelParams& kp, int sms, int* splitsOut) {
+void runGeneral(const KernelParams& kp, int sms, int* splitsOut, const int32_t* hostRowPtr) {
   int64_t count = 0;
   gen::Items items = gen::planItems(kp, sms, &count);
   *splitsOut = items.splits;
@@ -536,10 +563,26 @@ void runGeneral(const KernelParams& kp, int sms, int* splitsOut) {
     ws.assign(static_cast<size_t>(count) * items.splits * kTileQ * (kp.D + 2), NAN);
     items.ws = ws.data();
   }
+  std::vector<int64_t> off;
+  std::vector<float> massP, massM, finalML;
+  if (kp.keyMass != nullptr) {
+    off.resize(static_cast<size_t>(count * items.splits));
+    const int64_t slots = gen::massOffsets(kp, items, count, hostRowPtr, off.data());
+    massP.assign(static_cast<size_t>(slots) * kTileQ + 1, NAN);  // poisoned: unrecorded slots must not be read
+    massM.assign(static_cast<size_t>(slots) / gen::kHalf * kTileQ + 1, NAN);
+    finalML.assign(static_cast<size_t>(count) * 2 * kTileQ, NAN);
+    items.massP = massP.data();
+    items.massM = massM.data();
+    items.finalML = finalML.data();
+    items.massOff = off.data();
+  }
   emu::launch(static_cast<unsigned>(count * items.splits), gen::kThreads, gen::generalSmemBytes(kp.D),
               [&] { gen::generalKernel<T>(kp, items); });
   if (items.splits > 1) {
     emu::launch(static_cast<unsigned>(count), gen::kThreads, 0, [&] { gen::combineKernel<T>(kp, items); });
+  }
+  if (kp.keyMass != nullptr) {
+    emu::launch(static_cast<unsigned>(count * items.splits), gen::kThreads, 0, [&] { gen::massKernel(kp, items); });
   }
 }
 
@@ -583,6 +626,21 @@ void runCase(const Case& c, unsigned seed) {
     p.alibiSlopes = slopesF.data();
     p.alibiLen = slopesF.size();
   }
+  p.queryStart = c.queryStart;
+  if (!c.queryPos.empty()) {
+    p.queryPositions = c.queryPos.data();
+    p.queryPositionsLen = c.queryPos.size();
+  }
+  if (!c.keyPos.empty()) {
+    p.keyPositions = c.keyPos.data();
+    p.keyPositionsLen = c.keyPos.size();
+  }
+  std::vector<float> keyMass;
+  if (c.keyMass) {
+    keyMass.assign(static_cast<size_t>(c.B) * c.Hkv * c.Sk, NAN);  // poisoned: the launcher zeroes it
+    p.keyMass = keyMass.data();
+    p.keyMassLen = keyMass.size();
+  }
   Status st = validateAttention(p);
   if (!st.ok) {
     std::printf("FAIL %s: validateAttention: %s\n", c.name.c_str(), st.message.c_str());
@@ -596,6 +654,11 @@ void runCase(const Case& c, unsigned seed) {
     for (int h = 0; h < c.Hq; ++h) alibi2[h] = static_cast<float>(slopesF[h] * kLog2e);
     kp.alibi2 = alibi2.data();
   }
+  // the emulator's "device" memory is host memory: the positions need no upload
+  kp.qpos = c.queryPos.empty() ? nullptr : c.queryPos.data();
+  kp.kpos = c.keyPos.empty() ? nullptr : c.keyPos.data();
+  kp.kposStride = c.keyPos.size() == static_cast<size_t>(c.Hkv) * c.Sk ? c.Sk : 0;
+  if (c.keyMass) std::fill(keyMass.begin(), keyMass.end(), 0.f);  // launchGeneral's cudaMemsetAsync
   emu::gGlobals = {{q.bytes.data(), q.bytes.size()}, {k.bytes.data(), k.bytes.size()}, {v.bytes.data(), v.bytes.size()}};
   std::vector<unsigned char> qr, kr;
   if (c.rope.enabled) {
@@ -604,16 +667,16 @@ void runCase(const Case& c, unsigned seed) {
     kr.assign(static_cast<size_t>(c.B) * c.Hkv * c.Sk * c.D * elt, 0xff);
     switch (c.dtype) {
       case DType::F32:
-        runRope<float>(kp.q, c.B, c.Hq, c.Sq, c.D, kp.shift, c.rope, qr.data());
-        runRope<float>(kp.k, c.B, c.Hkv, c.Sk, c.D, 0, c.rope, kr.data());
+        runRope<float>(kp.q, c.B, c.Hq, c.Sq, c.D, kp.shift, c.rope, qr.data(), kp.qpos, 0);
+        runRope<float>(kp.k, c.B, c.Hkv, c.Sk, c.D, 0, c.rope, kr.data(), kp.kpos, kp.kposStride);
         break;
       case DType::F16:
-        runRope<__half>(kp.q, c.B, c.Hq, c.Sq, c.D, kp.shift, c.rope, qr.data());
-        runRope<__half>(kp.k, c.B, c.Hkv, c.Sk, c.D, 0, c.rope, kr.data());
+        runRope<__half>(kp.q, c.B, c.Hq, c.Sq, c.D, kp.shift, c.rope, qr.data(), kp.qpos, 0);
+        runRope<__half>(kp.k, c.B, c.Hkv, c.Sk, c.D, 0, c.rope, kr.data(), kp.kpos, kp.kposStride);
         break;
       case DType::BF16:
-        runRope<__nv_bfloat16>(kp.q, c.B, c.Hq, c.Sq, c.D, kp.shift, c.rope, qr.data());
-        runRope<__nv_bfloat16>(kp.k, c.B, c.Hkv, c.Sk, c.D, 0, c.rope, kr.data());
+        runRope<__nv_bfloat16>(kp.q, c.B, c.Hq, c.Sq, c.D, kp.shift, c.rope, qr.data(), kp.qpos, 0);
+        runRope<__nv_bfloat16>(kp.k, c.B, c.Hkv, c.Sk, c.D, 0, c.rope, kr.data(), kp.kpos, kp.kposStride);
         break;
     }
     const int64_t D = c.D;
@@ -625,9 +688,11 @@ void runCase(const Case& c, unsigned seed) {
   const bool fa2 = useFa2(kp, c.dtype, c.forced);
   int splits = 1;
   switch (c.dtype) {
-    case DType::F32: runGeneral<float>(kp, c.sms, &splits); break;
-    case DType::F16: fa2 ? runFa2<__half>(kp) : runGeneral<__half>(kp, c.sms, &splits); break;
-    case DType::BF16: fa2 ? runFa2<__nv_bfloat16>(kp) : runGeneral<__nv_bfloat16>(kp, c.sms, &splits); break;
+    case DType::F32: runGeneral<float>(kp, c.sms, &splits, mask.rowPtr.data()); break;
+    case DType::F16: fa2 ? runFa2<__half>(kp) : runGeneral<__half>(kp, c.sms, &splits, mask.rowPtr.data()); break;
+    case DType::BF16:
+      fa2 ? runFa2<__nv_bfloat16>(kp) : runGeneral<__nv_bfloat16>(kp, c.sms, &splits, mask.rowPtr.data());
+      break;
   }
 
   // Compare.
@@ -653,10 +718,14 @@ void runCase(const Case& c, unsigned seed) {
   const double bar = c.dtype == DType::F32 ? 1e-5 : c.dtype == DType::F16 ? 2e-3 : 1e-2;
   const double lseBar = c.dtype == DType::F32 ? 1e-5 : !c.rope.enabled ? 1e-4 : c.dtype == DType::F16 ? 2e-3 : 1e-2;
   const double e = relError(got, ref.out), el = relError(gotLse, ref.lse);
-  const bool ok = e <= bar && el <= lseBar;  // NaN (pattern mismatch) fails both
+  double em = 0;
+  if (c.keyMass) em = relError(std::vector<double>(keyMass.begin(), keyMass.end()), ref.keyMass);
+  const bool ok = e <= bar && el <= lseBar && em <= 1e-5;  // NaN (pattern mismatch) fails
   if (!ok) ++failures;
-  std::printf("%s %-58s %-7s splits %2d  out %.2e (bar %.0e)  lse %.2e\n", ok ? "ok  " : "FAIL", c.name.c_str(),
-              fa2 ? "fa2" : "general", splits, e, bar, el);
+  char mass[32] = "";
+  if (c.keyMass) std::snprintf(mass, sizeof mass, "  keyMass %.2e", em);
+  std::printf("%s %-58s %-7s splits %2d  out %.2e (bar %.0e)  lse %.2e%s\n", ok ? "ok  " : "FAIL", c.name.c_str(),
+              fa2 ? "fa2" : "general", splits, e, bar, el, mass);
 }
 
 bool causal(int, int64_t p, int64_t j) { return j <= p; }
@@ -743,6 +812,67 @@ int main(int argc, char** argv) {
     Case c;
     c.name = "general f32 d256 bshd full";
     c.Hq = 1, c.Hkv = 1, c.Sq = 20, c.Sk = 33, c.D = 256, c.dtype = DType::F32, c.bshd = true, c.sms = 1000;
+    add(c);
+  }
+  // Explicit positions (a KV cache after eviction: keys at scattered positions, empty slots), top-left
+  // alignment, and key masses.
+  auto scattered = [](int Hkv, int Sk, int span, int empties, bool perHead, unsigned seed) {
+    std::mt19937 g(seed);
+    std::vector<int32_t> out;
+    for (int h = 0; h < (perHead ? Hkv : 1); ++h) {
+      std::vector<int32_t> all(span);
+      for (int i = 0; i < span; ++i) all[i] = i;
+      std::shuffle(all.begin(), all.end(), g);
+      std::vector<int32_t> keep(all.begin(), all.begin() + (Sk - empties));
+      for (int e = 0; e < empties; ++e) keep.push_back(-1);
+      std::shuffle(keep.begin(), keep.end(), g);
+      out.insert(out.end(), keep.begin(), keep.end());
+    }
+    return out;
+  };
+  {
+    Case c;
+    c.name = "positions general f32 d64 decode GQA 8:2 per-kv-head keys, keyMass, split";
+    c.B = 2, c.Hq = 8, c.Hkv = 2, c.Sq = 1, c.Sk = 300, c.D = 64, c.dtype = DType::F32, c.sms = 3, c.allow = causal;
+    c.keyPos = scattered(c.Hkv, c.Sk, 1000, 9, true, 7);
+    c.queryStart = 1000;  // the newest position
+    c.maskPerKvHead = true, c.keyMass = true, c.alibi = true;
+    c.rope.enabled = true, c.rope.dims = 64, c.rope.base = 10000.f;
+    add(c);
+  }
+  {
+    Case c;
+    c.name = "positions general f16 d64 prefill 100x200, sliding on true positions, keyMass";
+    c.B = 1, c.Hq = 2, c.Hkv = 1, c.Sq = 100, c.Sk = 200, c.D = 64, c.dtype = DType::F16, c.sms = 1000;
+    c.allow = [](int, int64_t p, int64_t j) { return j <= p && j > p - 150; };
+    c.keyPos = scattered(1, c.Sk, 400, 5, false, 8);
+    c.queryPos.resize(c.Sq);
+    for (int i = 0; i < c.Sq; ++i) c.queryPos[i] = 300 + i;
+    c.keyMass = true;
+    add(c);
+  }
+  {
+    Case c;
+    c.name = "positions general bf16 d128 shared keys, ALiBi, keyMass, no split";
+    c.B = 1, c.Hq = 4, c.Hkv = 2, c.Sq = 5, c.Sk = 130, c.D = 128, c.dtype = DType::BF16, c.sms = 1000, c.allow = causal;
+    c.keyPos = scattered(c.Hkv, c.Sk, 500, 0, false, 9);
+    c.queryStart = 495;
+    c.alibi = true, c.keyMass = true;
+    add(c);
+  }
+  {
+    Case c;
+    c.name = "general f32 d32 keyMass plain (GQA 4:1 packed decode, split)";
+    c.B = 1, c.Hq = 4, c.Hkv = 1, c.Sq = 2, c.Sk = 500, c.D = 32, c.dtype = DType::F32, c.sms = 2, c.allow = causal;
+    c.keyMass = true;
+    add(c);
+  }
+  {
+    Case c;
+    c.name = "fa2 f16 d64 top-left causal (70x150)";
+    c.Hq = 2, c.Hkv = 1, c.Sq = 70, c.Sk = 150, c.D = 64, c.dtype = DType::F16, c.allow = causal;
+    c.queryStart = 0;
+    c.rope.enabled = true, c.rope.dims = 64, c.rope.base = 10000.f;
     add(c);
   }
   // Non-finite inputs (NaN / +inf / -inf in q, k, v at attended and masked positions, in partial
