@@ -18,7 +18,7 @@ describe('returnKeyMass', () => {
   for (const backend of BACKENDS) {
     it(`${backend}: equals the brute-force probability sums (random patterns, GQA, positions, all dtypes)`, () => {
       const g = new Gen(1610);
-      for (let c = 0; c < 30; c++) {
+      for (let c = 0; c < (backend === 'reference' ? 14 : 30); c++) {
         const dtype = g.pick<DType>(['float32', 'float16', 'bfloat16']);
         const pat = toPattern(patternString(g, 100));
         const B = g.int(1, 2);
@@ -61,7 +61,7 @@ describe('returnKeyMass', () => {
   it('cpu: long decode rows (split across threads), prefill tiles, GQA packing, softcap and ALiBi', () => {
     const g = new Gen(1611);
     for (const [B, Hq, Hkv, Sq, Sk, pattern] of [
-      [1, 8, 2, 1, 3000, 'causal'],
+      [1, 8, 2, 1, 2000, 'causal'],
       [2, 4, 4, 1, 700, 'causal & sliding(500) | sink(4)'],
       [1, 2, 1, 130, 300, 'causal'],
       [1, 6, 2, 3, 1000, 'full'],

@@ -56,7 +56,7 @@ describe('KVCache with budget ≥ seen equals full attention exactly', () => {
           const Hkv = 2;
           const Hq = 4;
           const D = 16;
-          const N = backend === 'cpu' ? 260 : 150;
+          const N = backend === 'cpu' ? 260 : 110;
           const rope = dtype === 'float32' && backend === 'reference' ? { base: 10000 } : undefined;
           const q = Tensor.randn([B, Hq, N, D], { dtype, seed: g.int(0, 1e9) });
           const k = Tensor.randn([B, Hkv, N, D], { dtype, seed: g.int(0, 1e9) });
