@@ -9,7 +9,7 @@
 import { attentionSync, KVCache, Tensor, type PolicyName } from '../lib/index.js';
 import { operandView } from '../lib/backends/operands.js';
 import { selectBlocks } from '../lib/select/quest.js';
-import { planAttention } from '../lib/validate.js';
+import { planAttention } from '../lib/attention/plan.js';
 import { plantedSequence, rows, type PlantedData } from './kvcache-data.js';
 
 export interface QualityConfig {

@@ -2,7 +2,7 @@
  * Decoding with a bounded KV cache: quality per policy and budget on planted-structure data
  * (kvcache-quality.ts) and decode speed at a long context (kvcache-speed.ts).
  *
- * Usage: node dist/bench/kvcache.js [--quick] [--part quality|speed|all] [--seen N] [--json FILE]
+ * Usage: node dist-bench/bench/kvcache.js [--quick] [--part quality|speed|all] [--seen N] [--json FILE]
  * Prints Markdown tables on stdout, progress on stderr. Default: quality at 2048 + 64 positions,
  * speed at 131072 positions with budget 4096 and 32 selected blocks of 64 (--quick: 16384).
  */
@@ -42,7 +42,7 @@ async function main(): Promise<number> {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('node dist/bench/kvcache.js [--quick] [--part quality|speed|all] [--seen N] [--json FILE]\n');
+    process.stdout.write('node dist-bench/bench/kvcache.js [--quick] [--part quality|speed|all] [--seen N] [--json FILE]\n');
     return 0;
   }
   const part = values.part ?? 'all';

@@ -1,5 +1,6 @@
 /** What this installation can run: backends, devices, CPU features. */
-import { packageVersion, tryLoadNative, type NativeCudaDevice } from './native.js';
+import type { NativeCudaDevice } from './native/bindings.js';
+import { packageVersion, tryLoadNative } from './native/load.js';
 import { describeValue } from './describe.js';
 
 export interface BackendStatus {
@@ -15,7 +16,7 @@ export interface AttnflowInfo {
   arch: string;
   backends: {
     reference: BackendStatus;
-    cpu: BackendStatus & { threads?: number; simd?: string[]; tile?: { blockQ: number; blockK: number } };
+    cpu: BackendStatus & { threads?: number; simd?: string[]; kernel?: string; tile?: { blockQ: number; blockK: number } };
     cuda: BackendStatus & { compiled: boolean; runtimeVersion?: number; driverVersion?: number; devices: NativeCudaDevice[] };
   };
 }
@@ -46,7 +47,7 @@ export function info(): AttnflowInfo {
     ...base,
     backends: {
       reference: { available: true },
-      cpu: { available: true, threads: n.cpu.threads, simd, tile: n.cpu.tile },
+      cpu: { available: true, threads: n.cpu.threads, simd, kernel: n.cpu.kernel, tile: n.cpu.tile },
       cuda: {
         available: n.cuda.available,
         compiled: n.cuda.compiled,
@@ -82,6 +83,7 @@ function infoProblem(x: unknown): string | null {
   if (typeof cpu.available !== 'boolean') return bad('backends.cpu.available', cpu.available);
   if (!optional(cpu.reason, 'string')) return bad('backends.cpu.reason', cpu.reason);
   if (!optional(cpu.threads, 'number')) return bad('backends.cpu.threads', cpu.threads);
+  if (!optional(cpu.kernel, 'string')) return bad('backends.cpu.kernel', cpu.kernel);
   if (cpu.simd !== undefined && !(Array.isArray(cpu.simd) && cpu.simd.every((f) => typeof f === 'string'))) return bad('backends.cpu.simd', cpu.simd);
   if (cpu.tile !== undefined && !(isObject(cpu.tile) && typeof cpu.tile.blockQ === 'number' && typeof cpu.tile.blockK === 'number')) {
     return bad('backends.cpu.tile', cpu.tile);
@@ -118,7 +120,7 @@ export function formatInfo(i: AttnflowInfo): string {
   const cpu = i.backends.cpu;
   lines.push(
     cpu.available
-      ? `  cpu:       available, ${cpu.threads} threads, SIMD ${cpu.simd?.length ? cpu.simd.join(' ') : 'none (portable path)'}, tile ${cpu.tile?.blockQ}x${cpu.tile?.blockK}`
+      ? `  cpu:       available, ${cpu.threads} threads, SIMD ${cpu.simd?.length ? cpu.simd.join(' ') : 'none'}, kernel ${cpu.kernel ?? 'portable'}, tile ${cpu.tile?.blockQ}x${cpu.tile?.blockK}`
       : `  cpu:       unavailable: ${cpu.reason}`,
   );
   const cuda = i.backends.cuda;

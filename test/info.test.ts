@@ -1,7 +1,7 @@
-import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { formatInfo, info } from '../lib/index.js';
-import { NativeUnavailableError } from '../lib/native.js';
+import { NativeUnavailableError } from '../lib/native/load.js';
 import pkg from '../package.json' with { type: 'json' };
 
 describe('info()', () => {
@@ -22,12 +22,29 @@ describe('info()', () => {
     }
   });
 
-  it('reports the CPU features the machine has', () => {
-    const flags = spawnSync('grep', ['-m1', '^flags', '/proc/cpuinfo'], { encoding: 'utf8' }).stdout;
-    if (!flags) return; // not Linux x86
+  it('reports the CPU features the machine has, and only features of its architecture', () => {
     const simd = info().backends.cpu.simd ?? [];
-    expect(simd.includes('avx2')).toBe(/\bavx2\b/.test(flags));
-    expect(simd.includes('fma')).toBe(/\bfma\b/.test(flags));
+    const x86 = ['avx2', 'fma', 'f16c', 'avx512f'];
+    if (process.arch === 'x64') {
+      expect(simd).not.toContain('neon');
+      if (process.platform === 'linux') {
+        // the kernel lists a feature only where the OS saves its registers, as the addon checks
+        const flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1];
+        expect(flags, '/proc/cpuinfo has a flags line on Linux x64').toBeDefined();
+        for (const f of x86) expect(simd.includes(f), f).toBe(new RegExp(`\\b${f}\\b`).test(flags!));
+        // the AVX2 kernel runs where AVX2, FMA and F16C all are
+        const fast = ['avx2', 'fma', 'f16c'].every((f) => new RegExp(`\\b${f}\\b`).test(flags!));
+        expect(info().backends.cpu.kernel).toBe(fast ? 'avx2' : 'portable');
+      } else {
+        for (const f of simd) expect(x86).toContain(f);
+      }
+    } else if (process.arch === 'arm64') {
+      // NEON (Advanced SIMD) is part of the AArch64 base architecture
+      expect(simd).toEqual(['neon']);
+      expect(info().backends.cpu.kernel).toBe('neon');
+    } else {
+      expect(simd).toEqual([]);
+    }
   });
 
   it('formats as text that names each backend', () => {

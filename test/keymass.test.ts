@@ -4,7 +4,7 @@
  * GQA, explicit positions and rows with no key.
  */
 import { describe, expect, it } from 'vitest';
-import { attention, attentionSync } from '../lib/attention.js';
+import { attention, attentionSync } from '../lib/attention/run.js';
 import { toPattern } from '../lib/patterns/index.js';
 import { Tensor, type DType } from '../lib/tensor.js';
 import { bruteAttention } from './helpers/brute.js';

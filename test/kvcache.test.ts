@@ -6,7 +6,7 @@
  * gets clear errors and a failed call leaves the cache as it was.
  */
 import { describe, expect, it } from 'vitest';
-import { attentionSync } from '../lib/attention.js';
+import { attentionSync } from '../lib/attention/run.js';
 import { KVCache, type KVCacheOptions } from '../lib/kvcache/index.js';
 import { toPattern } from '../lib/patterns/index.js';
 import { TileClass, type Pattern } from '../lib/patterns/pattern.js';
@@ -234,6 +234,20 @@ describe('KVCache: bad input', () => {
     expect([...cache.positions(0)]).toEqual(before);
     expect(() => cache.positions(2)).toThrow(/head must be in \[0, 1\]/);
   });
+  it('an aborted call rejects with an AbortError and leaves the cache unchanged', async () => {
+    const cache = new KVCache(base);
+    const q = Tensor.randn([1, 2, 2, 8], { seed: 1 });
+    await cache.attention(q, q, q);
+    const before = [...cache.positions(1)];
+    const ac = new AbortController();
+    ac.abort();
+    await expect(cache.attention(q, q, q, { signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(cache.seen).toBe(2);
+    expect([...cache.positions(1)]).toEqual(before);
+    await cache.attention(q, q, q);
+    expect(cache.seen).toBe(4);
+  });
+
   it('refuses a second call while one is running', async () => {
     const cache = new KVCache(base);
     const q = Tensor.randn([1, 2, 1, 8], { seed: 1 });

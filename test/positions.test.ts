@@ -4,7 +4,7 @@
  * positions, with random patterns; top-left alignment against PyTorch's is_causal definition.
  */
 import { describe, expect, it } from 'vitest';
-import { attentionSync } from '../lib/attention.js';
+import { attentionSync } from '../lib/attention/run.js';
 import { compileMask } from '../lib/mask/index.js';
 import { buildRuntimeMask } from '../lib/mask/runtime.js';
 import { toPattern } from '../lib/patterns/index.js';

@@ -6,16 +6,16 @@
  * bounds up to date as keys come and go.
  */
 import { describe, expect, it } from 'vitest';
-import { attentionSync } from '../lib/attention.js';
+import { attentionSync } from '../lib/attention/run.js';
 import { operandView } from '../lib/backends/operands.js';
 import { KVCache } from '../lib/kvcache/index.js';
-import { loadNative } from '../lib/native.js';
+import { loadNative } from '../lib/native/load.js';
 import { toPattern } from '../lib/patterns/index.js';
 import { TileClass, type Pattern } from '../lib/patterns/pattern.js';
 import { keyBlockBounds, questBound, selectBlocks, type SelectionProblem } from '../lib/select/quest.js';
 import type { Selection } from '../lib/select/selection.js';
 import { Tensor, type DType } from '../lib/tensor.js';
-import { planAttention, type AttentionOptions } from '../lib/validate.js';
+import { planAttention, type AttentionOptions } from '../lib/attention/plan.js';
 import { relError, toBhsd, TOLERANCE } from './helpers/oracle.js';
 import { Gen } from './reliability/fuzz.js';
 

@@ -1,30 +1,18 @@
-/** The native multi-threaded CPU backend (native/cpu), fed the mask built for its tile shape. */
-import type { DType } from '../dtypes.js';
-import type { BlockMask } from '../mask/blockmask.js';
-import { loadNative, type NativeAttentionArgs, type NativeView } from '../native.js';
+/**
+ * The native multi-threaded CPU backend (native/cpu): attention, fed the mask built for the
+ * kernel's tile shape (compiled, or at run time for explicit positions and selections), and linear
+ * attention (the chunked scan).
+ */
+import { nativeCall } from '../abort.js';
+import type { AttentionPlan, Operand } from '../attention/plan.js';
+import type { LinearPlan } from '../linear/plan.js';
+import { LINEAR_CPU_ENTRY_POINTS, hasEntryPoints, type AddonBindings, type NativeAttentionArgs, type NativeView } from '../native/bindings.js';
+import { loadNative, nativeLinear } from '../native/load.js';
+import { hostView, maskArgs, scoreArgs } from '../native/views.js';
 import type { Selection } from '../select/selection.js';
-import type { AttentionPlan, Operand } from '../validate.js';
-import { planMask } from './masks.js';
-import { allocateOutputs, type BackendResult } from './operands.js';
 import { Tensor } from '../tensor.js';
-
-const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { float32: 0, float16: 1, bfloat16: 2 };
-
-/** A native view of operand `o` (stored in `t`); with `batch`, of that batch element only. */
-function nativeView(o: Operand, t: Tensor = o.tensor, batch?: number): NativeView {
-  return {
-    data: t.data,
-    dtype: DTYPE_CODE[t.dtype],
-    shape: [batch === undefined ? o.batch : 1, o.heads, o.seq, o.headDim],
-    strides: [...o.strides],
-    offset: batch === undefined ? 0 : batch * o.strides[0],
-  };
-}
-
-function maskArgs(m: BlockMask): NativeAttentionArgs['mask'] {
-  const { seqQ, seqK, blockQ, blockK, numQBlocks, numKBlocks, heads, wordsPerRow, rowPtr, colIdx, partial, bits } = m;
-  return { seqQ, seqK, blockQ, blockK, numQBlocks, numKBlocks, heads, wordsPerRow, rowPtr, colIdx, partial, bits };
-}
+import { planMask } from './masks.js';
+import { allocateOutputs, runLinearHost, runLinearHostSync, type AttentionOutputs, type LinearOutputs } from './operands.js';
 
 let tileShape: { blockQ: number; blockK: number } | undefined;
 
@@ -34,15 +22,20 @@ export function cpuTile(): { blockQ: number; blockK: number } {
   return tileShape;
 }
 
+/** A host view of operand `o` stored in `data`; with `batch`, of that batch element only. */
+function viewOf(plan: AttentionPlan, o: Operand, data: Float32Array | Uint16Array, batch?: number): NativeView {
+  const v = hostView(o, data, plan.dtype);
+  if (batch === undefined) return v;
+  return { ...v, shape: [1, o.heads, o.seq, o.headDim], offset: batch * o.strides[0] };
+}
+
 /**
  * Builds the native calls for a plan (one per batch element when a selection is given: its mask
  * differs between batch elements); the outputs they write are returned alongside.
  */
-export function cpuCalls(plan: AttentionPlan, selection: Selection | null = null): { calls: NativeAttentionArgs[]; result: BackendResult } {
+export function cpuCalls(plan: AttentionPlan, selection: Selection | null = null): { calls: NativeAttentionArgs[]; result: AttentionOutputs } {
   const tile = cpuTile();
   const { out, lse } = allocateOutputs(plan);
-  const rope = plan.rope ? { base: plan.rope.base, interleaved: plan.rope.style === 'interleaved', offset: plan.rope.offset, dims: plan.rope.dims } : null;
-  const alibi = plan.alibiSlopes ? Float32Array.from(plan.alibiSlopes) : null;
   const lseData = lse.data as Float32Array;
   const { keyPositions, queryPositions, queryStart } = plan.positions;
   const massPerBatch = plan.k.heads * plan.k.seq;
@@ -54,16 +47,13 @@ export function cpuCalls(plan: AttentionPlan, selection: Selection | null = null
     const at = perBatch ? b : undefined;
     const rows = plan.q.heads * plan.q.seq;
     calls.push({
-      q: nativeView(plan.q, plan.q.tensor, at),
-      k: nativeView(plan.k, plan.k.tensor, at),
-      v: nativeView(plan.v, plan.v.tensor, at),
-      out: nativeView(plan.q, out, at),
+      q: viewOf(plan, plan.q, plan.q.tensor.data, at),
+      k: viewOf(plan, plan.k, plan.k.tensor.data, at),
+      v: viewOf(plan, plan.v, plan.v.tensor.data, at),
+      out: viewOf(plan, plan.q, out.data, at),
       lse: perBatch ? lseData.subarray(b * rows, (b + 1) * rows) : lseData,
       mask: maskArgs(planMask(plan, tile, selection, b)),
-      scale: plan.scale,
-      softcap: plan.softcap,
-      alibi,
-      rope,
+      ...scoreArgs(plan),
       queryPositions,
       queryStart,
       keyPositions,
@@ -73,14 +63,29 @@ export function cpuCalls(plan: AttentionPlan, selection: Selection | null = null
   return { calls, result: keyMass === null ? { out, lse } : { out, lse, keyMass } };
 }
 
-export function runCpuSync(plan: AttentionPlan, selection: Selection | null = null): BackendResult {
+export function runCpuSync(plan: AttentionPlan, selection: Selection | null = null): AttentionOutputs {
   const { calls, result } = cpuCalls(plan, selection);
   for (const args of calls) loadNative().attentionSync(args);
   return result;
 }
 
-export async function runCpu(plan: AttentionPlan, selection: Selection | null = null): Promise<BackendResult> {
+export async function runCpu(plan: AttentionPlan, selection: Selection | null = null, signal?: AbortSignal): Promise<AttentionOutputs> {
   const { calls, result } = cpuCalls(plan, selection);
-  for (const args of calls) await loadNative().attention(args);
+  for (const args of calls) await nativeCall(signal, (token) => loadNative().attention(args, token));
   return result;
+}
+
+// --- linear attention ---------------------------------------------------------------------------
+
+/** Whether the loaded addon has the linear-attention entry points (one built from older sources may not). */
+export function hasNativeLinear(addon: AddonBindings): boolean {
+  return hasEntryPoints(addon, LINEAR_CPU_ENTRY_POINTS);
+}
+
+export function runLinearCpuSync(p: LinearPlan): LinearOutputs {
+  return runLinearHostSync(p, (args) => nativeLinear().linearAttentionSync(args));
+}
+
+export function runLinearCpu(p: LinearPlan, signal?: AbortSignal): Promise<LinearOutputs> {
+  return runLinearHost(p, (args) => nativeCall(signal, (token) => nativeLinear().linearAttention(args, token)));
 }

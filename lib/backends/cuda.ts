@@ -1,64 +1,70 @@
 /**
- * The CUDA backend (native/cuda), fed the mask compiled for its tile shape (64 x 64) and uploaded
- * once per mask and device.
+ * The CUDA backend (native/cuda): attention, fed the mask compiled for its tile shape (64 x 64)
+ * and uploaded once per mask and device, and linear attention (the chunked scan).
  *
  * Device inputs give device outputs on the same device (`options.out`, when given, is written in
  * place). Host inputs with `backend: 'cuda'` are copied to cuda:0, run there, and the results
  * copied back into host tensors: convenient, but every call pays two transfers over PCIe, so
  * keep tensors on the device (`tensor.to('cuda')`) when calling repeatedly.
  */
+import type { AttentionPlan } from '../attention/plan.js';
+import { nativeCall } from '../abort.js';
 import type { DType } from '../dtypes.js';
+import type { LinearPlan } from '../linear/plan.js';
 import type { BlockMask } from '../mask/blockmask.js';
-import { Tensor } from '../tensor.js';
-import type { AttentionPlan, Operand } from '../validate.js';
-import {
-  cudaStorageOf,
-  deviceIndex,
-  deviceMask,
-  emptyDeviceTensor,
-  requireCuda,
-  toDevice,
-  toDeviceAsync,
-  type CudaAttentionArgs,
-  type CudaNative,
-  type CudaView,
-} from '../device.js';
+import { LINEAR_CUDA_ENTRY_POINTS, hasEntryPoints, type AddonBindings, type CudaAttentionArgs, type CudaBindings } from '../native/bindings.js';
+import { deviceMask, requireCuda } from '../native/cuda.js';
+import { nativeLinear } from '../native/load.js';
+import { CudaStorage, allocStorage, copyToCudaAsync, cudaStorageOf } from '../native/cuda-storage.js';
+import { deviceView, scoreArgs } from '../native/views.js';
+import { deviceIndex } from '../storage.js';
+import { Tensor, type Layout } from '../tensor.js';
 import { planMask } from './masks.js';
-import type { BackendResult } from './operands.js';
-
-const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { float32: 0, float16: 1, bfloat16: 2 };
+import { runLinearHost, runLinearHostSync, type AttentionOutputs, type LinearOutputs } from './operands.js';
 
 let tileShape: { blockQ: number; blockK: number } | undefined;
 
 /** The tile shape the CUDA kernels run, which their masks are compiled for. */
-export function cudaTile(cuda: CudaNative): { blockQ: number; blockK: number } {
+export function cudaTile(cuda: CudaBindings): { blockQ: number; blockK: number } {
   tileShape ??= cuda.cudaTile();
   return tileShape;
 }
 
-function view(o: Operand, t: Tensor): CudaView {
+function elements(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/**
+ * A new device tensor whose contents are undefined (for outputs every element of which a kernel
+ * writes). Errors name the device and the bytes asked for.
+ * @internal
+ */
+export function emptyDeviceTensor(device: string, shape: readonly number[], dtype: DType, layout: Layout = 'bhsd'): Tensor {
+  return Tensor.fromDeviceStorage(allocStorage(device, dtype, elements(shape)), shape, { dtype, layout });
+}
+
+/** emptyDeviceTensor() through the given CUDA functions. */
+function emptyOn(cuda: CudaBindings, device: string, shape: readonly number[], dtype: DType, layout: Layout = 'bhsd'): Tensor {
+  return Tensor.fromDeviceStorage(new CudaStorage(cuda, device, dtype, elements(shape)), shape, { dtype, layout });
+}
+
+/** A copy of a tensor on a cuda device, with the host-to-device copy on a worker thread. */
+export async function toDeviceAsync(src: Tensor, device: string, signal?: AbortSignal): Promise<Tensor> {
+  return Tensor.fromDeviceStorage(await copyToCudaAsync(src, device, signal), src.shape, { dtype: src.dtype, layout: src.layout });
+}
+
+function storageOf(t: Tensor): CudaStorage {
   const s = cudaStorageOf(t);
   if (s === null) throw new Error(`${t.toString()} is not a tensor of the CUDA backend`);
-  return {
-    buffer: s.handle,
-    dtype: DTYPE_CODE[t.dtype],
-    shape: [o.batch, o.heads, o.seq, o.headDim],
-    strides: [...o.strides],
-    offset: 0,
-  };
+  return s;
 }
 
-function compile(plan: AttentionPlan, cuda: CudaNative): BlockMask {
-  const why = unsupported(plan);
-  if (why !== null) throw new Error(`the cuda backend does not support ${why} yet; use backend 'cpu' or 'reference'`);
+function compile(plan: AttentionPlan, cuda: CudaBindings): BlockMask {
+  // the selection is computed on the host from q and k, per batch element: not on this backend yet
+  if (plan.select) throw new Error("the cuda backend does not support select yet; use backend 'cpu' or 'reference'");
   return planMask(plan, cudaTile(cuda), null);
-}
-
-/** What the CUDA backend cannot run yet, or null. */
-function unsupported(plan: AttentionPlan): string | null {
-  // the selection is computed on the host from q and k (select on device tensors: not yet)
-  if (plan.select) return 'select';
-  return null;
 }
 
 /** The device a plan runs on: its inputs' device, or cuda:0 for host inputs. */
@@ -67,135 +73,163 @@ function planDevice(plan: AttentionPlan): string {
   return d === 'cpu' ? 'cuda:0' : d;
 }
 
-/** The native call for device-resident q, k, v; allocates out (unless given) and lse on the device. */
-function deviceCall(
-  plan: AttentionPlan,
-  cuda: CudaNative,
-  q: Tensor,
-  k: Tensor,
-  v: Tensor,
-  outGiven: Tensor | null,
-): { args: CudaAttentionArgs; out: Tensor; lse: Tensor; keyMass: Tensor | null } {
+/** One prepared call on device-resident q, k, v, and the outputs it allocated. */
+interface DeviceCall extends AttentionOutputs {
+  keyMass?: Tensor;
+  args: CudaAttentionArgs;
+  /** frees the outputs this call allocated (after a failed launch) */
+  release(): void;
+}
+
+/**
+ * The native call for device-resident q, k, v: allocates out (unless given) and, only when the
+ * plan asks for them, the lse (also with key masses) and the key masses on the device (the kernels
+ * skip writing a null lse).
+ */
+function deviceCall(plan: AttentionPlan, cuda: CudaBindings, [q, k, v]: readonly Tensor[], outGiven: Tensor | null): DeviceCall {
   const device = q.device;
   const index = deviceIndex(device);
-  const mask = compile(plan, cuda);
-  const maskHandle = deviceMask(cuda, mask, index);
-  const out = outGiven ?? emptyDeviceTensor(device, q.shape, plan.dtype, plan.q.layout);
-  let lse: Tensor;
-  let keyMass: Tensor | null = null;
-  try {
-    lse = emptyDeviceTensor(device, [plan.q.batch, plan.q.heads, plan.q.seq], 'float32');
-    if (plan.returnKeyMass) keyMass = emptyDeviceTensor(device, [plan.k.batch, plan.k.heads, plan.k.seq], 'float32');
-  } catch (e) {
+  const maskHandle = deviceMask(cuda, compile(plan, cuda), index);
+  const out = outGiven ?? emptyOn(cuda, device, q.shape, plan.dtype, plan.q.layout);
+  let keyMass: Tensor | undefined;
+  const release = (lse: Tensor | null) => {
     if (outGiven === null) out.dispose();
+    lse?.dispose();
+    keyMass?.dispose();
+  };
+  let lse: Tensor | null = null;
+  try {
+    if (plan.returnLse || plan.returnKeyMass) lse = emptyOn(cuda, device, [plan.q.batch, plan.q.heads, plan.q.seq], 'float32');
+    if (plan.returnKeyMass) keyMass = emptyOn(cuda, device, [plan.k.batch, plan.k.heads, plan.k.seq], 'float32');
+  } catch (e) {
+    release(lse);
     throw e;
   }
-  const lseStorage = cudaStorageOf(lse)!;
   const { queryPositions, queryStart, keyPositions } = plan.positions;
   const args: CudaAttentionArgs = {
     device: index,
-    q: view(plan.q, q),
-    k: view(plan.k, k),
-    v: view(plan.v, v),
-    out: view(plan.q, out),
-    lse: { buffer: lseStorage.handle, offset: 0 },
+    q: deviceView(plan.q, storageOf(q).handle, plan.dtype),
+    k: deviceView(plan.k, storageOf(k).handle, plan.dtype),
+    v: deviceView(plan.v, storageOf(v).handle, plan.dtype),
+    out: deviceView(plan.q, storageOf(out).handle, plan.dtype),
+    lse: lse === null ? null : { buffer: storageOf(lse).handle, offset: 0 },
     mask: maskHandle,
-    scale: plan.scale,
-    softcap: plan.softcap,
-    alibi: plan.alibiSlopes ? Float32Array.from(plan.alibiSlopes) : null,
-    rope: plan.rope ? { base: plan.rope.base, interleaved: plan.rope.style === 'interleaved', offset: plan.rope.offset, dims: plan.rope.dims } : null,
+    ...scoreArgs(plan),
     queryPositions,
     queryStart,
     keyPositions,
-    keyMass: keyMass === null ? null : { buffer: cudaStorageOf(keyMass)!.handle, offset: 0 },
+    keyMass: keyMass === undefined ? null : { buffer: storageOf(keyMass).handle, offset: 0 },
   };
-  return { args, out, lse, keyMass };
+  return { args, out, lse, keyMass, release: () => release(lse) };
 }
 
 const UNAVAILABLE = "options.backend 'cuda' is unavailable";
 
-/** Host results of a host-input call: options.out (written in place) or a new tensor, and the lse. */
-function hostOutputs(plan: AttentionPlan): { out: Tensor; lse: Tensor } {
+/** Host results of a host-input call: options.out (written in place) or a new tensor, and the lse and key masses when asked for. */
+function hostOutputs(plan: AttentionPlan): AttentionOutputs {
   const out = plan.out ?? Tensor.zeros(plan.q.tensor.shape, { dtype: plan.dtype, layout: plan.q.layout });
-  const lse = Tensor.zeros([plan.q.batch, plan.q.heads, plan.q.seq], { dtype: 'float32' });
-  return { out, lse };
+  const lse = plan.returnLse || plan.returnKeyMass ? Tensor.zeros([plan.q.batch, plan.q.heads, plan.q.seq], { dtype: 'float32' }) : null;
+  if (!plan.returnKeyMass) return { out, lse };
+  return { out, lse, keyMass: Tensor.zeros([plan.k.batch, plan.k.heads, plan.k.seq], { dtype: 'float32' }) };
 }
 
-/** The results of a device call (key masses when asked for). */
-function deviceResult(out: Tensor, lse: Tensor, keyMass: Tensor | null): BackendResult {
-  return keyMass === null ? { out, lse } : { out, lse, keyMass };
+/** The device tensors of a call, for disposing once its results are on the host. */
+function deviceTensors(call: DeviceCall): Tensor[] {
+  return [call.out, ...(call.lse === null ? [] : [call.lse]), ...(call.keyMass === undefined ? [] : [call.keyMass])];
 }
 
-/** Host copies of a host-input call's results. */
-function hostKeyMass(plan: AttentionPlan): Tensor | null {
-  return plan.returnKeyMass ? Tensor.zeros([plan.k.batch, plan.k.heads, plan.k.seq], { dtype: 'float32' }) : null;
+/** A device call's results. */
+function outputsOf(call: DeviceCall): AttentionOutputs {
+  return call.keyMass === undefined ? { out: call.out, lse: call.lse } : { out: call.out, lse: call.lse, keyMass: call.keyMass };
 }
 
-/** Runs a plan whose inputs are on a cuda device: outputs on that device. */
-export function runCudaSync(plan: AttentionPlan): BackendResult {
+/**
+ * Runs a device-input plan through `cuda` (sync). Exported with the CUDA functions as a
+ * parameter so that tests can count what a call allocates without a device.
+ * @internal
+ */
+export function runOnDeviceSync(plan: AttentionPlan, cuda: CudaBindings): AttentionOutputs {
+  const call = deviceCall(plan, cuda, [plan.q.tensor, plan.k.tensor, plan.v.tensor], plan.out);
+  try {
+    cuda.cudaAttentionSync(call.args);
+  } catch (e) {
+    call.release();
+    throw e;
+  }
+  return outputsOf(call);
+}
+
+/** runOnDeviceSync() off the event loop. @internal */
+export async function runOnDevice(plan: AttentionPlan, cuda: CudaBindings, signal?: AbortSignal): Promise<AttentionOutputs> {
+  const call = deviceCall(plan, cuda, [plan.q.tensor, plan.k.tensor, plan.v.tensor], plan.out);
+  try {
+    await nativeCall(signal, (token) => cuda.cudaAttention(call.args, token));
+  } catch (e) {
+    call.release();
+    throw e;
+  }
+  return outputsOf(call);
+}
+
+/** Runs a plan on a cuda device: device inputs give device outputs; host inputs round-trip through cuda:0. */
+export function runCudaSync(plan: AttentionPlan): AttentionOutputs {
   const device = planDevice(plan);
   const cuda = requireCuda(device, UNAVAILABLE);
-  if (plan.q.tensor.device !== 'cpu') {
-    const { args, out, lse, keyMass } = deviceCall(plan, cuda, plan.q.tensor, plan.k.tensor, plan.v.tensor, plan.out);
-    try {
-      cuda.cudaAttentionSync(args);
-    } catch (e) {
-      if (plan.out === null) out.dispose();
-      lse.dispose();
-      keyMass?.dispose();
-      throw e;
-    }
-    return deviceResult(out, lse, keyMass);
-  }
+  if (plan.q.tensor.device !== 'cpu') return runOnDeviceSync(plan, cuda);
   // Host inputs: copy in, run, copy out (slow: two PCIe transfers per call).
   const temps: Tensor[] = [];
   try {
-    for (const o of [plan.q, plan.k, plan.v]) temps.push(toDevice(o.tensor, device));
-    const call = deviceCall(plan, cuda, temps[0], temps[1], temps[2], null);
-    temps.push(call.out, call.lse);
-    if (call.keyMass) temps.push(call.keyMass);
+    for (const o of [plan.q, plan.k, plan.v]) temps.push(o.tensor.to(device));
+    const call = deviceCall(plan, cuda, temps, null);
+    temps.push(...deviceTensors(call));
     cuda.cudaAttentionSync(call.args);
     const host = hostOutputs(plan);
-    cuda.cudaCopyToHost(cudaStorageOf(call.out)!.handle, 0, host.out.data);
-    cuda.cudaCopyToHost(cudaStorageOf(call.lse)!.handle, 0, host.lse.data);
-    const km = hostKeyMass(plan);
-    if (km && call.keyMass) cuda.cudaCopyToHost(cudaStorageOf(call.keyMass)!.handle, 0, km.data);
-    return deviceResult(host.out, host.lse, km);
+    storageOf(call.out).copyToHost(host.out.data);
+    if (call.lse !== null) storageOf(call.lse).copyToHost(host.lse!.data);
+    if (call.keyMass !== undefined) storageOf(call.keyMass).copyToHost(host.keyMass!.data);
+    return host;
   } finally {
     for (const t of temps) t.dispose();
   }
 }
 
-/** runCudaSync() off the event loop: the kernels run on the device's stream, a worker thread waits. */
-export async function runCuda(plan: AttentionPlan): Promise<BackendResult> {
+/**
+ * runCudaSync() off the event loop: the kernels run on the device's stream, a thread of the addon
+ * waits. `signal` aborts it between launches and copies (lib/abort.ts).
+ */
+export async function runCuda(plan: AttentionPlan, signal?: AbortSignal): Promise<AttentionOutputs> {
   const device = planDevice(plan);
   const cuda = requireCuda(device, UNAVAILABLE);
-  if (plan.q.tensor.device !== 'cpu') {
-    const { args, out, lse, keyMass } = deviceCall(plan, cuda, plan.q.tensor, plan.k.tensor, plan.v.tensor, plan.out);
-    try {
-      await cuda.cudaAttention(args);
-    } catch (e) {
-      if (plan.out === null) out.dispose();
-      lse.dispose();
-      keyMass?.dispose();
-      throw e;
-    }
-    return deviceResult(out, lse, keyMass);
-  }
+  if (plan.q.tensor.device !== 'cpu') return runOnDevice(plan, cuda, signal);
   const temps: Tensor[] = [];
   try {
-    for (const o of [plan.q, plan.k, plan.v]) temps.push(await toDeviceAsync(o.tensor, device));
-    const call = deviceCall(plan, cuda, temps[0], temps[1], temps[2], null);
-    temps.push(call.out, call.lse);
-    if (call.keyMass) temps.push(call.keyMass);
-    await cuda.cudaAttention(call.args);
+    for (const o of [plan.q, plan.k, plan.v]) temps.push(await toDeviceAsync(o.tensor, device, signal));
+    const call = deviceCall(plan, cuda, temps, null);
+    temps.push(...deviceTensors(call));
+    await nativeCall(signal, (token) => cuda.cudaAttention(call.args, token));
     const host = hostOutputs(plan);
-    await cuda.cudaCopyToHostAsync(cudaStorageOf(call.out)!.handle, 0, host.out.data);
-    await cuda.cudaCopyToHostAsync(cudaStorageOf(call.lse)!.handle, 0, host.lse.data);
-    const km = hostKeyMass(plan);
-    if (km && call.keyMass) await cuda.cudaCopyToHostAsync(cudaStorageOf(call.keyMass)!.handle, 0, km.data);
-    return deviceResult(host.out, host.lse, km);
+    await storageOf(call.out).copyToHostAsync(host.out.data, signal);
+    if (call.lse !== null) await storageOf(call.lse).copyToHostAsync(host.lse!.data, signal);
+    if (call.keyMass !== undefined) await storageOf(call.keyMass).copyToHostAsync(host.keyMass!.data, signal);
+    return host;
   } finally {
     for (const t of temps) t.dispose();
   }
+}
+
+// --- linear attention ---------------------------------------------------------------------------
+
+/** Whether the loaded addon has the CUDA linear-attention entry points (one built from older sources may not). */
+export function hasNativeLinearCuda(addon: AddonBindings): boolean {
+  return hasEntryPoints(addon, LINEAR_CUDA_ENTRY_POINTS);
+}
+
+/** backend 'cuda' with host tensors: the CUDA scan on staged copies (blocking). */
+export function runLinearCudaHostSync(p: LinearPlan): LinearOutputs {
+  return runLinearHostSync(p, (args) => nativeLinear().linearAttentionCudaSync(args));
+}
+
+/** backend 'cuda' with host tensors, off the event loop. */
+export function runLinearCudaHost(p: LinearPlan, signal?: AbortSignal): Promise<LinearOutputs> {
+  return runLinearHost(p, (args) => nativeCall(signal, (token) => nativeLinear().linearAttentionCuda(args, token)));
 }

@@ -7,7 +7,7 @@ import { compileMask } from '../mask/index.js';
 import { buildRuntimeMask } from '../mask/runtime.js';
 import { defaultGeometry } from '../positions.js';
 import type { Selection } from '../select/selection.js';
-import type { AttentionPlan } from '../validate.js';
+import type { AttentionPlan } from '../attention/plan.js';
 
 /** Whether the plan's mask must be built at run time. */
 export function needsRuntimeMask(plan: AttentionPlan, selection: Selection | null): boolean {

@@ -1,15 +1,18 @@
 /**
- * The pure-TypeScript backend: the tiled float32 FlashAttention algorithm (lib/reference/tiled.ts);
- * key masses, when asked for, are the float64 oracle's probabilities summed (rounded to float32).
+ * The pure-TypeScript backend: attention by the tiled float32 FlashAttention algorithm
+ * (lib/reference/tiled.ts; key masses, when asked for, are the float64 oracle's probabilities
+ * summed, rounded to float32), linear attention by the chunked float32 scan (lib/linear/reference.ts).
  */
+import type { AttentionPlan } from '../attention/plan.js';
 import { encode16 } from '../dtypes.js';
+import type { LinearPlan } from '../linear/plan.js';
+import { linearChunked, stateTensors, toOutputTensor } from '../linear/reference.js';
 import { attentionOracle } from '../reference/oracle.js';
 import type { AttentionProblem } from '../reference/problem.js';
 import { attentionTiled } from '../reference/tiled.js';
 import type { Selection } from '../select/selection.js';
 import { Tensor } from '../tensor.js';
-import type { AttentionPlan } from '../validate.js';
-import { allocateOutputs, operandView, type BackendResult } from './operands.js';
+import { allocateOutputs, operandView, type AttentionOutputs, type LinearOutputs } from './operands.js';
 
 /** The reference problem of a plan (and a selection). */
 export function referenceProblem(plan: AttentionPlan, selection: Selection | null): AttentionProblem {
@@ -27,7 +30,7 @@ export function referenceProblem(plan: AttentionPlan, selection: Selection | nul
   };
 }
 
-export function runReference(plan: AttentionPlan, selection: Selection | null = null): BackendResult {
+export function runReference(plan: AttentionPlan, selection: Selection | null = null): AttentionOutputs {
   const problem = referenceProblem(plan, selection);
   const res = attentionTiled(problem);
   const { out, lse } = allocateOutputs(plan);
@@ -50,4 +53,10 @@ export function runReference(plan: AttentionPlan, selection: Selection | null = 
   const mass = attentionOracle(problem, { keyMass: true }).keyMass!;
   const keyMass = Tensor.from(Float32Array.from(mass), [plan.k.batch, plan.k.heads, plan.k.seq]);
   return { out, lse, keyMass };
+}
+
+/** Linear attention by the chunked float32 algorithm. */
+export function runLinearReference(p: LinearPlan): LinearOutputs {
+  const r = linearChunked(p);
+  return { out: toOutputTensor(p, r.out), ...stateTensors(p, r.S, r.z) };
 }

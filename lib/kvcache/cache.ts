@@ -9,9 +9,10 @@
  * is applied once: to each key as it is stored (at its true position) and to the queries of the
  * call; the kernels then run without it.
  */
-import { runPlan, runPlanSync, selectionScorer } from '../attention.js';
-import type { AttentionWithLse } from '../attention.js';
-import type { BackendResult } from '../backends/operands.js';
+import { takeSignal, type AsyncOptions } from '../abort.js';
+import { runPlan, runPlanSync, selectionScorer } from '../attention/run.js';
+import type { AttentionWithLse } from '../attention/run.js';
+import type { AttentionOutputs as BackendResult } from '../backends/operands.js';
 import { describeValue } from '../describe.js';
 import { elementReader, encode16 } from '../dtypes.js';
 import { patterns, toPattern } from '../patterns/index.js';
@@ -21,7 +22,7 @@ import { applyRope, ropeInvFreq } from '../reference/rope.js';
 import { planSelection } from '../select/index.js';
 import type { Selection } from '../select/selection.js';
 import { Tensor } from '../tensor.js';
-import { checkGroupsAndDevice, checkOperands, planAttention, resolveRope, type AttentionOptions, type AttentionPlan, type Operand } from '../validate.js';
+import { checkGroupsAndDevice, checkOperands, planAttention, resolveRope, type AttentionOptions, type AttentionPlan, type Operand } from '../attention/plan.js';
 import { CacheBounds } from './bounds.js';
 import { resolveCacheOptions, type CacheConfig, type KVCacheOptions } from './options.js';
 import { Evictor } from './policies.js';
@@ -127,16 +128,20 @@ export class KVCache {
     return head;
   }
 
-  /** Attention of q over the kept keys plus k (appended), then eviction; see the class comment. */
-  attention(q: Tensor, k: Tensor, v: Tensor, options: CacheAttentionOptions & { returnLse: true }): Promise<AttentionWithLse>;
-  attention(q: Tensor, k: Tensor, v: Tensor, options?: CacheAttentionOptions & { returnLse?: false }): Promise<Tensor>;
-  attention(q: Tensor, k: Tensor, v: Tensor, options?: CacheAttentionOptions): Promise<Tensor | AttentionWithLse>;
-  async attention(q: Tensor, k: Tensor, v: Tensor, options?: CacheAttentionOptions): Promise<Tensor | AttentionWithLse> {
-    const prep = this.prepare(q, k, v, options);
+  /**
+   * Attention of q over the kept keys plus k (appended), then eviction; see the class comment.
+   * `options.signal` aborts it; an aborted (or failed) call leaves the cache as it was.
+   */
+  attention(q: Tensor, k: Tensor, v: Tensor, options: CacheAttentionOptions & AsyncOptions & { returnLse: true }): Promise<AttentionWithLse>;
+  attention(q: Tensor, k: Tensor, v: Tensor, options?: CacheAttentionOptions & AsyncOptions & { returnLse?: false }): Promise<Tensor>;
+  attention(q: Tensor, k: Tensor, v: Tensor, options?: CacheAttentionOptions & AsyncOptions): Promise<Tensor | AttentionWithLse>;
+  async attention(q: Tensor, k: Tensor, v: Tensor, options?: CacheAttentionOptions & AsyncOptions): Promise<Tensor | AttentionWithLse> {
+    const { signal, options: rest } = takeSignal(options);
+    const prep = this.prepare(q, k, v, rest);
     this.busy = true;
     let r: BackendResult;
     try {
-      r = await runPlan(prep.plan, prep.selection);
+      r = await runPlan(prep.plan, prep.selection, signal);
     } catch (e) {
       this.rollback(prep);
       throw e;
@@ -267,7 +272,7 @@ export class KVCache {
       this.store.release(h, s);
       this.bounds?.onRelease(h, s);
     });
-    return prep.plan.returnLse ? { out: r.out, lse: r.lse } : r.out;
+    return prep.plan.returnLse ? { out: r.out, lse: r.lse! } : r.out;
   }
 
   /** Copies rows of operand `src` into the slots `taken` (RoPE at their positions when given). */

@@ -1,7 +1,7 @@
 /** Query-aware block selection (option `select`). */
 import { operandView } from '../backends/operands.js';
-import type { NativeAddon } from '../native.js';
-import type { AttentionPlan } from '../validate.js';
+import type { AddonBindings as NativeAddon } from '../native/bindings.js';
+import type { AttentionPlan } from '../attention/plan.js';
 import { selectBlocks, type KeyBlockBounds } from './quest.js';
 import type { Selection } from './selection.js';
 

@@ -15,7 +15,7 @@ import { applyRope, ropeInvFreq } from '../reference/rope.js';
 import type { OperandView, ResolvedRope } from '../reference/problem.js';
 import type { Pattern } from '../patterns/pattern.js';
 import { keyPosition as keyPositionOf, type ResolvedPositions } from '../positions.js';
-import type { NativeAddon } from '../native.js';
+import type { AddonBindings as NativeAddon } from '../native/bindings.js';
 import type { Selection } from './selection.js';
 
 /**

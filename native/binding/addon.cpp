@@ -28,6 +28,7 @@ Napi::Object cpuInfoObject(Napi::Env env) {
   o.Set("avx512f", c.avx512f);
   o.Set("neon", c.neon);
   o.Set("threads", c.threads);
+  o.Set("kernel", attnflow::cpuKernelName());
   attnflow::TileShape t = attnflow::cpuTileShape();
   Napi::Object tile = Napi::Object::New(env);
   tile.Set("blockQ", t.blockQ);
@@ -120,13 +121,17 @@ Napi::Value AttentionSync(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// Runs the backend on the libuv pool and settles a promise; the CPU backend's own thread pool
+// attention(args, token?): the backend on the CPU lane (worker.h); the CPU backend's thread pool
 // bounds the cores used, however many calls are in flight.
 Napi::Value Attention(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   KeepAlive keep;
   AttentionParams p = attentionParams(env, info[0], keep);
-  return binding::queueCall(env, "attnflow:attention", [p] { return attnflow::cpuAttentionForward(p); }, std::move(keep));
+  auto run = [p](const attnflow::CancelFlag& cancel) mutable {
+    p.cancel = &cancel;
+    return attnflow::cpuAttentionForward(p);
+  };
+  return binding::queueCall(env, binding::Lane::Cpu, run, std::move(keep), info[1]);
 }
 
 // questSelect({ q, rows, headDim, min, max, boundsOffset, numBlocks, flags, blocks }) -> Int32Array
@@ -167,6 +172,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
   registerCuda(env, exports);
   registerLinear(env, exports);
+  binding::registerCalls(env, exports);
   return exports;
 }
 

@@ -1,6 +1,6 @@
-// Node-API binding of linear attention: turns the argument object built by lib/linear/cpu.ts
+// Node-API binding of linear attention: turns the argument object built by lib/backends/operands.ts
 // into a LinearAttentionParams and calls cpuLinearAttention, on the calling thread
-// (linearAttentionSync) or on the libuv pool (linearAttention → Promise). Everything native code
+// (linearAttentionSync) or on the addon's CPU lane (linearAttention → Promise, worker.h). Everything native code
 // relies on is checked again here (types, lengths) and in validateLinearAttention (shapes,
 // strides, options), so a bad call from JS becomes a JS exception, never a crash.
 #include "linear_binding.h"
@@ -65,21 +65,26 @@ Napi::Value LinearSync(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-template <Backend run>
+// (args, token?) → Promise, on `lane` (worker.h).
+template <Backend run, binding::Lane lane>
 Napi::Value Linear(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   KeepAlive keep;
   LinearAttentionParams p = params(env, info[0], keep);
-  return binding::queueCall(env, "attnflow:linearAttention", [p] { return run(p); }, std::move(keep));
+  auto call = [p](const attnflow::CancelFlag& cancel) mutable {
+    p.cancel = &cancel;
+    return run(p);
+  };
+  return binding::queueCall(env, lane, call, std::move(keep), info[1]);
 }
 
 }  // namespace
 
 void registerLinear(Napi::Env env, Napi::Object exports) {
   exports.Set("linearAttentionSync", Napi::Function::New(env, LinearSync<attnflow::cpuLinearAttention>, "linearAttentionSync"));
-  exports.Set("linearAttention", Napi::Function::New(env, Linear<attnflow::cpuLinearAttention>, "linearAttention"));
+  exports.Set("linearAttention", Napi::Function::New(env, Linear<attnflow::cpuLinearAttention, binding::Lane::Cpu>, "linearAttention"));
   // Host arrays in and out, computed on the current CUDA device (staged copies).
   exports.Set("linearAttentionCudaSync",
               Napi::Function::New(env, LinearSync<attnflow::cudaLinearAttentionHost>, "linearAttentionCudaSync"));
-  exports.Set("linearAttentionCuda", Napi::Function::New(env, Linear<attnflow::cudaLinearAttentionHost>, "linearAttentionCuda"));
+  exports.Set("linearAttentionCuda", Napi::Function::New(env, Linear<attnflow::cudaLinearAttentionHost, binding::Lane::Cuda>, "linearAttentionCuda"));
 }

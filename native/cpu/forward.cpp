@@ -1,6 +1,7 @@
 // cpuAttentionForward: validates the call, builds the plan, cuts the work into items and runs them
 // on the shared pool with the best kernel table for this CPU (kernel_avx2.cpp when the CPU has
-// AVX2+FMA+F16C, else kernel_portable.cpp; ATTNFLOW_CPU_SIMD=scalar forces the portable one).
+// AVX2+FMA+F16C, kernel_neon.cpp on aarch64, else kernel_portable.cpp; ATTNFLOW_CPU_SIMD=scalar
+// forces the portable one).
 //
 // Work items are (batch, query head, query tile) rows of the BlockMask, grouped by (batch, kv
 // head) so the threads share that head's K/V in cache, largest first within a group. For GQA with
@@ -75,6 +76,9 @@ const KernelTable& activeKernels() {
   if (s == Simd::Auto) s = envChoice();
 #if defined(__x86_64__) || defined(_M_X64)
   if (s != Simd::Portable && avx2Supported()) return avx2Kernels();
+#endif
+#if defined(__aarch64__)
+  if (s != Simd::Portable) return neonKernels();  // NEON is baseline on aarch64
 #endif
   return portableKernels();
 }
@@ -290,6 +294,7 @@ Status forward(const AttentionParams& p) {
     P.ropeCos = ropeCos.data();
     P.ropeSin = ropeSin.data();
   }
+  if (cancelRequested(p.cancel)) return Status::Cancelled();
   P.kDirect = p.k.dtype == DType::F32 && !P.rope && p.k.strides[3] == 1;
   P.vDirect = p.v.dtype == DType::F32 && p.v.strides[3] == 1 && P.D % 8 == 0;
   if (mk.numQBlocks <= 1) {
@@ -392,7 +397,10 @@ Status forward(const AttentionParams& p) {
     P.massOffset = massOffset.data();
   }
 
+  // Cancellation: once p.cancel is set, the remaining items return at once (one relaxed load per
+  // item, none per tile), the merge pass is skipped and the call reports Cancelled.
   auto run = [&](size_t i) {
+    if (cancelRequested(p.cancel)) return;
     Scratch S = threadScratch(P.D);
     const Item& it = items[order[i]];
     if (P.keyMass) {
@@ -410,19 +418,24 @@ Status forward(const AttentionParams& p) {
     K.runItem(P, it, S, partialData);
   };
   pool.parallelFor(items.size(), run);
+  if (cancelRequested(p.cancel)) return Status::Cancelled();
 
   if (!merges.empty()) {
     auto merge = [&](size_t i) {
+      if (cancelRequested(p.cancel)) return;
       const Scratch S = threadScratch(P.D);
       K.mergeRow(P, S, merges[i], partialData, mergeCount[i]);
     };
     pool.parallelFor(merges.size(), merge);
+    if (cancelRequested(p.cancel)) return Status::Cancelled();
   }
   return Status::Ok();
 }
 
 }  // namespace
 }  // namespace cpu
+
+const char* cpuKernelName() { return cpu::activeSimd(); }
 
 Status cpuAttentionForward(const AttentionParams& p) {
   try {

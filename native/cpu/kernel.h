@@ -124,11 +124,14 @@ const KernelTable& portableKernels();
 #if defined(__x86_64__) || defined(_M_X64)
 const KernelTable& avx2Kernels();
 #endif
+#if defined(__aarch64__)
+const KernelTable& neonKernels();
+#endif
 
 // Which kernel table calls use. By default the best the CPU supports; the environment variable
 // ATTNFLOW_CPU_SIMD=scalar (or "portable") forces the portable path, and forceSimd overrides both
-// (for tests). Returns the name of the table in use: "avx2" or "portable".
-enum class Simd { Auto, Portable, Avx2 };
+// (for tests). Returns the name of the table in use: "avx2", "neon" or "portable".
+enum class Simd { Auto, Portable, Avx2, Neon };
 void forceSimd(Simd s);
 const char* activeSimd();
 const KernelTable& activeKernels();

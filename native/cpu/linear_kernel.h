@@ -41,6 +41,7 @@ struct LinPlan {
   const float* initZ;
   float* stateS;
   float* stateZ;
+  const CancelFlag* cancel;  // read between chunks: a set flag ends the scan early
 };
 
 // Per-thread scratch of runHead (float32; every buffer starts 32-byte aligned when the base is).

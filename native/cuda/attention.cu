@@ -135,6 +135,8 @@ Status forward(const AttentionParams& p, const CudaMaskArrays& mask, int device)
     kp.k = Operand{kr, static_cast<int64_t>(kp.Hkv) * kp.Sk * D, static_cast<int64_t>(kp.Sk) * D, D, 1};
   }
 
+  // Cancellation is checked between launches; a launched kernel runs to completion.
+  if (cancelRequested(p.cancel)) return Status::Cancelled();
   st = useFa2(kp, dtype, forcedKernel()) ? launchFa2(kp, dtype, ctx) : launchGeneral(kp, dtype, ctx, p.mask.rowPtr);
   if (!st.ok) {
     // Kernels already queued may still read the temporaries: their frees are stream-ordered.

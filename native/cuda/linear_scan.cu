@@ -462,6 +462,7 @@ Status cudaLinearAttention(const LinearAttentionParams& p, void* stream) {
   if (Df > 256) return Status::Error("linear attention (CUDA): Df (features per head) above 256 is not supported (got " + std::to_string(Df) + ")");
   if (N > 0x7fffffffLL || B * Hq > 0x7fffffffLL) return Status::Error("linear attention (CUDA): sequence or batch x heads too large");
   if (B * Hq == 0) return Status::Ok();
+  if (cancelRequested(p.cancel)) return Status::Cancelled();  // checked between launches
 
   int dev = 0;
   cudaError_t e = cudaGetDevice(&dev);
@@ -603,6 +604,7 @@ Status cudaLinearAttentionHost(const LinearAttentionParams& hp) {
   if (!st.ok) return st;
   cudaError_t e = cudaDeviceSynchronize();
   if (e != cudaSuccess) return Status::Error(cudaError("kernel", e));
+  if (cancelRequested(hp.cancel)) return Status::Cancelled();
   if (hp.out.capacity) {
     e = cudaMemcpy(hp.out.data, dp.out.data, hp.out.capacity * dtypeSize(hp.out.dtype), cudaMemcpyDeviceToHost);
     if (e != cudaSuccess) return Status::Error(cudaError("cudaMemcpy (to host)", e));

@@ -468,6 +468,8 @@ std::vector<cpu::Simd> allPaths() {
   std::vector<cpu::Simd> p = {cpu::Simd::Portable};
   cpu::forceSimd(cpu::Simd::Avx2);
   if (std::string(cpu::activeSimd()) == "avx2") p.push_back(cpu::Simd::Avx2);
+  cpu::forceSimd(cpu::Simd::Neon);
+  if (std::string(cpu::activeSimd()) == "neon") p.push_back(cpu::Simd::Neon);
   cpu::forceSimd(cpu::Simd::Auto);
   return p;
 }
@@ -1230,7 +1232,7 @@ int main(int argc, char** argv) {
   testHalfConversions();
   const std::vector<cpu::Simd> paths = allPaths();
   std::printf("paths:");
-  for (cpu::Simd s : paths) std::printf(" %s", s == cpu::Simd::Avx2 ? "avx2" : "portable");
+  for (cpu::Simd s : paths) std::printf(" %s", s == cpu::Simd::Avx2 ? "avx2" : s == cpu::Simd::Neon ? "neon" : "portable");
   std::printf("\n");
   testValidation();
   testFixedCases(paths);
