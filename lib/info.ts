@@ -1,5 +1,5 @@
 /** What this installation can run: backends, devices, CPU features. */
-import type { NativeCudaDevice } from './native/bindings.js';
+import type { NativeCpuKernel, NativeCudaDevice } from './native/bindings.js';
 import { packageVersion, tryLoadNative } from './native/load.js';
 import { describeValue } from './describe.js';
 
@@ -16,7 +16,17 @@ export interface AttnflowInfo {
   arch: string;
   backends: {
     reference: BackendStatus;
-    cpu: BackendStatus & { threads?: number; simd?: string[]; kernel?: string; tile?: { blockQ: number; blockK: number } };
+    cpu: BackendStatus & {
+      threads?: number;
+      /** CPU features of the machine */
+      simd?: string[];
+      /** the kernel calls run on (chosen from the CPU's features, or by ATTNFLOW_CPU_ISA) and its vector width */
+      kernel?: string;
+      lanes?: number;
+      /** every CPU kernel of this build, and whether this CPU can run it */
+      kernels?: NativeCpuKernel[];
+      tile?: { blockQ: number; blockK: number };
+    };
     cuda: BackendStatus & { compiled: boolean; runtimeVersion?: number; driverVersion?: number; devices: NativeCudaDevice[] };
   };
 }
@@ -43,11 +53,17 @@ export function info(): AttnflowInfo {
   }
   const n = native.addon.info();
   const simd = (['avx2', 'fma', 'f16c', 'avx512f', 'neon'] as const).filter((f) => n.cpu[f]);
+  const kernels = n.cpu.kernels ? { kernels: n.cpu.kernels } : {};
+  // ATTNFLOW_CPU_ISA naming a kernel that cannot run makes every CPU call fail: say so here too.
+  const cpu =
+    n.cpu.kernel === null
+      ? { available: false, reason: n.cpu.kernelError ?? 'no CPU kernel can run', threads: n.cpu.threads, simd, ...kernels, tile: n.cpu.tile }
+      : { available: true, threads: n.cpu.threads, simd, kernel: n.cpu.kernel, ...(n.cpu.kernelLanes ? { lanes: n.cpu.kernelLanes } : {}), ...kernels, tile: n.cpu.tile };
   return {
     ...base,
     backends: {
       reference: { available: true },
-      cpu: { available: true, threads: n.cpu.threads, simd, kernel: n.cpu.kernel, tile: n.cpu.tile },
+      cpu,
       cuda: {
         available: n.cuda.available,
         compiled: n.cuda.compiled,
@@ -84,6 +100,7 @@ function infoProblem(x: unknown): string | null {
   if (!optional(cpu.reason, 'string')) return bad('backends.cpu.reason', cpu.reason);
   if (!optional(cpu.threads, 'number')) return bad('backends.cpu.threads', cpu.threads);
   if (!optional(cpu.kernel, 'string')) return bad('backends.cpu.kernel', cpu.kernel);
+  if (!optional(cpu.lanes, 'number')) return bad('backends.cpu.lanes', cpu.lanes);
   if (cpu.simd !== undefined && !(Array.isArray(cpu.simd) && cpu.simd.every((f) => typeof f === 'string'))) return bad('backends.cpu.simd', cpu.simd);
   if (cpu.tile !== undefined && !(isObject(cpu.tile) && typeof cpu.tile.blockQ === 'number' && typeof cpu.tile.blockK === 'number')) {
     return bad('backends.cpu.tile', cpu.tile);
@@ -120,7 +137,7 @@ export function formatInfo(i: AttnflowInfo): string {
   const cpu = i.backends.cpu;
   lines.push(
     cpu.available
-      ? `  cpu:       available, ${cpu.threads} threads, SIMD ${cpu.simd?.length ? cpu.simd.join(' ') : 'none'}, kernel ${cpu.kernel ?? 'portable'}, tile ${cpu.tile?.blockQ}x${cpu.tile?.blockK}`
+      ? `  cpu:       available, ${cpu.threads} threads, SIMD ${cpu.simd?.length ? cpu.simd.join(' ') : 'none'}, kernel ${cpu.kernel ?? 'portable'}${cpu.lanes ? ` (${cpu.lanes} lanes)` : ''}, tile ${cpu.tile?.blockQ}x${cpu.tile?.blockK}`
       : `  cpu:       unavailable: ${cpu.reason}`,
   );
   const cuda = i.backends.cuda;

@@ -1,6 +1,6 @@
 /**
  * The CUDA backend (native/cuda): attention, fed the mask compiled for its tile shape (64 x 64)
- * and uploaded once per mask and device, and linear attention (the chunked scan).
+ * and uploaded once per mask and device; linear attention (the chunked scan) is in cuda-linear.ts.
  *
  * Device inputs give device outputs on the same device (`options.out`, when given, is written in
  * place). Host inputs with `backend: 'cuda'` are copied to cuda:0, run there, and the results
@@ -215,21 +215,4 @@ export async function runCuda(plan: AttentionPlan, signal?: AbortSignal): Promis
   } finally {
     for (const t of temps) t.dispose();
   }
-}
-
-// --- linear attention ---------------------------------------------------------------------------
-
-/** Whether the loaded addon has the CUDA linear-attention entry points (one built from older sources may not). */
-export function hasNativeLinearCuda(addon: AddonBindings): boolean {
-  return hasEntryPoints(addon, LINEAR_CUDA_ENTRY_POINTS);
-}
-
-/** backend 'cuda' with host tensors: the CUDA scan on staged copies (blocking). */
-export function runLinearCudaHostSync(p: LinearPlan): LinearOutputs {
-  return runLinearHostSync(p, (args) => nativeLinear().linearAttentionCudaSync(args));
-}
-
-/** backend 'cuda' with host tensors, off the event loop. */
-export function runLinearCudaHost(p: LinearPlan, signal?: AbortSignal): Promise<LinearOutputs> {
-  return runLinearHost(p, (args) => nativeCall(signal, (token) => nativeLinear().linearAttentionCuda(args, token)));
 }

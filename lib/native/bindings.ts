@@ -116,9 +116,29 @@ export interface NativeCpuInfo {
   avx512f: boolean;
   neon: boolean;
   threads: number;
-  /** the kernel calls run on: 'avx2', 'neon' or 'portable' */
-  kernel: string;
+  /**
+   * the kernel calls run on ('avx2', 'neon', 'portable', …: native/cpu/isa.h), or null when
+   * ATTNFLOW_CPU_ISA names one this build lacks or this CPU cannot run (kernelError says which)
+   */
+  kernel: string | null;
+  /** floats per vector of that kernel */
+  kernelLanes?: number;
+  kernelError?: string;
+  /** every CPU kernel of this build, best first */
+  kernels?: NativeCpuKernel[];
   tile: { blockQ: number; blockK: number };
+}
+
+/** One CPU kernel of the addon: an instruction set's attention and linear-attention kernels. */
+export interface NativeCpuKernel {
+  /** the value of ATTNFLOW_CPU_ISA that selects it */
+  name: string;
+  /** floats per vector */
+  lanes: number;
+  /** whether this CPU can run it */
+  supported: boolean;
+  /** what it needs of the CPU */
+  needs: string;
 }
 
 export interface NativeCudaDevice {
@@ -174,6 +194,30 @@ export interface CudaAttentionArgs extends NativeScoreArgs {
   keyMass?: { buffer: CudaBufferHandle; offset: number } | null;
 }
 
+/** A device float32 array: { buffer, offset } (offset in floats). */
+export interface CudaFloats {
+  buffer: CudaBufferHandle;
+  offset: number;
+}
+
+/**
+ * The argument object of cudaLinearAttention / cudaLinearAttentionSync (native/binding/
+ * cuda_linear.cpp): the arguments of the host entry points with q, k, v, out, the gates and the
+ * state in device memory; the favor weights and per-head decays stay host arrays.
+ */
+export interface CudaLinearArgs extends Omit<NativeLinearArgs, 'q' | 'k' | 'v' | 'out' | 'gates' | 'initS' | 'initZ' | 'stateS' | 'stateZ'> {
+  device: number;
+  q: CudaView;
+  k: CudaView;
+  v: CudaView;
+  out: CudaView;
+  gates: CudaFloats | null;
+  initS: CudaFloats | null;
+  initZ: CudaFloats | null;
+  stateS: CudaFloats | null;
+  stateZ: CudaFloats | null;
+}
+
 export interface CudaMemoryStats {
   /** 'cuda:N' */
   device: string;
@@ -202,6 +246,9 @@ export interface CudaBindings {
   cudaUploadMask(mask: BlockMask, device: number): CudaMaskHandle;
   cudaAttention(args: CudaAttentionArgs, token?: NativeCancelToken): Promise<void>;
   cudaAttentionSync(args: CudaAttentionArgs): void;
+  /** linear attention on device memory (native/binding/cuda_linear.cpp) */
+  cudaLinearAttention(args: CudaLinearArgs, token?: NativeCancelToken): Promise<void>;
+  cudaLinearAttentionSync(args: CudaLinearArgs): void;
   cudaMemoryStats(device: number): CudaMemoryStats;
   cudaEmptyCache(device: number): void;
   cudaSynchronize(device: number): void;
@@ -212,9 +259,6 @@ export interface CudaBindings {
 export interface LinearBindings {
   linearAttentionSync(args: NativeLinearArgs): void;
   linearAttention(args: NativeLinearArgs, token?: NativeCancelToken): Promise<void>;
-  /** the same arguments (host arrays), computed on the current CUDA device */
-  linearAttentionCudaSync(args: NativeLinearArgs): void;
-  linearAttentionCuda(args: NativeLinearArgs, token?: NativeCancelToken): Promise<void>;
 }
 
 /** Everything the addon exports. */
@@ -242,13 +286,15 @@ export const CUDA_ENTRY_POINTS: readonly (keyof CudaBindings)[] = [
   'cudaUploadMask',
   'cudaAttention',
   'cudaAttentionSync',
+  'cudaLinearAttention',
+  'cudaLinearAttentionSync',
   'cudaMemoryStats',
   'cudaEmptyCache',
   'cudaSynchronize',
   'cudaTile',
 ];
 export const LINEAR_CPU_ENTRY_POINTS: readonly (keyof LinearBindings)[] = ['linearAttentionSync', 'linearAttention'];
-export const LINEAR_CUDA_ENTRY_POINTS: readonly (keyof LinearBindings)[] = ['linearAttentionCudaSync', 'linearAttentionCuda'];
+export const LINEAR_CUDA_ENTRY_POINTS: readonly (keyof CudaBindings)[] = ['cudaLinearAttention', 'cudaLinearAttentionSync'];
 
 /** Whether `addon` has every function named (an addon built from older sources may lack some). */
 export function hasEntryPoints(addon: object, names: readonly string[]): boolean {

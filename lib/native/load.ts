@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LINEAR_CPU_ENTRY_POINTS, LINEAR_CUDA_ENTRY_POINTS, hasEntryPoints, type AddonBindings } from './bindings.js';
+import { LINEAR_CPU_ENTRY_POINTS, hasEntryPoints, type AddonBindings } from './bindings.js';
 
 /** The platforms this package ships prebuilt binaries for (the folders of prebuilds/), e.g. ['linux-x64']. */
 export function shippedPlatforms(): string[] {
@@ -79,10 +79,10 @@ export function loadNative(): AddonBindings {
   return r.addon;
 }
 
-/** The addon, checked to have every linear-attention entry point; throws if it was built from sources that predate them. */
+/** The addon, checked to have the CPU linear-attention entry points; throws if it was built from sources that predate them. */
 export function nativeLinear(): AddonBindings {
   const addon = loadNative();
-  if (!hasEntryPoints(addon, LINEAR_CPU_ENTRY_POINTS) || !hasEntryPoints(addon, LINEAR_CUDA_ENTRY_POINTS)) {
+  if (!hasEntryPoints(addon, LINEAR_CPU_ENTRY_POINTS)) {
     throw new Error('attnflow: the loaded native addon has no linear attention (rebuild it: npx cmake-js compile)');
   }
   return addon;

@@ -28,12 +28,31 @@ Napi::Object cpuInfoObject(Napi::Env env) {
   o.Set("avx512f", c.avx512f);
   o.Set("neon", c.neon);
   o.Set("threads", c.threads);
-  o.Set("kernel", attnflow::cpuKernelName());
   attnflow::TileShape t = attnflow::cpuTileShape();
   Napi::Object tile = Napi::Object::New(env);
   tile.Set("blockQ", t.blockQ);
   tile.Set("blockK", t.blockK);
   o.Set("tile", tile);
+  // The kernel calls run (isa.h: the best this CPU supports, or ATTNFLOW_CPU_ISA's), or null and
+  // the reason every call fails; and every kernel of this build.
+  const attnflow::CpuKernelInfo k = attnflow::cpuKernelInfo();
+  if (k.active.empty()) {
+    o.Set("kernel", env.Null());
+    o.Set("kernelError", k.error);
+  } else {
+    o.Set("kernel", k.active);
+    o.Set("kernelLanes", k.activeLanes);
+  }
+  Napi::Array all = Napi::Array::New(env, k.kernels.size());
+  for (size_t i = 0; i < k.kernels.size(); ++i) {
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("name", k.kernels[i].name);
+    e.Set("lanes", k.kernels[i].lanes);
+    e.Set("supported", k.kernels[i].supported);
+    e.Set("needs", k.kernels[i].needs);
+    all.Set(static_cast<uint32_t>(i), e);
+  }
+  o.Set("kernels", all);
   return o;
 }
 

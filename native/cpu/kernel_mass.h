@@ -1,6 +1,7 @@
-// Key masses (Plan::keyMass) for the tiled kernel: included by kernel_body.h inside its unnamed
-// namespace (so each of the two compilations gets its own copy), after imin and before
-// runItemImpl, which records each tile's probabilities and finishes the masses.
+// Key masses (AttentionCall::keyMass) for the tiled kernel: included by kernel_body.h inside its
+// unnamed namespace (so each instruction set's compilation gets its own copy), after imin and
+// before runItemImpl, which records each tile's probabilities and finishes the masses. Scalar code:
+// it runs once per visited key and query column, independent of the vector width (kLanes).
 // No include guard on purpose: kernel_body.h includes it once per compilation.
 
 // Key masses. Each tile's probabilities are relative to the running max m of their column at that

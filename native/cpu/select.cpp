@@ -1,14 +1,13 @@
-// cpuQuestSelect: validates the call, scores the candidate blocks (AVX2 where the CPU kernels use
-// it) and picks the best ones: the `blocks` highest scores among blocks flagged 1 (ties: the lower
+// cpuQuestSelect: validates the call, scores the candidate blocks (with the scorer of the CPU kernel
+// in use, isa.h) and picks the best ones: the `blocks` highest scores among blocks flagged 1 (ties: the lower
 // block first), plus every block flagged 2, in ascending order.
 #include <algorithm>
-#include <cstring>
 #include <new>
 #include <string>
 #include <vector>
 
 #include "attnflow.h"
-#include "kernel.h"
+#include "isa.h"
 #include "select.h"
 
 namespace attnflow {
@@ -24,16 +23,11 @@ Status cpuQuestSelect(const QuestSelectParams& p, int32_t* count) {
     }
     if (p.flagsLen != static_cast<uint64_t>(p.numBlocks)) return Status::Error("questSelect: flags must hold one entry per block");
     if (p.outLen < static_cast<uint64_t>(p.numBlocks)) return Status::Error("questSelect: out must hold numBlocks entries");
+    const cpu::CpuKernel* kernel = nullptr;
+    Status st = cpu::activeKernel(&kernel);
+    if (!st.ok) return st;
     std::vector<float> score(static_cast<size_t>(p.numBlocks));
-#if defined(__x86_64__) || defined(_M_X64)
-    if (std::strcmp(cpu::activeSimd(), "avx2") == 0) {
-      cpu::questScoresAvx2(p, score.data());
-    } else {
-      cpu::questScoresPortable(p, score.data());
-    }
-#else
-    cpu::questScoresPortable(p, score.data());
-#endif
+    kernel->questScores(p, score.data());
     std::vector<int32_t> ranked;
     for (int32_t kb = 0; kb < p.numBlocks; ++kb)
       if (p.flags[kb] == 1) ranked.push_back(kb);

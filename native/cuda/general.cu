@@ -12,6 +12,7 @@
 
 #include "attnflow.h"
 #include "general.cuh"
+#include "general_mass.cuh"
 #include "internal.cuh"
 
 namespace attnflow {

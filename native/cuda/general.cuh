@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "attnflow.h"
 #include "internal.cuh"
@@ -86,22 +87,17 @@ __device__ __forceinline__ float warpSum(float x) {
   return x;
 }
 
-__device__ __forceinline__ float finalLse(float m, float l) {
-  // l == 0: empty row; l = NaN: NaN (log(NaN))
-  return l == 0.f ? -INFINITY
-                  : static_cast<float>(static_cast<double>(m) * 0.6931471805599453 + log(static_cast<double>(l)));
-}
-
 // How the rows of the problem are cut into items (see the file comment).
 struct Items {
   int ng;        // heads packed per item (1 unless the mask is shared and seqQ <= 32)
   int chunks;    // ceil(group / ng)
   int splits;    // thread blocks per item (split-KV); 1: the block writes the output itself
   float* ws;     // splits > 1: per block, o [64][D] then m [64] then l [64]
+  bool vecKV;    // K and V rows can be read in 16-byte pieces (see vectorLoads)
   // Key masses (p.keyMass): each block records the probabilities of its rows for its keys (its
   // tiles' 64-key slots, nk = 64 * tiles of them) and the max each half-tile's are relative to; each
-  // item its rows' final max and sum. massKernel then turns the records into masses. No key is read
-  // twice: the records are.
+  // item its rows' final max and sum. massKernel (general_mass.cuh) then turns the records into
+  // masses. No key is read twice: the records are.
   float* massP;            // block blk: [row][nk] at massP + massOff[blk] * 64
   float* massM;            // block blk: [row][nk / 32] at massM + massOff[blk] / 32 * 64
   const int64_t* massOff;  // per block: key slots recorded by the blocks before it
@@ -129,6 +125,50 @@ __host__ __device__ __forceinline__ Item decodeItem(const KernelParams& p, const
 
 __device__ __forceinline__ size_t wsStride(int D) { return static_cast<size_t>(kTileQ) * (D + 2); }
 
+// Staging of up to kHalf keys (kb .. kb + nks - 1) of K and V into shared memory as float32 (K
+// rows padded to D + 1; rows past nks zero). The vector path reads each row in 16-byte pieces
+// (8 16-bit or 4 float32 values per thread and load); it needs Items::vecKV (host-checked
+// alignment and contiguous rows, see vectorLoads). The scalar path reads any strides.
+template <typename T>
+__device__ __forceinline__ void stageKeysVector(const T* kBase, const T* vBase, int64_t kss, int64_t vss, int kb,
+                                                int nks, int D, float* sK, float* sV, int tid) {
+  constexpr int kPer = 16 / static_cast<int>(sizeof(T));
+  const int perRow = D / kPer;
+  for (int x = tid; x < kHalf * perRow; x += kThreads) {
+    const int key = x / perRow, d0 = (x - key * perRow) * kPer;
+    uint4 kw = make_uint4(0u, 0u, 0u, 0u), vw = kw;  // zero bits: 0 in every dtype
+    if (key < nks) {
+      const int64_t js = static_cast<int64_t>(kb + key);
+      kw = *reinterpret_cast<const uint4*>(kBase + js * kss + d0);
+      vw = *reinterpret_cast<const uint4*>(vBase + js * vss + d0);
+    }
+    T kv[kPer], vv[kPer];
+    memcpy(kv, &kw, 16);
+    memcpy(vv, &vw, 16);
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+      sK[key * (D + 1) + d0 + i] = toFloat(kv[i]);
+      sV[key * D + d0 + i] = toFloat(vv[i]);
+    }
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void stageKeysScalar(const T* kBase, const T* vBase, const Operand& k, const Operand& v,
+                                                int kb, int nks, int D, float* sK, float* sV, int tid) {
+  for (int x = tid; x < kHalf * D; x += kThreads) {
+    const int key = x / D, d = x - key * D;
+    float kv = 0.f, vv = 0.f;
+    if (key < nks) {
+      const int64_t js = static_cast<int64_t>(kb + key);
+      kv = toFloat(kBase[js * k.ss + d * k.sd]);
+      vv = toFloat(vBase[js * v.ss + d * v.sd]);
+    }
+    sK[key * (D + 1) + d] = kv;
+    sV[key * D + d] = vv;
+  }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, const Items items) {
   AF_DYNAMIC_SMEM(float, smem);
@@ -155,12 +195,15 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
   }
 
   // This block's range of the mask row.
-  const int64_t mrow = static_cast<int64_t>(it.h0 / (p.Hq / p.maskHeads)) * p.numQBlocks + it.qb;
+  const int64_t mrow = core::maskRow(p, it.h0, it.qb);
   const int64_t r0 = p.rowPtr[mrow], r1 = p.rowPtr[mrow + 1];
   const int ea = static_cast<int>(r0 + (r1 - r0) * split / items.splits);
   const int ez = static_cast<int>(r0 + (r1 - r0) * (split + 1) / items.splits);
 
-  // Per row slot j (row warp + 8 j): running max, sum, and this lane's output columns.
+  // Per row slot j (row warp + 8 j): running max, sum, and this lane's output columns. Only the
+  // slots of real rows are computed: `slots` of them for this warp (warp-uniform; 0 when the item
+  // has fewer rows than warps, as in decoding: 1 query x a few packed heads).
+  const int slots = max(0, min(kRowsPerWarp, (it.nrows - warp + kWarps - 1) / kWarps));
   float m[kRowsPerWarp], l[kRowsPerWarp], o[kRowsPerWarp][kMaxPerLane];
   float slope[kRowsPerWarp];
   int64_t pos[kRowsPerWarp];
@@ -173,14 +216,12 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
     const int r = warp + kWarps * j;
     const int rr = r < it.nrows ? r : 0;
     slope[j] = p.alibi2 != nullptr ? p.alibi2[it.h0 + rr / it.nqi] : 0.f;
-    const int qi = i0 + rr % it.nqi;
-    pos[j] = p.qpos != nullptr ? p.qpos[qi] : static_cast<int64_t>(qi) + p.shift;
+    pos[j] = core::queryPosition(p, i0 + rr % it.nqi);
   }
 
   const T* const kBase = static_cast<const T*>(p.k.data) + it.b * p.k.sb + it.hk * p.k.sh;
   const T* const vBase = static_cast<const T*>(p.v.data) + it.b * p.v.sb + it.hk * p.v.sh;
   const int64_t tileWords = static_cast<int64_t>(kTileQ) * p.wordsPerRow;
-  const int32_t* const kposHead = p.kpos != nullptr ? p.kpos + it.hk * p.kposStride : nullptr;
   // key-mass records of this block (see Items)
   const int nkRec = (ez - ea) * kTileK;
   float* const recP = p.keyMass != nullptr ? items.massP + items.massOff[blockIdx.x] * kTileQ : nullptr;
@@ -196,18 +237,14 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
       const int nks = min(kHalf, nk - hf * kHalf);
       const int kk0 = (e - ea) * kTileK + hf * kHalf;  // this half's first slot in the mass records
       __syncthreads();  // the previous half is no longer read (and sQ is complete the first time)
-      for (int x = tid; x < kHalf * D; x += kThreads) {
-        const int key = x / D, d = x - key * D;
-        float kv = 0.f, vv = 0.f;
-        if (key < nks) {
-          const int64_t js = static_cast<int64_t>(kb + key);
-          kv = toFloat(kBase[js * p.k.ss + d * p.k.sd]);
-          vv = toFloat(vBase[js * p.v.ss + d * p.v.sd]);
-        }
-        sK[key * (D + 1) + d] = kv;
-        sV[key * D + d] = vv;
+      if (items.vecKV) {
+        stageKeysVector<T>(kBase, vBase, p.k.ss, p.v.ss, kb, nks, D, sK, sV, tid);
+      } else {
+        stageKeysScalar<T>(kBase, vBase, p.k, p.v, kb, nks, D, sK, sV, tid);
       }
       __syncthreads();
+
+      if (slots == 0) continue;  // this warp has no real row (it still helps staging K and V)
 
       // Scores of key (kb + lane) against the warp's rows.
       float sc[kRowsPerWarp];
@@ -217,7 +254,8 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
       for (int d = 0; d < D; ++d) {
         const float kd = kRow[d];
 #pragma unroll
-        for (int j = 0; j < kRowsPerWarp; ++j) sc[j] = fmaf(sQ[(warp + kWarps * j) * D + d], kd, sc[j]);
+        for (int j = 0; j < kRowsPerWarp; ++j)
+          if (j < slots) sc[j] = fmaf(sQ[(warp + kWarps * j) * D + d], kd, sc[j]);
       }
 
       float pr[kRowsPerWarp];
@@ -225,7 +263,7 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
       for (int j = 0; j < kRowsPerWarp; ++j) {
         pr[j] = 0.f;
         const int r = warp + kWarps * j;
-        if (r < it.nrows) {  // uniform across the warp
+        if (j < slots) {  // r < it.nrows; uniform across the warp
           float x = sc[j];
           if (p.softcap) {
             x = p.capOut * accurateTanh(x * p.scale * p.capInv);
@@ -233,7 +271,7 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
             x *= p.scaleLog2;
           }
           if (p.alibi2 != nullptr) {
-            const int64_t kpos = kposHead != nullptr ? (lane < nks ? kposHead[kb + lane] : 0) : kb + lane;
+            const int64_t kpos = lane < nks ? core::keyPosition(p, it.hk, kb + lane) : 0;
             x -= slope[j] * fabsf(static_cast<float>(pos[j] - kpos));
           }
           bool ok = lane < nks;
@@ -268,6 +306,7 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
         }
 #pragma unroll
         for (int j = 0; j < kRowsPerWarp; ++j) {
+          if (j >= slots) break;  // warp-uniform
           const float pk = __shfl_sync(0xffffffffu, pr[j], kk);
           if (pk < 0.f) continue;  // masked (warp-uniform)
 #pragma unroll
@@ -291,7 +330,7 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
         const int d = lane + 32 * c;
         if (d < D) out[d * p.osd] = fromFloat<T>(empty ? 0.f : o[j][c] * inv);
       }
-      if (p.lse != nullptr && lane == 0) p.lse[(static_cast<int64_t>(it.b) * p.Hq + h) * p.Sq + i] = finalLse(m[j], l[j]);
+      if (p.lse != nullptr && lane == 0) p.lse[(static_cast<int64_t>(it.b) * p.Hq + h) * p.Sq + i] = core::rowLse(m[j], l[j]);
       if (p.keyMass != nullptr && lane == 0) {
         float* ml = items.finalML + static_cast<int64_t>(blockIdx.x) * 2 * kTileQ;
         ml[r] = m[j];
@@ -352,63 +391,13 @@ __global__ void __launch_bounds__(kThreads) combineKernel(const KernelParams p, 
       const int d = lane + 32 * c;
       if (d < D) out[d * p.osd] = fromFloat<T>(empty ? 0.f : acc[c] * inv);
     }
-    if (p.lse != nullptr && lane == 0) p.lse[(static_cast<int64_t>(it.b) * p.Hq + h) * p.Sq + i] = finalLse(M, L);
+    if (p.lse != nullptr && lane == 0) p.lse[(static_cast<int64_t>(it.b) * p.Hq + h) * p.Sq + i] = core::rowLse(M, L);
     if (p.keyMass != nullptr && lane == 0) {
       float* ml = items.finalML + static_cast<int64_t>(blockIdx.x) * 2 * kTileQ;
       ml[r] = M;
       ml[kTileQ + r] = L;
     }
   }
-}
-
-// Key masses from the records of generalKernel (one block per generalKernel block): key k of the
-// block gets sum over its rows r of P[r][k] * exp2(m_half(r, k) - M_r) / L_r, added atomically
-// into keyMass. Pairs with P = 0 (masked, or underflowed) add nothing, so a NaN row never reaches
-// a key it does not attend; an empty row (L = 0) adds nothing.
-__global__ void __launch_bounds__(kThreads) massKernel(const KernelParams p, const Items items) {
-  const int blk = blockIdx.x;
-  const int split = blk % items.splits;
-  const int64_t item = blk / items.splits;
-  const Item it = decodeItem(p, items, item);
-  const int64_t mrow = static_cast<int64_t>(it.h0 / (p.Hq / p.maskHeads)) * p.numQBlocks + it.qb;
-  const int64_t r0 = p.rowPtr[mrow], r1 = p.rowPtr[mrow + 1];
-  const int ea = static_cast<int>(r0 + (r1 - r0) * split / items.splits);
-  const int ez = static_cast<int>(r0 + (r1 - r0) * (split + 1) / items.splits);
-  const int nkRec = (ez - ea) * kTileK;
-  const float* recP = items.massP + items.massOff[blk] * kTileQ;
-  const float* recM = items.massM + items.massOff[blk] / kHalf * kTileQ;
-  const float* ml = items.finalML + item * 2 * kTileQ;
-  float* km = p.keyMass + (static_cast<int64_t>(it.b) * p.Hkv + it.hk) * p.Sk;
-  for (int kk = threadIdx.x; kk < nkRec; kk += kThreads) {
-    const int key = p.colIdx[ea + kk / kTileK] * kTileK + kk % kTileK;
-    if (key >= p.Sk) continue;
-    float acc = 0.f;
-    for (int r = 0; r < it.nrows; ++r) {
-      const float pr = recP[static_cast<int64_t>(r) * nkRec + kk];
-      const float L = ml[kTileQ + r];
-      if (pr == 0.f || L == 0.f) continue;
-      const float M = ml[r] == -INFINITY ? 0.f : ml[r];
-      acc += pr * exp2f(recM[static_cast<int64_t>(r) * (nkRec / kHalf) + kk / kHalf] - M) / L;
-    }
-    if (acc != 0.f) atomicAdd(km + key, acc);  // NaN != 0 too
-  }
-}
-
-// The key-slot offsets of the blocks' mass records (Items::massOff) from the host copy of the
-// mask's rowPtr; returns the total number of key slots.
-inline int64_t massOffsets(const KernelParams& p, const Items& items, int64_t count, const int32_t* hostRowPtr,
-                           int64_t* off) {
-  int64_t total = 0;
-  for (int64_t blk = 0; blk < count * items.splits; ++blk) {
-    const int split = static_cast<int>(blk % items.splits);
-    const Item it = decodeItem(p, items, blk / items.splits);
-    const int64_t mrow = static_cast<int64_t>(it.h0 / (p.Hq / p.maskHeads)) * p.numQBlocks + it.qb;
-    const int64_t r0 = hostRowPtr[mrow], r1 = hostRowPtr[mrow + 1];
-    const int64_t ea = r0 + (r1 - r0) * split / items.splits, ez = r0 + (r1 - r0) * (split + 1) / items.splits;
-    off[blk] = total;
-    total += (ez - ea) * kTileK;
-  }
-  return total;
 }
 
 // RoPE pre-pass: dst[row][d] for rows (b, h, s) in [B, H, S] order. Angles in float64, the
@@ -461,16 +450,21 @@ inline size_t generalSmemBytes(int D) {
          sizeof(float);
 }
 
+// Whether every row of operand `o` (headDim D) can be read in 16-byte pieces: contiguous rows,
+// every row start 16-byte aligned.
+inline bool vectorLoads(const Operand& o, int D) {
+  const int64_t elt = static_cast<int64_t>(dtypeSize(o.dtype));
+  return o.sd == 1 && (D * elt) % 16 == 0 && (o.ss * elt) % 16 == 0 && (o.sh * elt) % 16 == 0 &&
+         (o.sb * elt) % 16 == 0 && reinterpret_cast<uintptr_t>(o.data) % 16 == 0;
+}
+
 // How a call is cut into items and splits (host side; the emulator test uses it too).
 // `count` receives the number of items; blocks = count * splits.
 inline Items planItems(const KernelParams& p, int multiprocessors, int64_t* count) {
   Items items{};
-  items.ng = 1;
   // GQA packing: with a shared mask and one query tile, the heads of a group read the same K/V
   // tiles; pack as many as fit in 64 rows into one block.
-  if (p.group > 1 && (p.Hq / p.maskHeads) % p.group == 0 && p.numQBlocks == 1 && 2 * p.Sq <= kTileQ) {
-    items.ng = std::min(p.group, kTileQ / p.Sq);
-  }
+  items.ng = core::packedHeads(p, kTileQ);
   items.chunks = (p.group + items.ng - 1) / items.ng;
   *count = static_cast<int64_t>(p.B) * p.Hkv * p.numQBlocks * items.chunks;
   // Split-KV when there are too few items to fill the device: up to 2 blocks per SM in all,
@@ -486,6 +480,7 @@ inline Items planItems(const KernelParams& p, int multiprocessors, int64_t* coun
   items.ws = nullptr;
   items.massP = items.massM = items.finalML = nullptr;
   items.massOff = nullptr;
+  items.vecKV = vectorLoads(p.k, p.D) && vectorLoads(p.v, p.D);
   return items;
 }
 

@@ -1,8 +1,9 @@
 // cpuAttentionForward with explicit query and key positions and key masses, against a float64
 // reference: keys scattered over a long sequence (one list per kv head, or one shared list), empty
 // slots, masks per kv head (GQA heads packed into one tile), RoPE and ALiBi on the true positions,
-// decode rows split across threads (key masses finished in mergeRow) and prefill tiles. Run from
-// cpu_forward_test.cpp's main; under the sanitizer build it also checks the kernels' record buffers.
+// decode rows split across threads (key masses finished in mergeRow) and prefill tiles, on every
+// kernel main.cpp tests (registry and test-only lane widths); under the sanitizer build it also
+// checks the kernels' record buffers.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -12,11 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "attnflow.h"
+#include "harness.h"
 
-namespace attnflow_test {
-
-using namespace attnflow;
+namespace nativetest {
 
 namespace {
 
@@ -52,7 +51,7 @@ double relErr(const std::vector<double>& a, const std::vector<double>& b) {
   return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
 }
 
-bool runOne(const Problem& P, int index) {
+bool runOne(const Problem& P, const char* kernel, int index) {
   const int group = P.Hq / P.Hkv, D = P.D;
   // mask: one row per kv head, brute force on positions
   const int nqb = (P.Sq + 63) / 64, nkb = (P.Sk + 63) / 64;
@@ -111,7 +110,7 @@ bool runOne(const Problem& P, int index) {
   p.keyMass = mass.data(), p.keyMassLen = mass.size();
   Status st = cpuAttentionForward(p);
   if (!st.ok) {
-    std::printf("FAIL keymass case %d: %s\n", index, st.message.c_str());
+    std::printf("FAIL %s keymass case %d: %s\n", kernel, index, st.message.c_str());
     return false;
   }
   // reference
@@ -156,17 +155,14 @@ bool runOne(const Problem& P, int index) {
   const double em = relErr(std::vector<double>(mass.begin(), mass.end()), refMass);
   const bool ok = eo <= 1e-5 && el <= 1e-5 && em <= 1e-5;
   if (!ok || std::getenv("ATTNFLOW_TEST_VERBOSE")) {
-    std::printf("%s keymass case %d: B=%d Hq=%d Hkv=%d Sq=%d Sk=%d D=%d%s%s%s: out %.2e lse %.2e keyMass %.2e\n", ok ? "ok  " : "FAIL",
-                index, P.B, P.Hq, P.Hkv, P.Sq, P.Sk, D, P.perHeadKeys ? " per-head keys" : "", P.rope ? " rope" : "",
+    std::printf("%s %s keymass case %d: B=%d Hq=%d Hkv=%d Sq=%d Sk=%d D=%d%s%s%s: out %.2e lse %.2e keyMass %.2e\n", ok ? "ok  " : "FAIL",
+                kernel, index, P.B, P.Hq, P.Hkv, P.Sq, P.Sk, D, P.perHeadKeys ? " per-head keys" : "", P.rope ? " rope" : "",
                 P.alibi ? " alibi" : "", eo, el, em);
   }
   return ok;
 }
 
-}  // namespace
-
-// Returns the number of failures.
-int testPositionsAndKeyMass(bool quick) {
+void testPositionsAndKeyMassOn(const char* kernel, bool quick) {
   std::mt19937 g(1616);
   auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(g); };
   std::normal_distribution<float> normal(0.f, 1.f);
@@ -197,10 +193,21 @@ int testPositionsAndKeyMass(bool quick) {
       t->resize(n2);
       for (float& x : *t) x = normal(g);
     }
-    if (!runOne(P, c)) ++failures;
+    ++gChecks;
+    if (!runOne(P, kernel, c)) ++failures;
   }
-  std::printf("positions and key masses: %d cases, %d failures\n", n, failures);
-  return failures;
+  gFailures += failures;
+  std::printf("positions and key masses on %s: %d cases, %d failures\n", kernel, n, failures);
 }
 
-}  // namespace attnflow_test
+}  // namespace
+
+void testPositionsAndKeyMass(const Kernels& kernels, bool quick) {
+  for (const cpu::CpuKernel* kernel : kernels) {
+    cpu::forceKernel(kernel);
+    testPositionsAndKeyMassOn(kernel->name, quick);
+  }
+  cpu::forceKernel(nullptr);
+}
+
+}  // namespace nativetest
