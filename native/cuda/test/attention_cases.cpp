@@ -158,7 +158,7 @@ int runAttentionCases(bool quick, const char* filter, int* runs) {
   }
   {
     Case c;
-    c.name = "positions general bf16 d128 shared keys, ALiBi, keyMass, no split";
+    c.name = "positions general bf16 d128 shared keys, ALiBi, keyMass";
     c.B = 1, c.Hq = 4, c.Hkv = 2, c.Sq = 5, c.Sk = 130, c.D = 128, c.dtype = DType::BF16, c.sms = 1000, c.allow = causal;
     c.keyPos = scattered(c.Hkv, c.Sk, 500, 0, false, 9);
     c.queryStart = 495;
