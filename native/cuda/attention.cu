@@ -131,7 +131,15 @@ Status forward(const AttentionParams& p, const CudaMaskArrays& mask, int device)
   if (!st.ok) return st;
   DeviceContext& ctx = *ctxp;
 
-  if (kp.B == 0 || kp.Sq == 0) return Status::Ok();  // nothing to compute
+  if (kp.B == 0 || kp.Sq == 0) {  // nothing to compute; no query row gives any key mass
+    if (kp.keyMass == nullptr || p.keyMassLen == 0) return Status::Ok();
+    cudaError_t e = cudaMemsetAsync(kp.keyMass, 0, p.keyMassLen * sizeof(float), ctx.stream);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      return Status::Error(deviceName(device) + ": zeroing key masses: " + describeError("cudaMemsetAsync", e));
+    }
+    return waitStream(ctx, "zeroing key masses");
+  }
   if (kp.D > kMaxGeneralHeadDim) {
     return Status::Error(deviceName(device) + ": the CUDA backend supports head dims up to " +
                          std::to_string(kMaxGeneralHeadDim) + ", got " + std::to_string(kp.D) + " (use backend 'cpu')");

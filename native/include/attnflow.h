@@ -88,12 +88,6 @@ struct AttentionParams {
   const CancelFlag* cancel = nullptr;  // null: the call cannot be cancelled
 };
 
-// Query i's position under p (see AttentionParams).
-inline int64_t queryPosition(const AttentionParams& p, int64_t i) {
-  if (p.queryPositions) return p.queryPositions[i];
-  return (p.queryStart == kBottomRight ? p.k.shape[2] - p.q.shape[2] : p.queryStart) + i;
-}
-
 struct Status {
   bool ok = true;
   std::string message;
