@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 out=prebuilds/wasm
 inputs=(scripts/build-wasm.sh native/wasm native/include/attnflow_views.h native/core/call.h native/core/hd.h
-  native/cpu/kernel.h native/cpu/kernel_body.h native/cpu/kernel_micro.h native/cpu/half.h native/cpu/linear_kernel.h
+  native/cpu/kernel.h native/cpu/kernel_body.h native/cpu/kernel_micro.h native/cpu/kernel_mass.h native/cpu/half.h native/cpu/linear_kernel.h
   native/cpu/linear_body.h native/cpu/plan_rules.h native/cpu/schedule_cut.h native/cpu/simd_wasm.h native/cpu/scratch_layout.cpp)
 sources=(native/wasm/attention.cpp native/wasm/linear.cpp native/wasm/check.cpp native/wasm/fields.cpp
   native/wasm/schedule.cpp native/wasm/kernel_wasm.cpp native/wasm/linear_wasm.cpp native/cpu/scratch_layout.cpp)

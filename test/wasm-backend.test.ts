@@ -50,6 +50,20 @@ describe('wasm backend', () => {
 
 oracleGrid('wasm', { heads: 4, seq: 1024 });
 
+describe('wasm backend: options its call records do not carry', () => {
+  it('refuses explicit positions, alignment, key masses and select with a RangeError naming the option', () => {
+    const { q, k, v } = qkv(1, 2, 2, 8, 16, 16);
+    const wasm = { backend: 'wasm' } as const;
+    expect(() => attentionSync(q, k, v, { ...wasm, returnKeyMass: true })).toThrow(/options\.returnKeyMass is not supported by the wasm backend/);
+    expect(() => attentionSync(q, k, v, { ...wasm, alignment: 'top-left' })).toThrow(/options\.alignment is not supported/);
+    expect(() => attentionSync(q, k, v, { ...wasm, keyPositions: Int32Array.from({ length: 16 }, (_, j) => 2 * j) })).toThrow(/options\.keyPositions is not supported/);
+    expect(() => attentionSync(q, k, v, { ...wasm, queryPositions: Int32Array.from({ length: 8 }, (_, i) => i + 8) })).toThrow(/options\.queryPositions is not supported/);
+    expect(() => attentionSync(q, k, v, { ...wasm, select: { blocks: 1, blockSize: 4 } })).toThrow(/options\.select is not supported/);
+    // the default positions (bottom-right) are what the wasm backend runs
+    expect(() => attentionSync(q, k, v, { ...wasm, alignment: 'bottom-right' })).not.toThrow();
+  });
+});
+
 describe('wasm backend: threads', () => {
   it('splits decoding rows across threads and merges them exactly (async, 1, 2 and 4 threads)', async () => {
     const { q, k, v } = qkv(1, 8, 2, 1, 3000, 64);

@@ -41,14 +41,16 @@ bool avx2Supported() {
 
 const CpuKernel kKernels[] = {
 #if defined(__x86_64__) || defined(_M_X64)
-    {"avx2", "AVX2, FMA and F16C", &avx2Supported, &avx2::kAttentionKernel, &avx2::kLinearKernel},
+    {"avx2", "AVX2, FMA and F16C", &avx2Supported, &avx2::kAttentionKernel, &avx2::kLinearKernel,
+     &questScoresAvx2},
 #endif
 #if defined(__aarch64__)
     // NEON, FMA and half-precision conversion are part of the AArch64 base architecture.
-    {"neon", "AArch64 (NEON is baseline there)", &always, &neon::kAttentionKernel, &neon::kLinearKernel},
+    {"neon", "AArch64 (NEON is baseline there)", &always, &neon::kAttentionKernel, &neon::kLinearKernel,
+     &questScoresPortable},
 #endif
     {"portable", "nothing beyond the baseline instruction set", &always, &portable::kAttentionKernel,
-     &portable::kLinearKernel},
+     &portable::kLinearKernel, &questScoresPortable},
 };
 constexpr size_t kCount = sizeof(kKernels) / sizeof(kKernels[0]);
 

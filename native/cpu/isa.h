@@ -7,6 +7,9 @@
 //   simd_<isa>.h        the vector primitives (the only code that is specific to the ISA)
 //   kernel_<isa>.cpp    #include "simd_<isa>.h", then kernel_body.h inside namespace <isa>
 //   linear_<isa>.cpp    #include "simd_<isa>.h", then linear_body.h inside namespace <isa>
+//   questScores         select_body.h is GCC vector code (8 fixed lanes, so that the TypeScript
+//                       side reproduces its sums bit for bit): the portable compilation serves any
+//                       ISA whose baseline the compiler vectorises it for (NEON on AArch64)
 //   isa.cpp             one row of kKernels (name, requirement, supported()), best first
 //   CMakeLists.txt      the compiler flags of *_<isa>.cpp
 #pragma once
@@ -16,6 +19,7 @@
 #include "attnflow.h"
 #include "kernel.h"
 #include "linear_kernel.h"
+#include "select.h"
 
 namespace attnflow {
 namespace cpu {
@@ -26,6 +30,7 @@ struct CpuKernel {
   bool (*supported)();   // whether this CPU (and operating system) can run it
   const AttentionKernel* attention;
   const linear::LinearKernel* linear;
+  QuestScoresFn questScores;  // the Quest block scores of option `select` (select_body.h)
   int lanes() const { return attention->lanes; }
 };
 

@@ -110,7 +110,7 @@ static void packQ(const Plan& P, const Scratch& S, int b, int h, int i0, int nqi
       const int64_t off = b * P.q.sb + (h + g) * P.q.sh + static_cast<int64_t>(i) * P.q.ss;
       loadRow(P.q, off, P.q.sd, D, row);
       if (P.rope) {
-        const int64_t pi = i + P.shift - P.ropeLo;
+        const int64_t pi = P.ropeRowQ ? P.ropeRowQ[i] : i + P.shift - P.ropeLo;
         ropeRow(row, P.ropeCos + pi * half, P.ropeSin + pi * half, half, P.ropeInterleaved);
       }
       for (int d = 0; d < D; ++d) row[d] *= sc;
@@ -134,8 +134,8 @@ static void packK(const Plan& P, const Scratch& S, int b, int hk, int j0, int nk
     const int64_t off = b * P.k.sb + hk * P.k.sh + static_cast<int64_t>(j0 + r) * P.k.ss;
     loadRow(P.k, off, P.k.sd, D, dst);
     if (P.rope) {
-      const int64_t pj = j0 + r - P.ropeLo;
-      ropeRow(dst, P.ropeCos + pj * half, P.ropeSin + pj * half, half, P.ropeInterleaved);
+      const int64_t pj = P.ropeRowK ? P.ropeRowK[static_cast<int64_t>(hk) * P.Sk + j0 + r] : j0 + r - P.ropeLo;
+      if (pj >= 0) ropeRow(dst, P.ropeCos + pj * half, P.ropeSin + pj * half, half, P.ropeInterleaved);
     }
   }
 }
@@ -178,11 +178,13 @@ static void transposeMask(const uint32_t* tileBits, int nqi, int nq, uint64_t* T
   transpose64(T);
 }
 
-// Per-tile column data for ALiBi: the slope of each column's head (log2 units) and the
-// distance base pos(i) - j0 of its query.
+// Per-tile data for ALiBi: the slope of each column's head (log2 units), the position of its
+// query relative to the tile's first key index j0, and each key's position relative to j0
+// (j itself unless keys have explicit positions).
 struct ColumnInfo {
-  const float* slope;  // [qw]
-  const float* rel;    // [qw]
+  const float* slope;   // [qw]
+  const float* rel;     // [qw]
+  const float* keyRel;  // [nk]
 };
 
 // Column max of one kLanes-query column of the tile, applying (as compiled in) softcap, ALiBi and the
@@ -210,7 +212,7 @@ static inline V maxPass(const Plan& P, float* col, int qw, int nk, V mx, int c, 
     for (int j = 0; j < nk; ++j) {
       V s = vload(col + j * qw);
       if constexpr (CAP) s = vmul(capOut, vtanh(vmul(s, capInv)));
-      if constexpr (ALIBI) s = vfnma(slope, vabs(vsub(rel, vset1(static_cast<float>(j)))), s);
+      if constexpr (ALIBI) s = vfnma(slope, vabs(vsub(rel, vset1(ci.keyRel[j]))), s);
       if constexpr (MASK) s = vkeep(s, static_cast<uint32_t>(maskT[j] >> (kLanes * c)) & kLaneBits);
       vstore(col + j * qw, s);
       mx = vmax(mx, s);
@@ -371,6 +373,8 @@ __attribute__((noinline, cold)) static void addNonFiniteRows(const Plan& P, cons
   }
 }
 
+#include "kernel_mass.h"
+
 static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* partials) {
   const int b = it.b, h = it.h, qb = it.qb;
   const int hk = h / P.group;
@@ -382,9 +386,9 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
   const float ninf = -__builtin_inff();
   uint64_t maskT[64];
   float colMax[kBQ];
-  float colSlope[kBQ], colRel[kBQ];
+  float colSlope[kBQ], colRel[kBQ], keyRel[kBK];
   int64_t colPos[kBQ];
-  const ColumnInfo ci{colSlope, colRel};
+  const ColumnInfo ci{colSlope, colRel, keyRel};
 
   for (int i = 0; i < qw; ++i) {
     S.m[i] = ninf;
@@ -395,7 +399,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     for (int c = 0; c < qw; ++c) {
       const int cc = c < nq ? c : 0;
       colSlope[c] = P.alibi2[h + cc / nqi];
-      colPos[c] = i0 + cc % nqi + P.shift;
+      colPos[c] = core::queryPosition(P, i0 + cc % nqi);
     }
   }
 
@@ -435,6 +439,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     }
     if (P.alibi2) {
       for (int c = 0; c < qw; ++c) colRel[c] = static_cast<float>(colPos[c] - j0);
+      for (int j = 0; j < nk; ++j) keyRel[j] = static_cast<float>(core::keyPosition(P, hk, j0 + j) - j0);
     }
 
     if (t < 0 && !P.softcap && !P.alibi2) {
@@ -447,6 +452,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
       if (t >= 0) transposeMask(P.bits + t * tileWords, nqi, nq, maskT);
       softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, t >= 0 ? maskT : nullptr, nullptr);
     }
+    if (P.keyMass) recordMass(S, e - it.e0, nk, qw);
     uint64_t bad = 0;  // partial tile: rows of V holding inf / NaN, zeroed in the copy vp now points at
     if (t >= 0 && !tileFinite(vp, vs, nk, Dp)) bad = zeroNonFiniteRows(S, nk, Dp, &vp, &vs);
     computePV(S.sT, qw, vp, vs, nk, nq, S.o, Dp, S.alpha);
@@ -456,6 +462,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
   if (it.slot < 0) {
     for (int c = 0; c < nq; ++c)
       finishRow(P, S, b, h + c / nqi, i0 + c % nqi, S.o + static_cast<int64_t>(c) * Dp, S.m[c], S.l[c]);
+    if (P.keyMass) addKeyMass(P, S.mass, it.e0, it.e1, qw, nq, b, hk, S.m, S.l);
   } else {
     float* base = partials + static_cast<size_t>(it.slot) * partialStride(Dp);
     for (int64_t x = 0, n = static_cast<int64_t>(nq) * Dp; x < n; ++x) base[x] = S.o[x];
@@ -478,6 +485,7 @@ static void mergeRowImpl(const Plan& P, const Scratch& S, const Item& first, con
   const int Dp = P.Dp;
   const size_t stride = partialStride(Dp);
   float* acc = S.o;  // one row
+  float Mc[kBQ], Lc[kBQ];
   for (int c = 0; c < nq; ++c) {
     float M = -__builtin_inff();
     for (int s = 0; s < count; ++s) {
@@ -499,6 +507,18 @@ static void mergeRowImpl(const Plan& P, const Scratch& S, const Item& first, con
       }
     }
     finishRow(P, S, first.b, first.h + c / nqi, i0 + c % nqi, acc, M, L);
+    Mc[c] = M;
+    Lc[c] = L;
+  }
+  if (P.keyMass) {
+    // the parts cover the row's tiles as the schedule split them
+    const int64_t n = first.e1 - first.e0;
+    for (int s = 0; s < count; ++s) {
+      const int a = static_cast<int>(first.e0 + n * s / count);
+      const int z = static_cast<int>(first.e0 + n * (s + 1) / count);
+      addKeyMass(P, P.massParts + P.massOffset[first.slot + s], a, z, roundLanes(nq), nq, first.b, first.h / P.group,
+                 Mc, Lc);
+    }
   }
 }
 

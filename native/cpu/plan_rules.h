@@ -19,13 +19,16 @@
 namespace attnflow {
 namespace cpu {
 
-// The first position of the RoPE tables, which cover [ropeLow, Sk): keys start at 0, queries at
-// shift = Sk - Sq (negative when there are more queries than keys).
+// Without explicit positions the RoPE tables cover [ropeLow, ropeHigh): keys sit at [0, Sk),
+// queries at [shift, shift + Sq) (shift is negative when bottom-right alignment puts queries before
+// the first key, past Sk when top-left alignment has more queries than keys).
 inline int64_t ropeLow(int64_t shift) { return shift < 0 ? shift : 0; }
+inline int64_t ropeHigh(const Plan& P) { return P.shift + P.Sq > P.Sk ? P.shift + P.Sq : P.Sk; }
 
 // Completes `P` (the resolved call, with P.rope set) for a kernel of `lanes` lanes: the head
 // dimension's padding, the query scale, and whether K and V tiles are read in place.
 inline void finishPlan(Plan& P, int lanes) {
+  P.lanes = lanes;
   P.Dp = (P.D + lanes - 1) / lanes * lanes;
   // The query tile is scaled once as it is packed; with a softcap the scale must come before the
   // tanh and log2(e) after it.

@@ -30,6 +30,14 @@ Schedule scheduleItems(const Plan& P, unsigned threads) {
   for (size_t i = 0; i < s.order.size(); ++i) s.order[i] = static_cast<uint32_t>(i);
   std::stable_sort(s.order.begin(), s.order.end(),
                    [&](uint32_t a, uint32_t b) { return cut::takenBefore(P, s.items[a], s.items[b]); });
+  if (P.keyMass) {
+    s.massOffset.reserve(static_cast<size_t>(s.slots));
+    for (const Item& it : s.items)
+      if (it.slot >= 0) {
+        s.massOffset.push_back(s.massFloats);
+        s.massFloats += static_cast<int64_t>(massItemFloats(P, it));
+      }
+  }
   return s;
 }
 

@@ -23,7 +23,7 @@ namespace cut {
 
 // Entries [e0, e1) of the mask row of (head h, query tile qb).
 inline void rowRange(const Plan& P, int h, int qb, int32_t& e0, int32_t& e1) {
-  const int64_t mr = static_cast<int64_t>(P.maskHeads == 1 ? 0 : h) * P.numQBlocks + qb;
+  const int64_t mr = core::maskRow(P, h, qb);
   e0 = P.rowPtr[mr];
   e1 = P.rowPtr[mr + 1];
 }
@@ -31,13 +31,14 @@ inline void rowRange(const Plan& P, int h, int qb, int32_t& e0, int32_t& e1) {
 // Key tiles visited by the whole call.
 inline int64_t totalTiles(const Plan& P) {
   int64_t total = 0;
-  for (int h = 0; h < (P.maskHeads == 1 ? 1 : P.Hq); ++h)
+  const int headsPerRow = P.Hq / P.maskHeads;  // query heads that read one mask row
+  for (int h = 0; h < P.Hq; h += headsPerRow)
     for (int qb = 0; qb < P.numQBlocks; ++qb) {
       int32_t e0, e1;
       rowRange(P, h, qb, e0, e1);
       total += e1 - e0;
     }
-  return total * static_cast<int64_t>(P.B) * (P.maskHeads == 1 ? P.Hq : 1);
+  return total * static_cast<int64_t>(P.B) * headsPerRow;
 }
 
 // The relative cost of an item: its key tiles times its query columns (plus a fixed part per tile

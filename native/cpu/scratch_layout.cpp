@@ -39,6 +39,7 @@ Scratch carveScratch(float* base, int D, int Dp) {
   s.vBuf = p;
   p += kBK * DpA;
   s.row = p;
+  s.mass = nullptr;
   return s;
 }
 

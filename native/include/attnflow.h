@@ -20,6 +20,29 @@ struct Status {
   static Status Cancelled() { return {false, "the call was cancelled", true}; }
 };
 
+// Query-aware block selection (option `select`, lib/select/quest.ts) for one (batch, kv head, query
+// block): the Quest bound of block kb is the largest, over the `rows` query rows q [rows][headDim],
+// of sum_d max(q_d * min_d, q_d * max_d) with min/max the block's per-channel key bounds at
+// min/max + boundsOffset + kb * headDim. Blocks with flags[kb] == 1 are ranked by it (NaN counts
+// as +inf; ties: the lower block first) and the best `blocks` kept; blocks with flags[kb] == 2 are
+// always kept; 0: never. out receives the kept blocks ascending, *count how many.
+struct QuestSelectParams {
+  const float* q = nullptr;
+  size_t qLen = 0;
+  int32_t rows = 0, headDim = 0;
+  const float* min = nullptr;
+  const float* max = nullptr;
+  size_t boundsLen = 0;
+  int64_t boundsOffset = 0;
+  int32_t numBlocks = 0;
+  const uint8_t* flags = nullptr;
+  size_t flagsLen = 0;
+  int32_t blocks = 0;
+  int32_t* out = nullptr;
+  size_t outLen = 0;
+};
+Status cpuQuestSelect(const QuestSelectParams& p, int32_t* count);
+
 // Checks everything a backend relies on: shapes agree, strides stay inside each buffer, the
 // mask's CSR is well formed and matches the shapes. Never trusts the caller.
 Status validateAttention(const AttentionParams& p);

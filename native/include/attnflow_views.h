@@ -53,8 +53,21 @@ struct RopeParams {
   int32_t dims = 0;  // leading dims rotated, even, <= headDim
 };
 
+// queryStart value meaning "bottom-right": query i sits at position i + Sk - Sq.
+constexpr int64_t kBottomRight = INT64_MIN;
+
 // One attention forward call. q: [B, Hq, Sq, D]; k, v: [B, Hkv, Sk, D]; out like q, in q's
-// dtype; lse: contiguous float32 [B, Hq, Sq] or null. Query i sits at position i + Sk - Sq.
+// dtype; lse: contiguous float32 [B, Hq, Sq] or null.
+//
+// Positions: query i sits at queryPositions[i] when given, else at queryStart + i (kBottomRight:
+// i + Sk - Sq); key j of kv head hk at keyPositions[hk * Sk + j] when given with Hkv * Sk entries,
+// at keyPositions[j] when given with Sk entries (one list for every kv head), else at j (negative:
+// an empty slot, which the mask must never allow). Positions only enter RoPE and ALiBi; which
+// pairs attend is the mask's business (built for the same positions).
+//
+// keyMass: contiguous float32 [B, Hkv, Sk] or null. When given, it receives, for each key, the sum
+// over the query rows of its kv head's query heads of the key's softmax probability, computed in
+// the same pass over the keys as the output (a NaN row makes the mass of the keys it attends NaN).
 struct AttentionParams {
   TensorView q, k, v, out;
   float* lse = nullptr;
@@ -65,6 +78,13 @@ struct AttentionParams {
   const float* alibiSlopes = nullptr;  // one per query head, or null
   size_t alibiLen = 0;
   RopeParams rope;
+  const int32_t* queryPositions = nullptr;
+  size_t queryPositionsLen = 0;
+  int64_t queryStart = kBottomRight;
+  const int32_t* keyPositions = nullptr;
+  size_t keyPositionsLen = 0;
+  float* keyMass = nullptr;
+  size_t keyMassLen = 0;
   const CancelFlag* cancel = nullptr;  // null: the call cannot be cancelled
 };
 

@@ -85,7 +85,7 @@ const char* cutWork(uint8_t* arena) {
           static_cast<int32_t>(c.itemsBytes / sizeof(Item)), static_cast<int32_t>(c.mergesBytes / 32), Count{}};
   if (!items) w.itemRoom = 0;
   if (!w.merges) w.mergeRoom = 0;
-  cpu::cut::cutItems(P, static_cast<unsigned>(c.threads), w);
+  if (c.Hq > 0) cpu::cut::cutItems(P, static_cast<unsigned>(c.threads), w);  // no heads: no work (and no group)
   if (w.n.items != c.itemCount || w.n.merges != c.mergeCount || w.n.slots != c.partialSlots || w.n.items > w.itemRoom ||
       w.n.merges > w.mergeRoom) {
     return "attention call: the work items do not fit their regions";
@@ -114,7 +114,8 @@ int32_t af_attention_count_work(const int32_t* rowPtr, int32_t rowPtrLen, int32_
   for (int64_t r = 0; r < rows; ++r)
     if (rowPtr[r + 1] < rowPtr[r]) return -1;
   calls::Count n;
-  cpu::cut::cutItems(calls::cutPlan(B, Hq, Hkv, Sq, maskHeads, numQBlocks, rowPtr), static_cast<unsigned>(threads), n);
+  if (Hq > 0)  // no heads: no work (and no group)
+    cpu::cut::cutItems(calls::cutPlan(B, Hq, Hkv, Sq, maskHeads, numQBlocks, rowPtr), static_cast<unsigned>(threads), n);
   out[0] = n.items;
   out[1] = n.merges;
   out[2] = n.slots;
