@@ -316,7 +316,7 @@ export class KVCache {
       if (this.deviceRows !== null) {
         const massLength = c.batch * c.kvHeads * cap;
         if (this.evictor.needsKeyMass && this.mass?.length !== massLength) this.mass = new Float32Array(massLength);
-        device = { mass: this.evictor.needsKeyMass ? this.mass : null, hostInputs, temps };
+        device = { mass: this.evictor.needsKeyMass ? this.mass : null, hostInputs, returnLse: plan.returnLse, temps };
       }
       return { plan, selection, taken, n, device };
     } catch (e) {

@@ -21,6 +21,8 @@ export interface Collect {
   readonly mass: Float32Array | null;
   /** q, k and v were host tensors: the output and lse come back as host tensors */
   readonly hostInputs: boolean;
+  /** the caller asked for the lse (else the one that comes with the key masses is freed at once) */
+  readonly returnLse: boolean;
 }
 
 function massTensor(r: AttentionOutputs, mass: Float32Array): Tensor {
@@ -35,8 +37,8 @@ export function collectSync(r: AttentionOutputs, c: Collect): AttentionOutputs {
       cudaStorageOf(r.keyMass)!.copyToHost(c.mass);
       keyMass = massTensor(r, c.mass);
     }
-    if (!c.hostInputs) return { out: r.out, lse: r.lse, keyMass };
-    return { out: r.out.to('cpu'), lse: r.lse?.to('cpu') ?? null, keyMass };
+    if (!c.hostInputs) return { out: r.out, lse: c.returnLse ? r.lse : null, keyMass };
+    return { out: r.out.to('cpu'), lse: c.returnLse ? r.lse!.to('cpu') : null, keyMass };
   } finally {
     release(r, c);
   }
@@ -50,18 +52,16 @@ export async function collect(r: AttentionOutputs, c: Collect, signal?: AbortSig
       await cudaStorageOf(r.keyMass)!.copyToHostAsync(c.mass, signal);
       keyMass = massTensor(r, c.mass);
     }
-    if (!c.hostInputs) return { out: r.out, lse: r.lse, keyMass };
-    return { out: await toHost(r.out, signal), lse: r.lse ? await toHost(r.lse, signal) : null, keyMass };
+    if (!c.hostInputs) return { out: r.out, lse: c.returnLse ? r.lse : null, keyMass };
+    return { out: await toHost(r.out, signal), lse: c.returnLse ? await toHost(r.lse!, signal) : null, keyMass };
   } finally {
     release(r, c);
   }
 }
 
-/** Frees the device results the caller does not get: the key masses, and out and lse for host inputs. */
+/** Frees the device results the caller does not get: the key masses, the lse unless asked for, and out and lse for host inputs. */
 function release(r: AttentionOutputs, c: Collect): void {
   r.keyMass?.dispose();
-  if (c.hostInputs) {
-    r.out.dispose();
-    r.lse?.dispose();
-  }
+  if (c.hostInputs) r.out.dispose();
+  if (c.hostInputs || !c.returnLse) r.lse?.dispose();
 }
