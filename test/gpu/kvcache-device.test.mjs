@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { KVCache } from '../../dist/index.js';
-import { SKIP, TOLERANCE, Tensor, assertBelow, attention, attentionSync, device, gc, oracle, relError, toBhsd } from './helpers.mjs';
+import { SKIP, TOLERANCE, Tensor, assertBelow, attention, attentionSync, device, gc, oracle, relError, settle, toBhsd } from './helpers.mjs';
 
 const DTYPES = ['float32', 'float16', 'bfloat16'];
 const POLICIES = ['window', 'streaming', 'h2o', 'adaptive'];
@@ -128,7 +128,7 @@ describe('KVCache on cuda', { skip: SKIP }, () => {
     });
   }
 
-  it('no device allocation per decode step: allocator statistics before and after 200 steps', () => {
+  it('no device allocation per decode step: allocator statistics before and after 200 steps', async () => {
     const [B, Hq, Hkv, D] = [1, 32, 8, 128];
     const t = planted(B, Hq, Hkv, 1300, D, [9], 'float16', 7);
     for (const policy of POLICIES) {
@@ -140,16 +140,19 @@ describe('KVCache on cuda', { skip: SKIP }, () => {
         for (const x of [q, k, v]) x.dispose();
       };
       for (let s = 0; s < 1000; s++) step(s);
+      // the run-time masks of earlier steps (uploaded per call) are freed with their BlockMask
       device.cudaSynchronize();
-      gc(); // the run-time masks of earlier steps (uploaded per call, freed with their BlockMask)
+      gc();
+      await settle();
       const before = device.cudaMemoryStats();
       for (let s = 1000; s < 1200; s++) step(s);
       device.cudaSynchronize();
       gc();
+      await settle();
       const after = device.cudaMemoryStats();
       assert.ok(after.allocations <= before.allocations, `${policy}: live allocations ${before.allocations} → ${after.allocations}`);
       assert.ok(after.allocatedBytes <= before.allocatedBytes, `${policy}: allocated bytes ${before.allocatedBytes} → ${after.allocatedBytes}`);
-      assert.equal(after.reservedBytes, before.reservedBytes, `${policy}: the pool grew over decode steps`);
+      assert.ok(after.reservedBytes <= before.reservedBytes, `${policy}: the pool grew over decode steps (${before.reservedBytes} → ${after.reservedBytes})`);
       assert.equal(cache.deviceBytes, 2 * B * Hkv * ((policy === 'adaptive' ? 2 * 512 : 512) + 64) * D * 2);
       cache.dispose();
       out.dispose();
