@@ -92,13 +92,18 @@ function result(plan: AttentionPlan, r: AttentionOutputs): AttentionReturn {
  * computed on the host either way, so both choose the same blocks), else null (TypeScript).
  */
 export function selectionScorer(plan: AttentionPlan): AddonBindings | null {
-  return chooseBackend(plan) === 'reference' ? null : loadNative();
+  return nativeScorer(chooseBackend(plan));
+}
+
+/** The addon for the native backends (cpu, cuda); the others run without it (reference, and wasm, which refuses select). */
+function nativeScorer(backend: string): AddonBindings | null {
+  return backend === 'cpu' || backend === 'cuda' ? loadNative() : null;
 }
 
 /** The selection of a plan with `select` (given by a KV cache, else computed from q and k). */
 function selectionOf(plan: AttentionPlan, backend: string, selection: Selection | null | undefined): Selection | null {
   if (selection !== undefined) return selection;
-  return planSelection(plan, undefined, backend === 'reference' ? null : loadNative());
+  return planSelection(plan, undefined, nativeScorer(backend));
 }
 
 /**
