@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { attention, Tensor, type BackendName } from '../lib/index.js';
 import { ProtoWriter, encodeModel, DataType } from '../bench/onnx/index.js';
-import { loadOrt, ortMatmulAttention, ortMha, ortSgemm } from '../bench/ort.js';
+import { loadOrt, ortGqaDecode, ortMatmulAttention, ortMha, ortSgemm } from '../bench/ort.js';
 
 const ortLoaded = await loadOrt();
 const ortError = 'error' in ortLoaded ? ortLoaded.error : null;
@@ -120,6 +120,23 @@ describe.skipIf(ortError !== null)(`ONNX peers against attnflow${ortError ? ` (o
     const m = await ortMha({ batch: B, heads: H, seq: S, headDim: D, scale }, s.q.data as Float32Array, s.k.data as Float32Array, s.v.data as Float32Array);
     expect(relError(await m.run(), ours2.toFloat32())).toBeLessThanOrEqual(1e-4);
     await m.release();
+  });
+
+  it('com.microsoft.GroupQueryAttention, one decoding step over a cache, matches attnflow cpu (GQA, query at the last position)', async () => {
+    const Hq = 4;
+    const Hkv = 2;
+    const keys = 150;
+    const q = Tensor.randn([B, Hq, 1, D], { seed: seed++ });
+    const k = Tensor.randn([B, Hkv, keys, D], { seed: seed++ });
+    const v = Tensor.randn([B, Hkv, keys, D], { seed: seed++ });
+    const ours = await attention(q, k, v, { pattern: 'causal', backend: 'cpu' });
+    const g = await ortGqaDecode({ batch: B, heads: Hq, kvHeads: Hkv, headDim: D, keys }, q.data as Float32Array, k.data as Float32Array, v.data as Float32Array, { threads: 1 });
+    try {
+      // q [B, Hq, 1, D] and ORT's [B, 1, Hq·D] are the same bytes
+      expect(relError(await g.run(), ours.toFloat32())).toBeLessThanOrEqual(1e-4);
+    } finally {
+      await g.release();
+    }
   });
 
   it('the sgemm probe computes a matrix product', async () => {
