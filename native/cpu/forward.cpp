@@ -1,38 +1,19 @@
-// cpuAttentionForward: validates the call, builds the plan, cuts the work into items and runs them
-// on the shared pool with the best kernel table for this CPU (kernel_avx2.cpp when the CPU has
-// AVX2+FMA+F16C, else kernel_portable.cpp; ATTNFLOW_CPU_SIMD=scalar forces the portable one).
-//
-// Work items are (batch, query head, query tile) rows of the BlockMask, grouped by (batch, kv
-// head) so the threads share that head's K/V in cache, largest first within a group. For GQA with
-// a shared mask and few queries (decoding), the heads of a group are packed into one item so each
-// K/V tile is read once for all of them. When there are too few items to keep every thread busy
-// (decoding: seqQ of 1..16 against a long KV, or small batches), a row's list of key tiles is
-// split into chunks; each chunk produces a partial (unnormalised output, running max, sum) and a
-// second pass merges them exactly through the log-sum-exp.
-//
-// float32 K/V with unit headDim stride are read in place (the S^T = K Q^T formulation needs no
-// transposed copy); 16-bit K/V, RoPE on K and other layouts are converted tile by tile into
-// per-thread scratch. When every K/V tile is used by a single item (one query tile: decoding),
-// K/V stream from memory once and a sequential copy is faster than the kernels' strided reads,
-// so they are always copied.
-//
-// Nothing is sized by seqQ x seqK: per-thread scratch is O(tile x headDim), the RoPE table is
-// O(seqK x dims), partial results exist only for split rows.
+// cpuAttentionForward, in named stages: pick the kernel (isa.h), resolve the call (native/core),
+// plan it for the kernel (plan.cpp), cut it into work items (schedule.cpp), run the items on the
+// shared thread pool, and merge the rows that were split across items.
 //
 // NaN / ±inf in q, k, v follow IEEE evaluation of the naive formula over each row's allowed keys,
 // split rows included (a NaN part makes the merged row NaN, an empty part adds nothing): see the
 // head of kernel_body.h.
-#include <algorithm>
-#include <atomic>
-#include <cmath>
-#include <cstdlib>
-#include <cstring>
+#include <exception>
 #include <new>
 #include <string>
 #include <vector>
 
 #include "attnflow.h"
+#include "isa.h"
 #include "kernel.h"
+#include "plan.h"
 #include "scratch.h"
 #include "thread_pool.h"
 
@@ -42,293 +23,37 @@ TileShape cpuTileShape() { return TileShape{cpu::kBQ, cpu::kBK}; }
 
 namespace cpu {
 
-// --- kernel selection --------------------------------------------------------------------------
-
-namespace {
-
-std::atomic<int> gForced{static_cast<int>(Simd::Auto)};
-
-bool avx2Supported() {
-#if defined(__x86_64__) || defined(_M_X64)
-  const CpuInfo c = cpuInfo();
-  return c.avx2 && c.fma && c.f16c;
-#else
-  return false;
-#endif
-}
-
-Simd envChoice() {
-  static const Simd choice = [] {
-    const char* e = std::getenv("ATTNFLOW_CPU_SIMD");
-    if (e && (std::strcmp(e, "scalar") == 0 || std::strcmp(e, "portable") == 0)) return Simd::Portable;
-    return Simd::Auto;
-  }();
-  return choice;
-}
-
-}  // namespace
-
-void forceSimd(Simd s) { gForced.store(static_cast<int>(s)); }
-
-const KernelTable& activeKernels() {
-  Simd s = static_cast<Simd>(gForced.load());
-  if (s == Simd::Auto) s = envChoice();
-#if defined(__x86_64__) || defined(_M_X64)
-  if (s != Simd::Portable && avx2Supported()) return avx2Kernels();
-#endif
-  return portableKernels();
-}
-
-const char* activeSimd() { return activeKernels().name; }
-
 unsigned poolThreads() { return ThreadPool::instance().threads(); }
 
-// --- scratch -----------------------------------------------------------------------------------
-
 namespace {
 
-size_t round8(size_t n) { return (n + 7) & ~static_cast<size_t>(7); }
+Scratch threadScratch(const Plan& P) { return carveScratch(threadScratchFloats(scratchFloats(P.D, P.Dp)), P.D, P.Dp); }
 
-Scratch threadScratch(int D) {
-  return carveScratch(cpu::threadScratchFloats(scratchFloats(D)), D);
-}
-
-}  // namespace
-
-size_t scratchFloats(int D) {
-  const size_t Dp = round8(static_cast<size_t>(D));
-  return round8(static_cast<size_t>(D) * kBQ) + round8(static_cast<size_t>(kBK) * kBQ) + kBQ * Dp + 3 * kBQ +
-         2 * kBK * Dp + Dp + 8;
-}
-
-Scratch carveScratch(float* base, int D) {
-  const size_t Dp = round8(static_cast<size_t>(D));
-  Scratch s;
-  float* p = base;
-  s.qT = p;
-  p += round8(static_cast<size_t>(D) * kBQ);
-  s.sT = p;
-  p += round8(static_cast<size_t>(kBK) * kBQ);
-  s.o = p;
-  p += kBQ * Dp;
-  s.m = p;
-  p += kBQ;
-  s.l = p;
-  p += kBQ;
-  s.alpha = p;
-  p += kBQ;
-  s.kBuf = p;
-  p += kBK * Dp;
-  s.vBuf = p;
-  p += kBK * Dp;
-  s.row = p;
-  return s;
-}
-
-// --- the call ----------------------------------------------------------------------------------
-
-namespace {
-
-constexpr double kLog2e = 1.4426950408889634;
-
-OperandPlan operandPlan(const TensorView& t) {
-  return OperandPlan{t.data, t.dtype, t.strides[0], t.strides[1], t.strides[2], t.strides[3]};
-}
-
-// cos/sin of (pos + offset) * base^(-2t/dims) for pos in [lo, hi), t < dims/2, as float32 tables
-// [pos - lo][t]. Angles and rotations are in float64: each block of 64 positions takes the exact
-// sincos of its first angle and steps by the angle-addition formula.
-void buildRopeTable(const RopeParams& rope, int64_t lo, int64_t hi, std::vector<float>& cosT,
-                    std::vector<float>& sinT, ThreadPool& pool) {
-  const int half = rope.dims / 2;
-  const int64_t n = hi - lo;
-  cosT.assign(static_cast<size_t>(n) * half, 0.f);
-  sinT.assign(static_cast<size_t>(n) * half, 0.f);
-  std::vector<double> inv(half), stepC(static_cast<size_t>(64) * half), stepS(static_cast<size_t>(64) * half);
-  for (int t = 0; t < half; ++t) inv[t] = std::pow(static_cast<double>(rope.base), -2.0 * t / rope.dims);
-  for (int r = 0; r < 64; ++r)
-    for (int t = 0; t < half; ++t) {
-      stepC[r * half + t] = std::cos(r * inv[t]);
-      stepS[r * half + t] = std::sin(r * inv[t]);
-    }
-  const size_t blocks = static_cast<size_t>((n + 63) / 64);
-  auto body = [&](size_t blk) {
-    const int64_t p0 = lo + static_cast<int64_t>(blk) * 64;
-    const int64_t cnt = std::min<int64_t>(64, hi - p0);
-    for (int t = 0; t < half; ++t) {
-      const double a0 = static_cast<double>(p0 + rope.offset) * inv[t];
-      const double c0 = std::cos(a0), s0 = std::sin(a0);
-      for (int64_t r = 0; r < cnt; ++r) {
-        const double cr = stepC[r * half + t], sr = stepS[r * half + t];
-        const size_t at = static_cast<size_t>(p0 - lo + r) * half + t;
-        cosT[at] = static_cast<float>(c0 * cr - s0 * sr);
-        sinT[at] = static_cast<float>(s0 * cr + c0 * sr);
-      }
-    }
-  };
-  pool.parallelFor(blocks, body);
+// Runs every item (in the schedule's order), then merges the partial results of split rows.
+void runSchedule(const Plan& P, const Schedule& s, const AttentionKernel& kernel, ThreadPool& pool) {
+  std::vector<float> partials(static_cast<size_t>(s.slots) * partialStride(P.Dp));
+  float* const partialData = partials.data();
+  auto run = [&](size_t i) { kernel.runItem(P, s.items[s.order[i]], threadScratch(P), partialData); };
+  pool.parallelFor(s.items.size(), run);
+  if (s.merges.empty()) return;
+  auto merge = [&](size_t i) { kernel.mergeRow(P, threadScratch(P), s.merges[i], partialData, s.mergeCount[i]); };
+  pool.parallelFor(s.merges.size(), merge);
 }
 
 Status forward(const AttentionParams& p) {
-  Status st = validateAttention(p);
+  const CpuKernel* kernel = nullptr;
+  Status st = activeKernel(&kernel);
   if (!st.ok) return st;
-  const BlockMaskView& mk = p.mask;
-  if (mk.blockQ != kBQ || mk.blockK != kBK) {
-    return Status::Error("mask tile shape " + std::to_string(mk.blockQ) + "x" + std::to_string(mk.blockK) +
-                         " does not match the CPU kernel's " + std::to_string(kBQ) + "x" + std::to_string(kBK) +
-                         " (cpuTileShape)");
-  }
-
   Plan P{};
-  P.B = static_cast<int32_t>(p.q.shape[0]);
-  P.Hq = static_cast<int32_t>(p.q.shape[1]);
-  P.Sq = static_cast<int32_t>(p.q.shape[2]);
-  P.D = static_cast<int32_t>(p.q.shape[3]);
-  P.Hkv = static_cast<int32_t>(p.k.shape[1]);
-  P.Sk = static_cast<int32_t>(p.k.shape[2]);
+  st = core::resolveAttention(p, cpuTileShape(), "the CPU kernel's", "cpuTileShape", &P);
+  if (!st.ok) return st;
   if (P.B == 0 || P.Sq == 0) return Status::Ok();
-  P.Dp = static_cast<int32_t>(round8(static_cast<size_t>(P.D)));
-  P.group = P.Hq / P.Hkv;
-  P.shift = static_cast<int64_t>(P.Sk) - P.Sq;
-  P.q = operandPlan(p.q);
-  P.k = operandPlan(p.k);
-  P.v = operandPlan(p.v);
-  P.out = p.out.data;
-  P.outType = p.out.dtype;
-  P.osb = p.out.strides[0];
-  P.osh = p.out.strides[1];
-  P.oss = p.out.strides[2];
-  P.osd = p.out.strides[3];
-  P.lse = p.lse;
-  P.rowPtr = mk.rowPtr;
-  P.colIdx = mk.colIdx;
-  P.partial = mk.partial;
-  P.bits = mk.bits;
-  P.maskHeads = mk.heads;
-  P.numQBlocks = mk.numQBlocks;
-  P.numKBlocks = mk.numKBlocks;
-  P.wordsPerRow = mk.wordsPerRow;
-
-  P.softcap = p.softcap > 0.f;
-  P.qScale = static_cast<float>(P.softcap ? static_cast<double>(p.scale) : p.scale * kLog2e);
-  P.capInv = P.softcap ? static_cast<float>(1.0 / p.softcap) : 0.f;
-  P.capOut = P.softcap ? static_cast<float>(p.softcap * kLog2e) : 0.f;
-  std::vector<float> alibi2;
-  if (p.alibiSlopes) {
-    alibi2.resize(static_cast<size_t>(P.Hq));
-    for (int h = 0; h < P.Hq; ++h) alibi2[h] = static_cast<float>(p.alibiSlopes[h] * kLog2e);
-    P.alibi2 = alibi2.data();
-  }
 
   ThreadPool& pool = ThreadPool::instance();
-  std::vector<float> ropeCos, ropeSin;
-  P.rope = p.rope.enabled;
-  if (P.rope) {
-    P.ropeInterleaved = p.rope.interleaved;
-    P.ropeDims = p.rope.dims;
-    P.ropeLo = std::min<int64_t>(0, P.shift);
-    buildRopeTable(p.rope, P.ropeLo, P.Sk, ropeCos, ropeSin, pool);
-    P.ropeCos = ropeCos.data();
-    P.ropeSin = ropeSin.data();
-  }
-  P.kDirect = p.k.dtype == DType::F32 && !P.rope && p.k.strides[3] == 1;
-  P.vDirect = p.v.dtype == DType::F32 && p.v.strides[3] == 1 && P.D % 8 == 0;
-  if (mk.numQBlocks <= 1) {
-    // Each K/V tile is used by one item only (decoding): it streams from memory once, and a
-    // sequential copy into scratch reads memory faster than the kernels' strided access.
-    P.kDirect = P.vDirect = false;
-  }
-
-  // --- work items -------------------------------------------------------------------------------
-  const int nqb = P.numQBlocks;
-  auto rowRange = [&](int h, int qb, int32_t& e0, int32_t& e1) {
-    const int64_t mr = static_cast<int64_t>(P.maskHeads == 1 ? 0 : h) * nqb + qb;
-    e0 = P.rowPtr[mr];
-    e1 = P.rowPtr[mr + 1];
-  };
-  int64_t totalTiles = 0;
-  for (int h = 0; h < (P.maskHeads == 1 ? 1 : P.Hq); ++h)
-    for (int qb = 0; qb < nqb; ++qb) {
-      int32_t e0, e1;
-      rowRange(h, qb, e0, e1);
-      totalTiles += e1 - e0;
-    }
-  totalTiles *= static_cast<int64_t>(P.B) * (P.maskHeads == 1 ? P.Hq : 1);
-
-  // GQA decode: when the heads of a group share the mask and the queries fit in one tile, pack
-  // several heads into one item so each K/V tile is read once for all of them.
-  int ng = 1;
-  if (P.group > 1 && P.maskHeads == 1 && nqb == 1 && 2 * P.Sq <= kBQ) ng = std::min(P.group, kBQ / P.Sq);
-  const int64_t packedRows = static_cast<int64_t>(P.B) * P.Hkv * nqb * ((P.group + ng - 1) / ng);
-
-  const unsigned threads = pool.threads();
-  int64_t chunk = INT32_MAX;  // tiles per item
-  if (threads > 1 && packedRows < 4 * static_cast<int64_t>(threads)) {
-    constexpr int64_t kMinChunk = 4;
-    chunk = std::max<int64_t>(kMinChunk, (totalTiles / ng + 4 * threads - 1) / (4 * threads));
-  }
-
-  std::vector<Item> items;
-  std::vector<int64_t> cost;
-  std::vector<Item> merges;  // the first item of each split row, with its slot count in `mergeCount`
-  std::vector<int32_t> mergeCount;
-  items.reserve(static_cast<size_t>(packedRows));
-  cost.reserve(static_cast<size_t>(packedRows));
-  int32_t slots = 0;
-  for (int b = 0; b < P.B; ++b)
-    for (int hk = 0; hk < P.Hkv; ++hk)
-      for (int qb = 0; qb < nqb; ++qb)
-        for (int g = 0; g < P.group; g += ng) {
-          const int h = hk * P.group + g;
-          const int ngHere = std::min(ng, P.group - g);
-          int32_t e0, e1;
-          rowRange(h, qb, e0, e1);
-          const int64_t n = e1 - e0;
-          const int nq = std::min(kBQ, P.Sq - qb * kBQ) * ngHere;
-          if (n <= chunk) {
-            items.push_back(Item{b, h, qb, ngHere, e0, e1, -1});
-            cost.push_back(n * (nq + 8) + 1);
-          } else {
-            const int64_t parts = (n + chunk - 1) / chunk;
-            merges.push_back(Item{b, h, qb, ngHere, e0, e1, slots});
-            mergeCount.push_back(static_cast<int32_t>(parts));
-            for (int64_t s = 0; s < parts; ++s) {
-              const int32_t a = static_cast<int32_t>(e0 + n * s / parts);
-              const int32_t z = static_cast<int32_t>(e0 + n * (s + 1) / parts);
-              items.push_back(Item{b, h, qb, ngHere, a, z, slots++});
-              cost.push_back((z - a) * (nq + 8) + 1);
-            }
-          }
-        }
-
-  // Items of one (batch, kv head) stay together, so the threads share its K/V in cache; within it
-  // the largest go first (stable, so equal items keep their order: consecutive query tiles
-  // share key tiles), which keeps the tail of the schedule short.
-  std::vector<uint32_t> order(items.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint32_t>(i);
-  auto kvGroup = [&](uint32_t i) { return static_cast<int64_t>(items[i].b) * P.Hkv + items[i].h / P.group; };
-  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-    const int64_t ga = kvGroup(a), gb = kvGroup(b);
-    return ga != gb ? ga < gb : cost[a] > cost[b];
-  });
-
-  std::vector<float> partials(static_cast<size_t>(slots) * partialStride(P.Dp));
-  const KernelTable& K = activeKernels();
-  float* partialData = partials.data();
-
-  auto run = [&](size_t i) {
-    const Scratch S = threadScratch(P.D);
-    K.runItem(P, items[order[i]], S, partialData);
-  };
-  pool.parallelFor(items.size(), run);
-
-  if (!merges.empty()) {
-    auto merge = [&](size_t i) {
-      const Scratch S = threadScratch(P.D);
-      K.mergeRow(P, S, merges[i], partialData, mergeCount[i]);
-    };
-    pool.parallelFor(merges.size(), merge);
-  }
+  PlanBuffers buffers;
+  planCall(p, kernel->lanes(), pool, P, buffers);
+  const Schedule schedule = scheduleItems(P, pool.threads());
+  runSchedule(P, schedule, *kernel->attention, pool);
   return Status::Ok();
 }
 

@@ -1,13 +1,15 @@
-// Internal interface of the CPU backend: the plan of one call (plain data, no code), the work
-// items the scheduler hands to threads, per-thread scratch, and the table of kernels for one
-// instruction set. The kernel bodies are compiled twice (kernel_portable.cpp for any CPU,
-// kernel_avx2.cpp with AVX2/FMA/F16C) from kernel_body.h; the forward driver picks a table at
-// run time. Nothing in this header emits code, so both translation units can share it safely.
+// Internal interface of the CPU attention backend: the plan of one call (the resolved call of
+// native/core plus what the CPU kernels need), the work items the scheduler hands to threads,
+// per-thread scratch, and the entry points of one instruction set's kernel. The kernel body
+// (kernel_body.h) is compiled once per instruction set (kernel_<isa>.cpp, against the vector
+// primitives of simd_<isa>.h); isa.h is the registry that picks one at run time. Nothing in this
+// header emits code, so translation units built with different instruction-set flags share it.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "../core/call.h"
 #include "attnflow.h"
 
 namespace attnflow {
@@ -17,36 +19,11 @@ namespace cpu {
 constexpr int kBQ = 64;
 constexpr int kBK = 64;
 
-struct OperandPlan {
-  const void* data;
-  DType dtype;
-  int64_t sb, sh, ss, sd;  // element strides of batch, head, seq, headDim
-};
+using OperandPlan = core::Operand;
 
-struct Plan {
-  int32_t B, Hq, Hkv, Sq, Sk, D;
-  int32_t Dp;     // D rounded up to a multiple of 8 (row stride of O and packed V)
-  int32_t group;  // Hq / Hkv
-  int64_t shift;  // Sk - Sq: query i sits at position i + shift
-  OperandPlan q, k, v;
-  void* out;
-  DType outType;
-  int64_t osb, osh, oss, osd;
-  float* lse;  // contiguous [B, Hq, Sq] or null
-
-  // mask (CSR over kBQ x kBK tiles)
-  const int32_t* rowPtr;
-  const int32_t* colIdx;
-  const int32_t* partial;
-  const uint32_t* bits;
-  int32_t maskHeads, numQBlocks, numKBlocks, wordsPerRow;
-
-  // Scores are kept in log2 units (so the softmax uses exp2): s2 = log2(e) * s.
-  float qScale;      // multiplies q: scale, times log2(e) when there is no softcap
-  bool softcap;      // apply s <- cap * tanh(s / cap) (then convert to log2 units)
-  float capInv;      // 1 / cap
-  float capOut;      // cap * log2(e)
-  const float* alibi2;  // per query head slope * log2(e), or null
+struct Plan : core::AttentionCall {
+  int32_t Dp;    // D rounded up to a multiple of the kernel's lanes (row stride of O and packed V)
+  float qScale;  // multiplies q: scaleLog2, or scale when the softcap is applied to the scores
 
   // RoPE: cos/sin tables [pos - ropeLo][dims/2] for positions pos in [ropeLo, Sk)
   bool rope, ropeInterleaved;
@@ -74,7 +51,8 @@ struct Item {
 
 static inline size_t partialStride(int Dp) { return static_cast<size_t>(kBQ) * Dp + 2 * kBQ; }
 
-// Per-thread scratch (float32, 32-byte aligned), sized by scratchFloats(D).
+// Per-thread scratch (float32; every buffer starts on a 64-byte boundary), sized by
+// scratchFloats(D, Dp).
 struct Scratch {
   float* qT;     // [D][kBQ]       Q tile transposed, scaled, rotated
   float* sT;     // [kBK][kBQ]     scores / probabilities transposed
@@ -87,31 +65,19 @@ struct Scratch {
   float* row;    // [Dp]           one converted row
 };
 
-size_t scratchFloats(int D);
-Scratch carveScratch(float* base, int D);
+size_t scratchFloats(int D, int Dp);
+Scratch carveScratch(float* base, int D, int Dp);
 
 using RunItemFn = void (*)(const Plan&, const Item&, const Scratch&, float* partials);
 // Merges the partials in slots [first.slot, first.slot + count) of the row that `first` describes.
 using MergeRowFn = void (*)(const Plan&, const Scratch&, const Item& first, const float* partials, int32_t count);
 
-struct KernelTable {
-  const char* name;
+// The attention entry points of one instruction set's kernel (defined by kernel_body.h).
+struct AttentionKernel {
+  int lanes;  // floats per vector: headDim and query columns are padded to multiples of it
   RunItemFn runItem;
   MergeRowFn mergeRow;
 };
-
-const KernelTable& portableKernels();
-#if defined(__x86_64__) || defined(_M_X64)
-const KernelTable& avx2Kernels();
-#endif
-
-// Which kernel table calls use. By default the best the CPU supports; the environment variable
-// ATTNFLOW_CPU_SIMD=scalar (or "portable") forces the portable path, and forceSimd overrides both
-// (for tests). Returns the name of the table in use: "avx2" or "portable".
-enum class Simd { Auto, Portable, Avx2 };
-void forceSimd(Simd s);
-const char* activeSimd();
-const KernelTable& activeKernels();
 
 // Size of the shared thread pool (worker threads plus the one calling thread that may help).
 unsigned poolThreads();

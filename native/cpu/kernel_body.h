@@ -1,19 +1,13 @@
-// The tiled online-softmax kernel, written once against a small 8-lane float vector interface
-// (V8 and the v* functions) and compiled twice: kernel_portable.cpp (GCC/Clang vector types for
-// the baseline instruction set) and kernel_avx2.cpp (AVX2/FMA/F16C intrinsics). The including
-// file opens a namespace of its own and defines, before including this file:
-//   V8; vzero vset1 vload vstore vbcast vadd vsub vmul vmax vfma(a,b,c)=a*b+c vfnma(a,b,c)=c-a*b
-//   vabs viota vmsafe (m == -inf ? 0 : m) vexp2 (for x <= 0, -inf -> 0, NaN -> NaN)
-//   vtanh (NaN -> NaN); vmax(a, b) may return either operand when one is NaN (as _mm256_max_ps)
-//   vkeep(s, bits) (lane l keeps s where bit l is set, else -inf) vtranspose8 (8 x 8 block)
-//   loadF16 loadBF16 (n contiguous 16-bit values -> float) storeF16 storeBF16 (float -> 16-bit)
-//   kStR kStC kPvR kPvC (register block: rows x vectors of the two micro-kernels)
-// Everything here has internal linkage (an unnamed namespace), so the two compilations never
-// share code.
+// The tiled online-softmax attention kernel, written once against the vector primitives of an
+// instruction set (simd_<isa>.h, listed in simd_portable.h: a vector V of kLanes floats and the
+// v* functions) and compiled once per instruction set by kernel_<isa>.cpp, inside the ISA's
+// namespace. Everything here has internal linkage (an unnamed namespace) except the kernel's
+// entry (kAttentionKernel), so compilations for different instruction sets never share code.
 //
 // Layout (one work item = one query tile of up to kBQ columns against a list of key tiles; a
 // column is one query row, or, for GQA decoding, one (head, row) of the heads packed together):
-//   qT [D][qw]     the query tile transposed, converted, rotated, scaled (qw = nq rounded up to 8)
+//   qT [D][qw]     the query tile transposed, converted, rotated, scaled (qw = nq rounded up to
+//                  kLanes)
 //   sT [nk][qw]    S^T = K Q^T: row j holds key j's score against every query of the tile, so the
 //                  softmax statistics of a query are lane-wise (vertical) vector operations
 //   o  [nq][Dp]    the output accumulator, O = diag(alpha) O + P V, P read by broadcast from sT
@@ -36,179 +30,15 @@
 
 namespace {
 
+static_assert(kLanes >= 4 && kLanes <= 16 && kBQ % kLanes == 0, "a tile's 64 columns are whole vectors");
+// The mask bits of one vector of query columns.
+constexpr uint32_t kLaneBits = (1u << kLanes) - 1;
+
 static inline int imin(int a, int b) { return a < b ? a : b; }
+// n rounded up to a whole number of vectors.
+static inline int roundLanes(int n) { return (n + kLanes - 1) / kLanes * kLanes; }
 
-// ---------------------------------------------------------------------------------------------
-// Micro-kernel 1: S^T[j][i] = sum_d K[j][d] * Q^T[d][i] for R keys x C vectors of 8 queries.
-// With MAXF it also folds the block's column maxima into colMax (for tiles with nothing to apply
-// to the scores before the softmax, this saves a pass over the tile).
-template <int R, int C, bool MAXF>
-static inline void stBlock(const float* __restrict k, int64_t ks, const float* __restrict qT, int qw, int D,
-                           float* __restrict sT, float* __restrict colMax) {
-  V8 acc[R][C];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) acc[r][c] = vzero();
-  const float* kr[R];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) kr[r] = k + r * ks;
-  const float* qp = qT;
-  for (int d = 0; d < D; ++d, qp += qw) {
-    V8 q[C];
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) q[c] = vload(qp + 8 * c);
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const V8 kb = vbcast(kr[r] + d);
-#pragma GCC unroll 8
-      for (int c = 0; c < C; ++c) acc[r][c] = vfma(kb, q[c], acc[r][c]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) vstore(sT + r * qw + 8 * c, acc[r][c]);
-  if constexpr (MAXF) {
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) {
-      V8 mx = acc[0][c];
-#pragma GCC unroll 8
-      for (int r = 1; r < R; ++r) mx = vmax(mx, acc[r][c]);
-      vstore(colMax + 8 * c, vmax(vload(colMax + 8 * c), mx));
-    }
-  } else {
-    (void)colMax;
-  }
-}
-
-template <int R, int C, bool MAXF>
-static inline void stRows(int rows, const float* k, int64_t ks, const float* qT, int qw, int D, float* sT,
-                          float* colMax) {
-  if constexpr (R >= 1) {
-    if (rows == R) {
-      stBlock<R, C, MAXF>(k, ks, qT, qw, D, sT, colMax);
-      return;
-    }
-    stRows<R - 1, C, MAXF>(rows, k, ks, qT, qw, D, sT, colMax);
-  }
-}
-
-template <int C, bool MAXF>
-static inline void stColumns(const float* k, int64_t ks, const float* qT, int qw, int D, int nk, float* sT,
-                             float* colMax) {
-  int j = 0;
-  for (; j + kStR <= nk; j += kStR) stBlock<kStR, C, MAXF>(k + j * ks, ks, qT, qw, D, sT + j * qw, colMax);
-  if (j < nk) stRows<kStR - 1, C, MAXF>(nk - j, k + j * ks, ks, qT, qw, D, sT + j * qw, colMax);
-}
-
-template <bool MAXF>
-static void computeST(const float* k, int64_t ks, const float* qT, int qw, int D, int nk, float* sT, float* colMax) {
-  const int nv = qw / 8;
-  int c = 0;
-  for (; c + kStC <= nv; c += kStC)
-    stColumns<kStC, MAXF>(k, ks, qT + 8 * c, qw, D, nk, sT + 8 * c, MAXF ? colMax + 8 * c : nullptr);
-  for (; c < nv; ++c) stColumns<1, MAXF>(k, ks, qT + 8 * c, qw, D, nk, sT + 8 * c, MAXF ? colMax + 8 * c : nullptr);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Micro-kernel 2: O[i][d] = alpha[i] * O[i][d] + sum_j P^T[j][i] * V[j][d] for R queries x C
-// vectors of 8 headDim columns.
-template <int R, int C>
-static inline void pvBlock(const float* __restrict pT, int qw, const float* __restrict v, int64_t vs, int nk,
-                           float* __restrict o, int Dp, const float* __restrict alpha) {
-  V8 acc[R][C];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-    const V8 a = vbcast(alpha + r);
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) acc[r][c] = vmul(vload(o + r * Dp + 8 * c), a);
-  }
-  const float* pj = pT;
-  const float* vj = v;
-  for (int j = 0; j < nk; ++j, pj += qw, vj += vs) {
-    V8 vv[C];
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) vv[c] = vload(vj + 8 * c);
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const V8 p = vbcast(pj + r);
-#pragma GCC unroll 8
-      for (int c = 0; c < C; ++c) acc[r][c] = vfma(p, vv[c], acc[r][c]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) vstore(o + r * Dp + 8 * c, acc[r][c]);
-}
-
-template <int R, int C>
-static inline void pvRows(int rows, const float* pT, int qw, const float* v, int64_t vs, int nk, float* o, int Dp,
-                          const float* alpha) {
-  if constexpr (R >= 1) {
-    if (rows == R) {
-      pvBlock<R, C>(pT, qw, v, vs, nk, o, Dp, alpha);
-      return;
-    }
-    pvRows<R - 1, C>(rows, pT, qw, v, vs, nk, o, Dp, alpha);
-  }
-}
-
-template <int C>
-static inline void pvColumns(const float* pT, int qw, const float* v, int64_t vs, int nk, int nq, float* o, int Dp,
-                             const float* alpha) {
-  int i = 0;
-  for (; i + kPvR <= nq; i += kPvR) pvBlock<kPvR, C>(pT + i, qw, v, vs, nk, o + i * Dp, Dp, alpha + i);
-  if (i < nq) pvRows<kPvR - 1, C>(nq - i, pT + i, qw, v, vs, nk, o + i * Dp, Dp, alpha + i);
-}
-
-static void computePV(const float* pT, int qw, const float* v, int64_t vs, int nk, int nq, float* o, int Dp,
-                      const float* alpha) {
-  const int nv = Dp / 8;
-  int c = 0;
-  for (; c + kPvC <= nv; c += kPvC) pvColumns<kPvC>(pT, qw, v + 8 * c, vs, nk, nq, o + 8 * c, Dp, alpha);
-  for (; c < nv; ++c) pvColumns<1>(pT, qw, v + 8 * c, vs, nk, nq, o + 8 * c, Dp, alpha);
-}
-
-// Whether an nk x Dp tile of V (row stride vs) certainly holds only finite values: the sum of its
-// values is finite (a sum overflowing to inf only sends the tile to the exact check of
-// zeroNonFiniteRows). Eight independent accumulators, so the scan costs about one load per vector.
-__attribute__((noinline)) static bool tileFinite(const float* v, int64_t vs, int nk, int Dp) {
-  V8 a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero(), a4 = vzero(), a5 = vzero(), a6 = vzero(),
-     a7 = vzero();
-  int j = 0;
-  for (; j + 4 <= nk; j += 4) {
-    const float* r0 = v + j * vs;
-    const float* r1 = r0 + vs;
-    const float* r2 = r1 + vs;
-    const float* r3 = r2 + vs;
-    int d = 0;
-    for (; d + 16 <= Dp; d += 16) {
-      a0 = vadd(a0, vload(r0 + d));
-      a1 = vadd(a1, vload(r1 + d));
-      a2 = vadd(a2, vload(r2 + d));
-      a3 = vadd(a3, vload(r3 + d));
-      a4 = vadd(a4, vload(r0 + d + 8));
-      a5 = vadd(a5, vload(r1 + d + 8));
-      a6 = vadd(a6, vload(r2 + d + 8));
-      a7 = vadd(a7, vload(r3 + d + 8));
-    }
-    if (d < Dp) {
-      a0 = vadd(a0, vload(r0 + d));
-      a1 = vadd(a1, vload(r1 + d));
-      a2 = vadd(a2, vload(r2 + d));
-      a3 = vadd(a3, vload(r3 + d));
-    }
-  }
-  for (; j < nk; ++j)
-    for (int d = 0; d < Dp; d += 8) a0 = vadd(a0, vload(v + j * vs + d));
-  float t[8];
-  vstore(t, vadd(vadd(vadd(a0, a1), vadd(a2, a3)), vadd(vadd(a4, a5), vadd(a6, a7))));
-  float x = 0.f;
-  for (int i = 0; i < 8; ++i) x += t[i] * 0.f;  // 0 for finite lanes, NaN for inf / NaN
-  return x == 0.f;
-}
+#include "kernel_micro.h"
 
 // ---------------------------------------------------------------------------------------------
 // Loading and converting rows.
@@ -266,7 +96,8 @@ static inline void ropeRow(float* __restrict x, const float* __restrict cs, cons
 }
 
 // Packs the query tile: qT[d][c] = qScale * rope(q of column c)[d], zero columns past nq.
-// Rows are converted into kBuf (free until the first K tile is packed), then transposed 8 x 8.
+// Rows are converted into kBuf (free until the first K tile is packed), then transposed in
+// kLanes x kLanes blocks.
 static void packQ(const Plan& P, const Scratch& S, int b, int h, int i0, int nqi, int nq, int qw) {
   const int D = P.D, Dp = P.Dp;
   const int half = P.ropeDims / 2;
@@ -287,10 +118,10 @@ static void packQ(const Plan& P, const Scratch& S, int b, int h, int i0, int nqi
       for (int d = 0; d < D; ++d) row[d] = 0.f;
     }
   }
-  const int D8 = D & ~7;
-  for (int d = 0; d < D8; d += 8)
-    for (int c = 0; c < qw; c += 8) vtranspose8(tmp + static_cast<int64_t>(c) * Dp + d, Dp, S.qT + d * qw + c, qw);
-  for (int d = D8; d < D; ++d)
+  const int DL = D - D % kLanes;
+  for (int d = 0; d < DL; d += kLanes)
+    for (int c = 0; c < qw; c += kLanes) vtranspose(tmp + static_cast<int64_t>(c) * Dp + d, Dp, S.qT + d * qw + c, qw);
+  for (int d = DL; d < D; ++d)
     for (int c = 0; c < qw; ++c) S.qT[d * qw + c] = tmp[static_cast<int64_t>(c) * Dp + d];
 }
 
@@ -354,14 +185,14 @@ struct ColumnInfo {
   const float* rel;    // [qw]
 };
 
-// Column max of one 8-query column of the tile, applying (as compiled in) softcap, ALiBi and the
+// Column max of one kLanes-query column of the tile, applying (as compiled in) softcap, ALiBi and the
 // mask to the scores first (softcap -> log2 units -> ALiBi -> mask).
 template <bool CAP, bool ALIBI, bool MASK>
-static inline V8 maxPass(const Plan& P, float* col, int qw, int nk, V8 mx, int c, const ColumnInfo& ci,
+static inline V maxPass(const Plan& P, float* col, int qw, int nk, V mx, int c, const ColumnInfo& ci,
                          const uint64_t* maskT) {
   if constexpr (!CAP && !ALIBI && !MASK) {
     (void)P, (void)c, (void)ci, (void)maskT;
-    V8 mx1 = mx;
+    V mx1 = mx;
     int j = 0;
     for (; j + 2 <= nk; j += 2) {
       mx = vmax(mx, vload(col + j * qw));
@@ -370,17 +201,17 @@ static inline V8 maxPass(const Plan& P, float* col, int qw, int nk, V8 mx, int c
     if (j < nk) mx = vmax(mx, vload(col + j * qw));
     return vmax(mx, mx1);
   } else {
-    const V8 capInv = vset1(P.capInv), capOut = vset1(P.capOut);
-    V8 slope = vzero(), rel = vzero();
+    const V capInv = vset1(P.capInv), capOut = vset1(P.capOut);
+    V slope = vzero(), rel = vzero();
     if constexpr (ALIBI) {
-      slope = vload(ci.slope + 8 * c);
-      rel = vload(ci.rel + 8 * c);
+      slope = vload(ci.slope + kLanes * c);
+      rel = vload(ci.rel + kLanes * c);
     }
     for (int j = 0; j < nk; ++j) {
-      V8 s = vload(col + j * qw);
+      V s = vload(col + j * qw);
       if constexpr (CAP) s = vmul(capOut, vtanh(vmul(s, capInv)));
       if constexpr (ALIBI) s = vfnma(slope, vabs(vsub(rel, vset1(static_cast<float>(j)))), s);
-      if constexpr (MASK) s = vkeep(s, static_cast<uint32_t>(maskT[j] >> (8 * c)) & 0xffu);
+      if constexpr (MASK) s = vkeep(s, static_cast<uint32_t>(maskT[j] >> (kLanes * c)) & kLaneBits);
       vstore(col + j * qw, s);
       mx = vmax(mx, s);
     }
@@ -392,22 +223,22 @@ static inline V8 maxPass(const Plan& P, float* col, int qw, int nk, V8 mx, int c
 template <bool CAP, bool ALIBI, bool MASK>
 static void softmaxTileT(const Plan& P, float* sT, int qw, int nk, float* m, float* l, float* alpha,
                          const ColumnInfo& ci, const uint64_t* maskT, const float* colMax) {
-  const int nv = qw / 8;
+  const int nv = qw / kLanes;
   for (int c = 0; c < nv; ++c) {
-    float* col = sT + 8 * c;
-    const V8 mOld = vload(m + 8 * c);
-    const V8 mx = colMax ? vload(colMax + 8 * c) : maxPass<CAP, ALIBI, MASK>(P, col, qw, nk, mOld, c, ci, maskT);
-    const V8 ms = vmsafe(mx);
-    const V8 a = vexp2(vsub(mOld, ms));
-    vstore(alpha + 8 * c, a);
-    vstore(m + 8 * c, mx);
-    V8 sum = vzero();
+    float* col = sT + kLanes * c;
+    const V mOld = vload(m + kLanes * c);
+    const V mx = colMax ? vload(colMax + kLanes * c) : maxPass<CAP, ALIBI, MASK>(P, col, qw, nk, mOld, c, ci, maskT);
+    const V ms = vmsafe(mx);
+    const V a = vexp2(vsub(mOld, ms));
+    vstore(alpha + kLanes * c, a);
+    vstore(m + kLanes * c, mx);
+    V sum = vzero();
     for (int j = 0; j < nk; ++j) {
-      const V8 p = vexp2(vsub(vload(col + j * qw), ms));
+      const V p = vexp2(vsub(vload(col + j * qw), ms));
       vstore(col + j * qw, p);
       sum = vadd(sum, p);
     }
-    vstore(l + 8 * c, vfma(vload(l + 8 * c), a, sum));
+    vstore(l + kLanes * c, vfma(vload(l + kLanes * c), a, sum));
   }
 }
 
@@ -480,9 +311,7 @@ static void finishRow(const Plan& P, const Scratch& S, int b, int h, int iq, con
   storeRow(P, off, S.row);
   if (P.lse) {
     const int64_t li64 = (static_cast<int64_t>(b) * P.Hq + h) * P.Sq + iq;
-    P.lse[li64] = li == 0.f ? -__builtin_inff()
-                            : static_cast<float>(static_cast<double>(mi) * 0.6931471805599453 +
-                                                 __builtin_log(static_cast<double>(li)));
+    P.lse[li64] = core::rowLse(mi, li);
   }
 }
 
@@ -548,7 +377,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
   const int i0 = qb * kBQ;
   const int nqi = imin(kBQ, P.Sq - i0);  // query rows of the tile
   const int nq = nqi * it.ng;              // columns: rows x packed heads (<= kBQ)
-  const int qw = (nq + 7) & ~7;
+  const int qw = roundLanes(nq);
   const int D = P.D, Dp = P.Dp;
   const float ninf = -__builtin_inff();
   uint64_t maskT[64];
@@ -674,3 +503,5 @@ static void mergeRowImpl(const Plan& P, const Scratch& S, const Item& first, con
 }
 
 }  // namespace
+
+extern const AttentionKernel kAttentionKernel = {kLanes, &runItemImpl, &mergeRowImpl};

@@ -1,17 +1,16 @@
-// cpuLinearAttention: validates the call, resolves it into a LinPlan, and runs one work item per
-// (batch, query head) on the shared thread pool with the best kernel table for this CPU (the same
-// choice the attention backend makes: AVX2/FMA when present, unless ATTNFLOW_CPU_SIMD=scalar).
+// cpuLinearAttention: validates the call, resolves it into a LinPlan for the CPU kernel in use
+// (isa.h: the same kernel the attention backend runs), and runs one work item per (batch, query
+// head) on the shared thread pool.
 // Each item scans its whole sequence chunk by chunk (linear_body.h), its state in per-thread
 // scratch (O(Df·Dv + C·(Dk + Df + Dv + C)) floats, nothing sized by the sequence length).
 #include <cmath>
-#include <cstring>
 #include <exception>
 #include <new>
 #include <string>
 #include <vector>
 
 #include "attnflow.h"
-#include "kernel.h"
+#include "isa.h"
 #include "linear_kernel.h"
 #include "scratch.h"
 #include "thread_pool.h"
@@ -20,15 +19,8 @@ namespace attnflow {
 
 namespace {
 
-using cpu::linear::LinKernels;
 using cpu::linear::LinPlan;
-
-const LinKernels& linearKernels() {
-#if defined(__x86_64__) || defined(_M_X64)
-  if (std::strcmp(cpu::activeSimd(), "avx2") == 0) return cpu::linear::linAvx2Kernels();
-#endif
-  return cpu::linear::linPortableKernels();
-}
+using cpu::linear::roundUp;
 
 bool goodGamma(float g) { return g > 0.f && g <= 1.f; }
 
@@ -65,6 +57,10 @@ Status run(const LinearAttentionParams& p) {
   if (N > 0x7fffffffLL || B * Hq > 0x7fffffffLL) return Status::Error("sequence or batch x heads too large");
   st = checkGates(p, B, Hq, N, Df);
   if (!st.ok) return st;
+  const cpu::CpuKernel* kernel = nullptr;
+  st = cpu::activeKernel(&kernel);
+  if (!st.ok) return st;
+  const int32_t lanes = kernel->linear->lanes;
 
   LinPlan lp{};
   lp.B = static_cast<int32_t>(B);
@@ -76,10 +72,11 @@ Status run(const LinearAttentionParams& p) {
   lp.Df = static_cast<int32_t>(Df);
   lp.group = static_cast<int32_t>(Hq / Hkv);
   lp.C = p.chunk;
-  lp.Dkp = cpu::linear::round8(lp.Dk);
-  lp.Fp = cpu::linear::round8(lp.Df);
-  lp.Vp = cpu::linear::round8(lp.Dv);
-  lp.Cp = cpu::linear::round8(lp.C);
+  lp.lanes = lanes;
+  lp.Dkp = roundUp(lp.Dk, lanes);
+  lp.Fp = roundUp(lp.Df, lanes);
+  lp.Vp = roundUp(lp.Dv, lanes);
+  lp.Cp = roundUp(lp.C, lanes);
   lp.dtype = p.q.dtype;
   auto in = [](const TensorView& t) {
     return cpu::linear::In{t.data, t.strides[0], t.strides[1], t.strides[2], t.strides[3]};
@@ -115,12 +112,12 @@ Status run(const LinearAttentionParams& p) {
 
   const size_t items = static_cast<size_t>(B * Hq);
   if (items == 0) return Status::Ok();
-  const LinKernels& kernels = linearKernels();
+  const cpu::linear::LinRunHeadFn runHead = kernel->linear->runHead;
   const size_t floats = cpu::linear::linScratchFloats(lp);
   auto body = [&](size_t i) {
     const int32_t b = static_cast<int32_t>(i / static_cast<size_t>(Hq));
     const int32_t h = static_cast<int32_t>(i % static_cast<size_t>(Hq));
-    kernels.runHead(lp, b, h, cpu::threadScratchFloats(floats));
+    runHead(lp, b, h, cpu::threadScratchFloats(floats));
   };
   cpu::ThreadPool::instance().parallelFor(items, body);
   return Status::Ok();

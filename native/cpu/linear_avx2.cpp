@@ -1,34 +1,18 @@
-// The AVX2 + FMA instantiation of the CPU linear-attention kernel. Built with -mavx2 -mfma -mf16c
-// on x86-64 only and called only after run-time detection (linear.cpp asks the attention
-// backend's selector, so ATTNFLOW_CPU_SIMD=scalar forces the portable kernel here too).
+// The linear-attention kernel for AVX2 + FMA + F16C: linear_body.h on the primitives of
+// simd_avx2.h. Built with -mavx2 -mfma -mf16c on x86-64 only and run only after run-time
+// detection (isa.cpp).
 #if defined(__x86_64__) || defined(_M_X64)
 
-#include <cmath>
-#include <cstdint>
-#include <cstring>
-
-#include "half.h"
 #include "linear_kernel.h"
-
-#if !defined(__AVX2__) || !defined(__FMA__)
-#error "linear_avx2.cpp must be compiled with -mavx2 -mfma"
-#endif
+#include "simd_avx2.h"
 
 namespace attnflow {
 namespace cpu {
-namespace linear {
 namespace avx2 {
 
 #include "linear_body.h"
 
 }  // namespace avx2
-
-const LinKernels& linAvx2Kernels() {
-  static const LinKernels table{"avx2", &avx2::runHead};
-  return table;
-}
-
-}  // namespace linear
 }  // namespace cpu
 }  // namespace attnflow
 

@@ -1,8 +1,7 @@
-// The chunked linear-attention scan for one (batch, query head), written once against 8-lane
-// GCC/Clang vector types and compiled twice (linear_portable.cpp: baseline ISA, where the
-// compiler splits each 8-lane operation into two SSE/NEON ones; linear_avx2.cpp: -mavx2 -mfma,
-// where a*b+c contracts to FMA). The including file opens a namespace of its own; everything
-// here has internal linkage, so the two compilations never share code.
+// The chunked linear-attention scan for one (batch, query head), written once against the vector
+// primitives of an instruction set (simd_<isa>.h, listed in simd_portable.h: V holds kLanes
+// floats) and compiled once per instruction set by linear_<isa>.cpp, inside the ISA's namespace.
+// Everything here has internal linkage except the kernel's entry (kLinearKernel).
 //
 // Per chunk of L ≤ C steps, with S₀, z₀ the state before it (see lib/linear/reference.ts):
 //   A[t,s] = Σ_f φq_t[f] φk_s[f] P_{t,s}[f]  (s ≤ t)           P_{t,s} = γ_{s+1}⋯γ_t
@@ -10,95 +9,61 @@
 //   S      ← diag(G_{L−1}) S₀ + Σ_s (φk_s ⊙ P_{L−1,s}) v_sᵀ  (z likewise, with 1 for v)
 // The three products (QKᵀ, [Q⊙G | A]·[S₀ ; V], Kᵀ V) run through one register-blocked GEMM.
 // P is built by products row by row (never by dividing prefix products), so tiny gates
-// underflow to zero instead of overflowing.
-
-#include <cmath>
-#include <cstdint>
-#include <cstring>
-
-#include "half.h"
-#include "linear_kernel.h"
+// underflow to zero instead of overflowing. Row strides of the scratch buffers (Dkp, Fp, Vp, Cp)
+// are multiples of kLanes (the plan was made for this kernel's lanes).
 
 namespace {
 
-typedef float V8 __attribute__((vector_size(32)));
-typedef int32_t I8 __attribute__((vector_size(32)));
-// The same vector for unaligned memory access (the GCC/Clang idiom for unaligned vector loads).
-typedef float V8u __attribute__((vector_size(32), aligned(4), may_alias));
+using linear::LinPlan;
+using linear::LinScratch;
 
-static inline __attribute__((always_inline)) V8 vzero() { return V8{0, 0, 0, 0, 0, 0, 0, 0}; }
-static inline __attribute__((always_inline)) V8 vset1(float x) { return V8{x, x, x, x, x, x, x, x}; }
-static inline __attribute__((always_inline)) V8 vload(const float* p) { return *reinterpret_cast<const V8u*>(p); }
-static inline __attribute__((always_inline)) void vstore(float* p, const V8& v) { *reinterpret_cast<V8u*>(p) = v; }
-
-// exp(x) to ~2 ulp: Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, degree-7 Taylor for e^r,
-// 2^n through the exponent bits. x is clamped to [-87.3, 88.0] (finite results); NaN stays NaN.
-static inline __attribute__((always_inline)) V8 vexp(const V8& x) {
-  const V8 lo = vset1(-87.3f), hi = vset1(88.0f);
-  V8 xc = x < lo ? lo : x;
-  xc = xc > hi ? hi : xc;
-  const V8 magic = vset1(12582912.f);  // 1.5·2^23: adding it rounds to an integer
-  V8 n = xc * vset1(1.44269504088896341f) + magic;
-  n = n - magic;
-  V8 r = xc - n * vset1(0.693359375f);
-  r = r - n * vset1(-2.12194440e-4f);
-  V8 p = vset1(1.f / 5040.f);
-  p = p * r + vset1(1.f / 720.f);
-  p = p * r + vset1(1.f / 120.f);
-  p = p * r + vset1(1.f / 24.f);
-  p = p * r + vset1(1.f / 6.f);
-  p = p * r + vset1(0.5f);
-  p = p * r + vset1(1.f);
-  p = p * r + vset1(1.f);
-  const I8 ni = __builtin_convertvector(n, I8);
-  const I8 bits = (ni + 127) << 23;
-  const V8 scale = reinterpret_cast<V8>(bits);
-  V8 res = p * scale;
-  return x != x ? x : res;
+// Sum of the lanes of v, in lane order.
+static inline float laneSum(V v) {
+  float t[kLanes];
+  vstore(t, v);
+  float s = 0.f;
+  for (int l = 0; l < kLanes; ++l) s += t[l];
+  return s;
 }
 
-using attnflow::DType;
-using attnflow::LinearDecay;
-using attnflow::LinearFeatureMap;
-using attnflow::cpu::linear::LinPlan;
-using attnflow::cpu::linear::LinScratch;
+static inline int roundLanes(int n) { return (n + kLanes - 1) / kLanes * kLanes; }
 
-// --- GEMM: C[M×N] (+)= A[M×K]·B[K×N], row-major, N a multiple of 8 ---------------------------
-// kTriN: row block [i0, i0+r) only needs columns < round8(i0 + r) (the lower triangle of QKᵀ).
+// --- GEMM: C[M×N] (+)= A[M×K]·B[K×N], row-major, N a multiple of kLanes ---------------------
+// kTriN: row block [i0, i0+r) only needs columns < roundLanes(i0 + r) (the lower triangle of QKᵀ).
 // kTriK: row block [i0, i0+r) only needs k < i0 + r (A is zero above its diagonal).
 enum Tri { kFull = 0, kTriN = 1, kTriK = 2 };
 
 template <int R, int NV>
 static inline void gemmBlock(int K, const float* __restrict a, int64_t lda, const float* __restrict b, int64_t ldb,
                              float* __restrict c, int64_t ldc, bool acc) {
-  V8 r[R][NV];
+  V r[R][NV];
 #pragma GCC unroll 8
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) r[i][j] = acc ? vload(c + i * ldc + 8 * j) : vzero();
+    for (int j = 0; j < NV; ++j) r[i][j] = acc ? vload(c + i * ldc + kLanes * j) : vzero();
   for (int k = 0; k < K; ++k) {
-    V8 bv[NV];
+    V bv[NV];
 #pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) bv[j] = vload(b + k * ldb + 8 * j);
+    for (int j = 0; j < NV; ++j) bv[j] = vload(b + k * ldb + kLanes * j);
 #pragma GCC unroll 8
     for (int i = 0; i < R; ++i) {
-      const V8 av = vset1(a[i * lda + k]);
+      const V av = vset1(a[i * lda + k]);
 #pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) r[i][j] = av * bv[j] + r[i][j];
+      for (int j = 0; j < NV; ++j) r[i][j] = vfma(av, bv[j], r[i][j]);
     }
   }
 #pragma GCC unroll 8
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) vstore(c + i * ldc + 8 * j, r[i][j]);
+    for (int j = 0; j < NV; ++j) vstore(c + i * ldc + kLanes * j, r[i][j]);
 }
 
 template <int R>
 static inline void gemmRows(int N, int K, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
                             bool acc) {
   int j = 0;
-  for (; j + 16 <= N; j += 16) gemmBlock<R, 2>(K, a, lda, b + j, ldb, c + j, ldc, acc);
-  for (; j < N; j += 8) gemmBlock<R, 1>(K, a, lda, b + j, ldb, c + j, ldc, acc);
+  for (; j + 2 * kLanes <= N; j += 2 * kLanes) gemmBlock<R, 2>(K, a, lda, b + j, ldb, c + j, ldc, acc);
+  for (; j < N; j += kLanes) gemmBlock<R, 1>(K, a, lda, b + j, ldb, c + j, ldc, acc);
 }
 
 static void gemm(int M, int N, int K, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
@@ -107,7 +72,7 @@ static void gemm(int M, int N, int K, const float* a, int64_t lda, const float* 
   for (int i0 = 0; i0 < M; i0 += R) {
     const int r = M - i0 < R ? M - i0 : R;
     int n = N, k = K;
-    if (tri == kTriN) n = attnflow::cpu::linear::round8(i0 + r) < N ? attnflow::cpu::linear::round8(i0 + r) : N;
+    if (tri == kTriN) n = roundLanes(i0 + r) < N ? roundLanes(i0 + r) : N;
     if (tri == kTriK) k = i0 + r < K ? i0 + r : K;
     const float* ai = a + i0 * lda;
     float* ci = c + i0 * ldc;
@@ -128,7 +93,7 @@ static inline void loadRow(const void* base, DType dt, int64_t off, int64_t sd, 
     const float* s = static_cast<const float*>(base) + off;
     if (sd == 1) {
       int i = 0;
-      for (; i + 8 <= n; i += 8) vstore(dst + i, vload(s + i));
+      for (; i + kLanes <= n; i += kLanes) vstore(dst + i, vload(s + i));
       for (; i < n; ++i) dst[i] = s[i];
     } else {
       for (int i = 0; i < n; ++i) dst[i] = s[i * sd];
@@ -136,9 +101,9 @@ static inline void loadRow(const void* base, DType dt, int64_t off, int64_t sd, 
   } else {
     const uint16_t* s = static_cast<const uint16_t*>(base) + off;
     if (dt == DType::F16) {
-      for (int i = 0; i < n; ++i) dst[i] = attnflow::cpu::halfToFloat(s[i * sd]);
+      for (int i = 0; i < n; ++i) dst[i] = halfToFloat(s[i * sd]);
     } else {
-      for (int i = 0; i < n; ++i) dst[i] = attnflow::cpu::bf16ToFloat(s[i * sd]);
+      for (int i = 0; i < n; ++i) dst[i] = bf16ToFloat(s[i * sd]);
     }
   }
   for (int i = n; i < np; ++i) dst[i] = 0.f;
@@ -155,9 +120,9 @@ static inline void storeRow(void* base, DType dt, int64_t off, int64_t sd, int n
   } else {
     uint16_t* d = static_cast<uint16_t*>(base) + off;
     if (dt == DType::F16) {
-      for (int i = 0; i < n; ++i) d[i * sd] = attnflow::cpu::floatToHalf(src[i]);
+      for (int i = 0; i < n; ++i) d[i * sd] = floatToHalf(src[i]);
     } else {
-      for (int i = 0; i < n; ++i) d[i * sd] = attnflow::cpu::floatToBf16(src[i]);
+      for (int i = 0; i < n; ++i) d[i * sd] = floatToBf16(src[i]);
     }
   }
 }
@@ -171,16 +136,16 @@ static void featureRows(const LinPlan& p, const LinScratch& s, int L, float* f) 
       return;
     case LinearFeatureMap::Relu:
       for (int t = 0; t < L; ++t)
-        for (int i = 0; i < Fp; i += 8) {
-          const V8 x = vload(s.x + t * Dkp + i);
-          vstore(f + t * Fp + i, x > vzero() ? x : vzero());
+        for (int i = 0; i < Fp; i += kLanes) {
+          const V x = vload(s.x + t * Dkp + i);
+          vstore(f + t * Fp + i, vwherePos(x, x, vzero()));
         }
       return;
     case LinearFeatureMap::Elu1:
       for (int t = 0; t < L; ++t) {
-        for (int i = 0; i < Fp; i += 8) {
-          const V8 x = vload(s.x + t * Dkp + i);
-          vstore(f + t * Fp + i, x > vzero() ? x + vset1(1.f) : vexp(x));
+        for (int i = 0; i < Fp; i += kLanes) {
+          const V x = vload(s.x + t * Dkp + i);
+          vstore(f + t * Fp + i, vwherePos(x, vadd(x, vset1(1.f)), vexp(x)));
         }
         for (int i = Df; i < Fp; ++i) f[t * Fp + i] = 0.f;  // elu1(0) = 1 in the padding
       }
@@ -192,8 +157,8 @@ static void featureRows(const LinPlan& p, const LinScratch& s, int L, float* f) 
       for (int t = 0; t < L; ++t) {
         float sq = 0.f;
         for (int i = 0; i < p.Dk; ++i) sq += s.x[t * Dkp + i] * s.x[t * Dkp + i];
-        const V8 sub = vset1(c2h * sq), cv = vset1(c), norm = vset1(p.favorNorm);
-        for (int i = 0; i < Fp; i += 8) vstore(f + t * Fp + i, vexp(vload(f + t * Fp + i) * cv - sub) * norm);
+        const V sub = vset1(c2h * sq), cv = vset1(c), norm = vset1(p.favorNorm);
+        for (int i = 0; i < Fp; i += kLanes) vstore(f + t * Fp + i, vmul(vexp(vsub(vmul(vload(f + t * Fp + i), cv), sub)), norm));
         for (int i = Df; i < Fp; ++i) f[t * Fp + i] = 0.f;
       }
       return;
@@ -207,7 +172,7 @@ static inline float gateAt(const LinPlan& p, int32_t b, int32_t h, int64_t n, in
 
 // The whole scan of (b, h).
 static void runHead(const LinPlan& p, int32_t b, int32_t h, float* scratch) {
-  const LinScratch s = attnflow::cpu::linear::carveLinScratch(p, scratch);
+  const LinScratch s = linear::carveLinScratch(p, scratch);
   const int C = p.C, Cp = p.Cp, Fp = p.Fp, Vp = p.Vp, Dkp = p.Dkp, Df = p.Df, Dv = p.Dv, Dk = p.Dk;
   const int32_t kh = h / p.group;
   const size_t head = static_cast<size_t>(b) * p.Hq + h;
@@ -281,24 +246,24 @@ static void runHead(const LinPlan& p, int32_t b, int32_t h, float* scratch) {
     } else {
       // Row t: first decay every earlier key by γ_t (kT[f][u] *= γ_t[f] for u < t), then
       // A[t,u] = Σ_f φq_t[f]·kT[f][u] for u ≤ t. After the last row kT = φk ⊙ P_{L−1,·}.
-      alignas(32) float laneLess[8];
+      alignas(64) float laneLess[kLanes];
       for (int t = 0; t < L; ++t) {
         float* arow = s.a + t * Cp;
         const float* qrow = s.qf + t * Fp;
         const float* grow = s.gamD + t * Fp;
-        for (int j = 0; j * 8 <= t; ++j) {
-          const int u0 = j * 8;
-          const bool full = u0 + 8 <= t;
-          for (int l = 0; l < 8; ++l) laneLess[l] = u0 + l < t ? 1.f : 0.f;
-          const V8 mask = vload(laneLess);
-          V8 acc = vzero();
+        for (int j = 0; j * kLanes <= t; ++j) {
+          const int u0 = j * kLanes;
+          const bool full = u0 + kLanes <= t;
+          for (int l = 0; l < kLanes; ++l) laneLess[l] = u0 + l < t ? 1.f : 0.f;
+          const V mask = vload(laneLess);
+          V acc = vzero();
           for (int f = 0; f < Df; ++f) {
             float* kp = s.kT + f * Cp + u0;
-            V8 kv = vload(kp);
-            const V8 g = vset1(grow[f]);
-            kv = full ? kv * g : kv * ((g - vset1(1.f)) * mask + vset1(1.f));
+            V kv = vload(kp);
+            const V g = vset1(grow[f]);
+            kv = full ? vmul(kv, g) : vmul(kv, vfma(vsub(g, vset1(1.f)), mask, vset1(1.f)));
             vstore(kp, kv);
-            acc = vset1(qrow[f]) * kv + acc;
+            acc = vfma(vset1(qrow[f]), kv, acc);
           }
           vstore(arow + u0, acc);
         }
@@ -309,24 +274,23 @@ static void runHead(const LinPlan& p, int32_t b, int32_t h, float* scratch) {
     // --- outputs: y = (φq ⊙ G)·S₀ + A·V, den = (φq ⊙ G)·z₀ + Σ A ------------------------------
     if (scalarDecay) {
       for (int t = 0; t < L; ++t) {
-        const V8 g = vset1(s.g[t]);
-        for (int i = 0; i < Fp; i += 8) vstore(s.qf + t * Fp + i, vload(s.qf + t * Fp + i) * g);
+        const V g = vset1(s.g[t]);
+        for (int i = 0; i < Fp; i += kLanes) vstore(s.qf + t * Fp + i, vmul(vload(s.qf + t * Fp + i), g));
       }
     } else if (perDim) {
       for (int t = 0; t < L; ++t)
-        for (int i = 0; i < Fp; i += 8) vstore(s.qf + t * Fp + i, vload(s.qf + t * Fp + i) * vload(s.gD + t * Fp + i));
+        for (int i = 0; i < Fp; i += kLanes) vstore(s.qf + t * Fp + i, vmul(vload(s.qf + t * Fp + i), vload(s.gD + t * Fp + i)));
     }
     gemm(L, Vp, Df, s.qf, Fp, s.S, Vp, s.y, Vp, false, kFull);
     gemm(L, Vp, L, s.a, Cp, s.vv, Vp, s.y, Vp, true, kTriK);
     if (p.normalize) {
       for (int t = 0; t < L; ++t) {
-        V8 acc = vzero();
-        for (int i = 0; i < Fp; i += 8) acc = vload(s.qf + t * Fp + i) * vload(s.z + i) + acc;
-        for (int u = 0; u < Cp; u += 8) acc = acc + vload(s.a + t * Cp + u);
-        float den = 0.f;
-        for (int l = 0; l < 8; ++l) den += acc[l];
-        const V8 inv = vset1(1.f / (den + p.eps));
-        for (int i = 0; i < Vp; i += 8) vstore(s.y + t * Vp + i, vload(s.y + t * Vp + i) * inv);
+        V acc = vzero();
+        for (int i = 0; i < Fp; i += kLanes) acc = vfma(vload(s.qf + t * Fp + i), vload(s.z + i), acc);
+        for (int u = 0; u < Cp; u += kLanes) acc = vadd(acc, vload(s.a + t * Cp + u));
+        const float den = laneSum(acc);
+        const V inv = vset1(1.f / (den + p.eps));
+        for (int i = 0; i < Vp; i += kLanes) vstore(s.y + t * Vp + i, vmul(vload(s.y + t * Vp + i), inv));
       }
     }
     for (int t = 0; t < L; ++t)
@@ -334,28 +298,26 @@ static void runHead(const LinPlan& p, int32_t b, int32_t h, float* scratch) {
 
     // --- state: S = diag(G_{L−1}) S₀ + (φk ⊙ P_{L−1})ᵀ V, z likewise --------------------------
     if (scalarDecay) {
-      const V8 gl = vset1(s.g[L - 1]);
+      const V gl = vset1(s.g[L - 1]);
       for (int f = 0; f < Df; ++f) {
         float* row = s.kT + f * Cp;
-        for (int u = 0; u < Cp; u += 8) vstore(row + u, vload(row + u) * vload(s.drow + u));
-        for (int i = 0; i < Vp; i += 8) vstore(s.S + f * Vp + i, vload(s.S + f * Vp + i) * gl);
+        for (int u = 0; u < Cp; u += kLanes) vstore(row + u, vmul(vload(row + u), vload(s.drow + u)));
+        for (int i = 0; i < Vp; i += kLanes) vstore(s.S + f * Vp + i, vmul(vload(s.S + f * Vp + i), gl));
       }
-      for (int i = 0; i < Fp; i += 8) vstore(s.z + i, vload(s.z + i) * gl);
+      for (int i = 0; i < Fp; i += kLanes) vstore(s.z + i, vmul(vload(s.z + i), gl));
     } else if (perDim) {
       const float* gl = s.gD + (L - 1) * Fp;
       for (int f = 0; f < Df; ++f) {
-        const V8 g = vset1(gl[f]);
-        for (int i = 0; i < Vp; i += 8) vstore(s.S + f * Vp + i, vload(s.S + f * Vp + i) * g);
+        const V g = vset1(gl[f]);
+        for (int i = 0; i < Vp; i += kLanes) vstore(s.S + f * Vp + i, vmul(vload(s.S + f * Vp + i), g));
         s.z[f] *= gl[f];
       }
     }
     gemm(Df, Vp, L, s.kT, Cp, s.vv, Vp, s.S, Vp, true, kFull);
     for (int f = 0; f < Df; ++f) {
-      V8 acc = vzero();
-      for (int u = 0; u < Cp; u += 8) acc = acc + vload(s.kT + f * Cp + u);
-      float sum = 0.f;
-      for (int l = 0; l < 8; ++l) sum += acc[l];
-      s.z[f] += sum;
+      V acc = vzero();
+      for (int u = 0; u < Cp; u += kLanes) acc = vadd(acc, vload(s.kT + f * Cp + u));
+      s.z[f] += laneSum(acc);
     }
   }
 
@@ -367,3 +329,5 @@ static void runHead(const LinPlan& p, int32_t b, int32_t h, float* scratch) {
 }
 
 }  // namespace
+
+extern const linear::LinearKernel kLinearKernel = {kLanes, &runHead};

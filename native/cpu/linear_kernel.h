@@ -1,7 +1,8 @@
 // Internal interface of the CPU linear-attention backend: the resolved plan of one call (plain
-// data), per-thread scratch sizing, and the table of kernels for one instruction set. The kernel
-// body (linear_body.h) is compiled twice: linear_portable.cpp (baseline ISA) and linear_avx2.cpp
-// (-mavx2 -mfma -mf16c, chosen at run time). Nothing in this header emits code.
+// data), per-thread scratch sizing, and the entry point of one instruction set's kernel. The
+// kernel body (linear_body.h) is compiled once per instruction set (linear_<isa>.cpp, against the
+// vector primitives of simd_<isa>.h); the registry of isa.h picks one at run time. Nothing in this
+// header emits code.
 #pragma once
 
 #include <cstddef>
@@ -13,7 +14,8 @@ namespace attnflow {
 namespace cpu {
 namespace linear {
 
-static inline int32_t round8(int32_t n) { return (n + 7) & ~7; }
+// n rounded up to a multiple of `lanes` (a power of two: the kernel's vector width).
+static inline int32_t roundUp(int32_t n, int32_t lanes) { return (n + lanes - 1) & ~(lanes - 1); }
 
 struct In {
   const void* data;
@@ -22,7 +24,8 @@ struct In {
 
 struct LinPlan {
   int32_t B, Hq, Hkv, N, Dk, Dv, Df, group, C;
-  int32_t Dkp, Fp, Vp, Cp;  // Dk, Df, Dv, C rounded up to multiples of 8 (row strides of scratch)
+  int32_t lanes;            // the kernel's vector width
+  int32_t Dkp, Fp, Vp, Cp;  // Dk, Df, Dv, C rounded up to multiples of `lanes` (row strides of scratch)
   DType dtype;
   In q, k, v;
   void* out;
@@ -43,7 +46,8 @@ struct LinPlan {
   float* stateZ;
 };
 
-// Per-thread scratch of runHead (float32; every buffer starts 32-byte aligned when the base is).
+// Per-thread scratch of runHead (float32; every buffer starts on a multiple of `lanes` floats
+// from the base).
 struct LinScratch {
   float* x;     // [C][Dkp]  converted input rows (q or k)
   float* qf;    // [C][Fp]   φ(q) (then φ(q) ⊙ G)
@@ -67,19 +71,17 @@ struct LinScratch {
 static inline size_t linScratchFloats(const LinPlan& p) {
   const size_t C = static_cast<size_t>(p.C), Cp = static_cast<size_t>(p.Cp), Fp = static_cast<size_t>(p.Fp),
                Vp = static_cast<size_t>(p.Vp), Dkp = static_cast<size_t>(p.Dkp);
-  const size_t C8 = static_cast<size_t>(round8(p.C));
-  return C * Dkp + 2 * C * Fp + Fp * Cp + 2 * C * Vp + C * Cp + 4 * C8 + Cp + 2 * C * Fp + C8 + Fp * Vp + Fp + 64;
+  return C * Dkp + 2 * C * Fp + Fp * Cp + 2 * C * Vp + C * Cp + 4 * Cp + Cp + 2 * C * Fp + Cp + Fp * Vp + Fp + 64;
 }
 
 static inline LinScratch carveLinScratch(const LinPlan& p, float* base) {
   const size_t C = static_cast<size_t>(p.C), Cp = static_cast<size_t>(p.Cp), Fp = static_cast<size_t>(p.Fp),
                Vp = static_cast<size_t>(p.Vp), Dkp = static_cast<size_t>(p.Dkp);
-  const size_t C8 = static_cast<size_t>(round8(p.C));
   LinScratch s;
   float* q = base;
   auto take = [&q](size_t n) {
     float* r = q;
-    q += n;  // every n is a multiple of 8 floats: buffers stay 32-byte aligned
+    q += n;  // every n is a multiple of `lanes` floats
     return r;
   };
   s.x = take(C * Dkp);
@@ -89,13 +91,13 @@ static inline LinScratch carveLinScratch(const LinPlan& p, float* base) {
   s.vv = take(C * Vp);
   s.a = take(C * Cp);
   s.y = take(C * Vp);
-  s.den = take(C8);
-  s.gam = take(C8);
-  s.g = take(C8);
+  s.den = take(Cp);
+  s.gam = take(Cp);
+  s.g = take(Cp);
   s.drow = take(Cp);
   s.gamD = take(C * Fp);
   s.gD = take(C * Fp);
-  s.xsq = take(C8);
+  s.xsq = take(Cp);
   s.S = take(Fp * Vp);
   s.z = take(Fp);
   return s;
@@ -104,15 +106,11 @@ static inline LinScratch carveLinScratch(const LinPlan& p, float* base) {
 // Runs the whole sequence of (batch b, query head h).
 using LinRunHeadFn = void (*)(const LinPlan&, int32_t b, int32_t h, float* scratch);
 
-struct LinKernels {
-  const char* name;
+// The linear-attention entry point of one instruction set's kernel (defined by linear_body.h).
+struct LinearKernel {
+  int lanes;
   LinRunHeadFn runHead;
 };
-
-const LinKernels& linPortableKernels();
-#if defined(__x86_64__) || defined(_M_X64)
-const LinKernels& linAvx2Kernels();
-#endif
 
 }  // namespace linear
 }  // namespace cpu

@@ -1,0 +1,103 @@
+// The registry of CPU kernels (isa.h). Compiled for the baseline instruction set: nothing here
+// runs a kernel, it only decides which one runs.
+#include "isa.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace attnflow {
+namespace cpu {
+
+// The kernels of each instruction set (kernel_<isa>.cpp, linear_<isa>.cpp).
+namespace portable {
+extern const AttentionKernel kAttentionKernel;
+extern const linear::LinearKernel kLinearKernel;
+}  // namespace portable
+#if defined(__x86_64__) || defined(_M_X64)
+namespace avx2 {
+extern const AttentionKernel kAttentionKernel;
+extern const linear::LinearKernel kLinearKernel;
+}  // namespace avx2
+#endif
+
+namespace {
+
+bool always() { return true; }
+
+#if defined(__x86_64__) || defined(_M_X64)
+bool avx2Supported() {
+  const CpuInfo c = cpuInfo();
+  return c.avx2 && c.fma && c.f16c;
+}
+#endif
+
+const CpuKernel kKernels[] = {
+#if defined(__x86_64__) || defined(_M_X64)
+    {"avx2", "AVX2, FMA and F16C", &avx2Supported, &avx2::kAttentionKernel, &avx2::kLinearKernel},
+#endif
+    {"portable", "nothing beyond the baseline instruction set", &always, &portable::kAttentionKernel,
+     &portable::kLinearKernel},
+};
+constexpr size_t kCount = sizeof(kKernels) / sizeof(kKernels[0]);
+
+std::string kernelNames() {
+  std::string s;
+  for (size_t i = 0; i < kCount; ++i) s += std::string(i ? ", " : "") + kKernels[i].name;
+  return s;
+}
+
+// The choice the environment makes, resolved once: a kernel, or the error every call reports.
+struct EnvChoice {
+  const CpuKernel* kernel = nullptr;
+  std::string error;
+};
+
+EnvChoice chooseFromEnvironment() {
+  EnvChoice c;
+  const char* name = std::getenv("ATTNFLOW_CPU_ISA");
+  if (name == nullptr || *name == '\0') {
+    for (size_t i = 0; i < kCount && c.kernel == nullptr; ++i)
+      if (kKernels[i].supported()) c.kernel = &kKernels[i];
+    return c;
+  }
+  for (size_t i = 0; i < kCount; ++i) {
+    if (std::strcmp(name, kKernels[i].name) != 0) continue;
+    if (kKernels[i].supported()) {
+      c.kernel = &kKernels[i];
+    } else {
+      c.error = std::string("ATTNFLOW_CPU_ISA=") + name + ": this CPU cannot run the " + name + " kernel (it needs " +
+                kKernels[i].needs + "); unset it to use the best kernel this CPU supports";
+    }
+    return c;
+  }
+  c.error = std::string("ATTNFLOW_CPU_ISA=") + name + " names no CPU kernel of this build (it has " + kernelNames() + ")";
+  return c;
+}
+
+std::atomic<const CpuKernel*> gForced{nullptr};
+
+}  // namespace
+
+const CpuKernel* cpuKernels(size_t* count) {
+  *count = kCount;
+  return kKernels;
+}
+
+Status activeKernel(const CpuKernel** out) {
+  *out = nullptr;
+  if (const CpuKernel* forced = gForced.load()) {
+    *out = forced;
+    return Status::Ok();
+  }
+  static const EnvChoice choice = chooseFromEnvironment();
+  if (choice.kernel == nullptr) return Status::Error(choice.error);
+  *out = choice.kernel;
+  return Status::Ok();
+}
+
+void forceKernel(const CpuKernel* k) { gForced.store(k); }
+
+}  // namespace cpu
+}  // namespace attnflow

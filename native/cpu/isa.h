@@ -1,0 +1,44 @@
+// The registry of CPU kernels, one per instruction set: each entry pairs the attention and the
+// linear-attention kernel compiled for that instruction set with the check that this CPU can run
+// them. Calls use the best supported kernel, or the one ATTNFLOW_CPU_ISA names (an unknown name,
+// or a kernel this CPU cannot run, is an error of every call, not a silent fallback).
+//
+// Adding an instruction set (see simd_portable.h for the primitives its file must supply):
+//   simd_<isa>.h        the vector primitives (the only code that is specific to the ISA)
+//   kernel_<isa>.cpp    #include "simd_<isa>.h", then kernel_body.h inside namespace <isa>
+//   linear_<isa>.cpp    #include "simd_<isa>.h", then linear_body.h inside namespace <isa>
+//   isa.cpp             one row of kKernels (name, requirement, supported()), best first
+//   CMakeLists.txt      the compiler flags of *_<isa>.cpp
+#pragma once
+
+#include <cstddef>
+
+#include "attnflow.h"
+#include "kernel.h"
+#include "linear_kernel.h"
+
+namespace attnflow {
+namespace cpu {
+
+struct CpuKernel {
+  const char* name;      // "avx2", "portable", ...: the value of ATTNFLOW_CPU_ISA that selects it
+  const char* needs;     // what the CPU must have, for messages ("AVX2, FMA and F16C")
+  bool (*supported)();   // whether this CPU (and operating system) can run it
+  const AttentionKernel* attention;
+  const linear::LinearKernel* linear;
+  int lanes() const { return attention->lanes; }
+};
+
+// The kernels compiled into this build, best first; the last one (portable) runs anywhere.
+const CpuKernel* cpuKernels(size_t* count);
+
+// The kernel calls use now: forceKernel's choice, else ATTNFLOW_CPU_ISA's (read once), else the
+// first supported one. An unknown name, or a kernel this CPU does not support, is an error that
+// says which kernels there are.
+Status activeKernel(const CpuKernel** out);
+
+// For tests: run calls on `k` (must be supported), or nullptr to go back to the choice above.
+void forceKernel(const CpuKernel* k);
+
+}  // namespace cpu
+}  // namespace attnflow

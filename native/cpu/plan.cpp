@@ -1,0 +1,116 @@
+// The plan of a CPU attention call (planCall) and the per-thread scratch layout of the kernels.
+//
+// float32 K/V with unit headDim stride are read in place (the S^T = K Q^T formulation needs no
+// transposed copy); 16-bit K/V, RoPE on K and other layouts are converted tile by tile into
+// per-thread scratch. When every K/V tile is used by a single item (one query tile: decoding),
+// K/V stream from memory once and a sequential copy is faster than the kernels' strided reads,
+// so they are always copied. Nothing is sized by seqQ x seqK: the RoPE table is O(seqK x dims).
+#include "plan.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace attnflow {
+namespace cpu {
+
+namespace {
+
+// Scratch buffers start on 64-byte boundaries (whole cache lines; aligned for any vector width).
+size_t round16(size_t n) { return (n + 15) & ~static_cast<size_t>(15); }
+
+// cos/sin of (pos + offset) * base^(-2t/dims) for pos in [lo, hi), t < dims/2, as float32 tables
+// [pos - lo][t]. Angles and rotations are in float64: each block of 64 positions takes the exact
+// sincos of its first angle and steps by the angle-addition formula.
+void buildRopeTable(const RopeParams& rope, int64_t lo, int64_t hi, std::vector<float>& cosT,
+                    std::vector<float>& sinT, ThreadPool& pool) {
+  const int half = rope.dims / 2;
+  const int64_t n = hi - lo;
+  cosT.assign(static_cast<size_t>(n) * half, 0.f);
+  sinT.assign(static_cast<size_t>(n) * half, 0.f);
+  std::vector<double> inv(half), stepC(static_cast<size_t>(64) * half), stepS(static_cast<size_t>(64) * half);
+  for (int t = 0; t < half; ++t) inv[t] = std::pow(static_cast<double>(rope.base), -2.0 * t / rope.dims);
+  for (int r = 0; r < 64; ++r)
+    for (int t = 0; t < half; ++t) {
+      stepC[r * half + t] = std::cos(r * inv[t]);
+      stepS[r * half + t] = std::sin(r * inv[t]);
+    }
+  const size_t blocks = static_cast<size_t>((n + 63) / 64);
+  auto body = [&](size_t blk) {
+    const int64_t p0 = lo + static_cast<int64_t>(blk) * 64;
+    const int64_t cnt = std::min<int64_t>(64, hi - p0);
+    for (int t = 0; t < half; ++t) {
+      const double a0 = static_cast<double>(p0 + rope.offset) * inv[t];
+      const double c0 = std::cos(a0), s0 = std::sin(a0);
+      for (int64_t r = 0; r < cnt; ++r) {
+        const double cr = stepC[r * half + t], sr = stepS[r * half + t];
+        const size_t at = static_cast<size_t>(p0 - lo + r) * half + t;
+        cosT[at] = static_cast<float>(c0 * cr - s0 * sr);
+        sinT[at] = static_cast<float>(s0 * cr + c0 * sr);
+      }
+    }
+  };
+  pool.parallelFor(blocks, body);
+}
+
+}  // namespace
+
+size_t scratchFloats(int D, int Dp) {
+  const size_t DpA = round16(static_cast<size_t>(Dp));
+  return round16(static_cast<size_t>(D) * kBQ) + round16(static_cast<size_t>(kBK) * kBQ) + kBQ * DpA + 3 * kBQ +
+         2 * kBK * DpA + DpA + 16;
+}
+
+Scratch carveScratch(float* base, int D, int Dp) {
+  const size_t DpA = round16(static_cast<size_t>(Dp));  // segment sizes: every segment starts on a cache line
+  Scratch s;
+  float* p = base;
+  s.qT = p;
+  p += round16(static_cast<size_t>(D) * kBQ);
+  s.sT = p;
+  p += round16(static_cast<size_t>(kBK) * kBQ);
+  s.o = p;
+  p += kBQ * DpA;
+  s.m = p;
+  p += kBQ;
+  s.l = p;
+  p += kBQ;
+  s.alpha = p;
+  p += kBQ;
+  s.kBuf = p;
+  p += kBK * DpA;
+  s.vBuf = p;
+  p += kBK * DpA;
+  s.row = p;
+  return s;
+}
+
+void planCall(const AttentionParams& p, int lanes, ThreadPool& pool, Plan& P, PlanBuffers& buffers) {
+  P.Dp = (P.D + lanes - 1) / lanes * lanes;
+  // The query tile is scaled once as it is packed; with a softcap the scale must come before the
+  // tanh and log2(e) after it.
+  P.qScale = P.softcap ? P.scale : P.scaleLog2;
+  if (p.alibiSlopes) {
+    buffers.alibi2.resize(static_cast<size_t>(P.Hq));
+    core::alibiLog2(p, P.Hq, buffers.alibi2.data());
+    P.alibi2 = buffers.alibi2.data();
+  }
+  P.rope = p.rope.enabled;
+  if (P.rope) {
+    P.ropeInterleaved = p.rope.interleaved;
+    P.ropeDims = p.rope.dims;
+    P.ropeLo = std::min<int64_t>(0, P.shift);
+    buildRopeTable(p.rope, P.ropeLo, P.Sk, buffers.ropeCos, buffers.ropeSin, pool);
+    P.ropeCos = buffers.ropeCos.data();
+    P.ropeSin = buffers.ropeSin.data();
+  }
+  P.kDirect = P.k.dtype == DType::F32 && !P.rope && P.k.sd == 1;
+  P.vDirect = P.v.dtype == DType::F32 && P.v.sd == 1 && P.D % lanes == 0;
+  if (P.numQBlocks <= 1) {
+    // Each K/V tile is used by one item only (decoding): it streams from memory once, and a
+    // sequential copy into scratch reads memory faster than the kernels' strided access.
+    P.kDirect = P.vDirect = false;
+  }
+}
+
+}  // namespace cpu
+}  // namespace attnflow

@@ -1,0 +1,39 @@
+// The stages of one CPU attention call before the kernels run (forward.cpp strings them
+// together): the plan (plan.cpp: the resolved call plus what the CPU kernels need) and the
+// schedule (schedule.cpp: the work items and their order).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "attnflow.h"
+#include "kernel.h"
+#include "thread_pool.h"
+
+namespace attnflow {
+namespace cpu {
+
+// Memory the plan points into; lives as long as the call.
+struct PlanBuffers {
+  std::vector<float> alibi2, ropeCos, ropeSin;
+};
+
+// Completes the plan of a resolved call (`P` holds the core::AttentionCall of `p`) for a kernel
+// of `lanes` lanes: padding, the query scale, ALiBi slopes in log2 units, RoPE tables (built on
+// `pool`), and whether K and V tiles are read in place.
+void planCall(const AttentionParams& p, int lanes, ThreadPool& pool, Plan& P, PlanBuffers& buffers);
+
+// The work of one call cut into items (see Item): rows of the BlockMask grouped by (batch, kv
+// head), heads of a GQA group packed for decoding, rows split across items when there are too
+// few rows to keep `threads` threads busy.
+struct Schedule {
+  std::vector<Item> items;
+  std::vector<uint32_t> order;      // the order items are handed to threads
+  std::vector<Item> merges;         // the first item of each split row...
+  std::vector<int32_t> mergeCount;  // ...and how many partial results it has
+  int32_t slots = 0;                // partial results in all
+};
+Schedule scheduleItems(const Plan& P, unsigned threads);
+
+}  // namespace cpu
+}  // namespace attnflow
