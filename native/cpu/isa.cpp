@@ -20,6 +20,10 @@ namespace avx2 {
 extern const AttentionKernel kAttentionKernel;
 extern const linear::LinearKernel kLinearKernel;
 }  // namespace avx2
+namespace avx512 {
+extern const AttentionKernel kAttentionKernel;
+extern const linear::LinearKernel kLinearKernel;
+}  // namespace avx512
 #endif
 
 namespace {
@@ -31,10 +35,16 @@ bool avx2Supported() {
   const CpuInfo c = cpuInfo();
   return c.avx2 && c.fma && c.f16c;
 }
+bool avx512Supported() {
+  const CpuInfo c = cpuInfo();
+  return avx2Supported() && c.avx512f && c.avx512bw && c.avx512dq && c.avx512vl;
+}
 #endif
 
 const CpuKernel kKernels[] = {
 #if defined(__x86_64__) || defined(_M_X64)
+    {"avx512", "AVX-512 F, BW, DQ and VL, FMA and F16C", &avx512Supported, &avx512::kAttentionKernel,
+     &avx512::kLinearKernel},
     {"avx2", "AVX2, FMA and F16C", &avx2Supported, &avx2::kAttentionKernel, &avx2::kLinearKernel},
 #endif
     {"portable", "nothing beyond the baseline instruction set", &always, &portable::kAttentionKernel,

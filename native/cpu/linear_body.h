@@ -62,13 +62,26 @@ template <int R>
 static inline void gemmRows(int N, int K, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
                             bool acc) {
   int j = 0;
-  for (; j + 2 * kLanes <= N; j += 2 * kLanes) gemmBlock<R, 2>(K, a, lda, b + j, ldb, c + j, ldc, acc);
+  for (; j + kGemmNV * kLanes <= N; j += kGemmNV * kLanes) gemmBlock<R, kGemmNV>(K, a, lda, b + j, ldb, c + j, ldc, acc);
   for (; j < N; j += kLanes) gemmBlock<R, 1>(K, a, lda, b + j, ldb, c + j, ldc, acc);
+}
+
+// gemmRows<rows> for 1 <= rows <= R.
+template <int R>
+static inline void gemmRowsUpTo(int rows, int N, int K, const float* a, int64_t lda, const float* b, int64_t ldb,
+                                float* c, int64_t ldc, bool acc) {
+  if constexpr (R >= 1) {
+    if (rows == R) {
+      gemmRows<R>(N, K, a, lda, b, ldb, c, ldc, acc);
+      return;
+    }
+    gemmRowsUpTo<R - 1>(rows, N, K, a, lda, b, ldb, c, ldc, acc);
+  }
 }
 
 static void gemm(int M, int N, int K, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
                  bool acc, Tri tri) {
-  constexpr int R = 4;
+  constexpr int R = kGemmR;
   for (int i0 = 0; i0 < M; i0 += R) {
     const int r = M - i0 < R ? M - i0 : R;
     int n = N, k = K;
@@ -76,12 +89,7 @@ static void gemm(int M, int N, int K, const float* a, int64_t lda, const float* 
     if (tri == kTriK) k = i0 + r < K ? i0 + r : K;
     const float* ai = a + i0 * lda;
     float* ci = c + i0 * ldc;
-    switch (r) {
-      case 4: gemmRows<4>(n, k, ai, lda, b, ldb, ci, ldc, acc); break;
-      case 3: gemmRows<3>(n, k, ai, lda, b, ldb, ci, ldc, acc); break;
-      case 2: gemmRows<2>(n, k, ai, lda, b, ldb, ci, ldc, acc); break;
-      default: gemmRows<1>(n, k, ai, lda, b, ldb, ci, ldc, acc); break;
-    }
+    gemmRowsUpTo<R>(r, n, k, ai, lda, b, ldb, ci, ldc, acc);
   }
 }
 

@@ -75,6 +75,7 @@ Status validateAttention(const AttentionParams& p);
 
 struct CpuInfo {
   bool avx2 = false, fma = false, f16c = false, avx512f = false, neon = false;
+  bool avx512bw = false, avx512dq = false, avx512vl = false, avx512bf16 = false;
   unsigned threads = 1;
 };
 CpuInfo cpuInfo();
