@@ -322,8 +322,8 @@ static void finishRow(const Plan& P, const Scratch& S, int b, int h, int iq, con
 // attend the key. So P V runs with the non-finite rows of V zeroed (a copy in vBuf, or vBuf itself
 // when V was converted into it: zeroNonFiniteRows), and those rows' terms are then added for the
 // columns that attend them only (addNonFiniteRows, reloading the rows from the source). Rare: taken
-// only when tileFinite fails, so both stay out of line (and runItemImpl keeps its single, inlined
-// computePV call).
+// only when tileFinite fails, so both stay out of line (and the P V calls of runItemImpl stay
+// inlined).
 
 // Returns the rows (bit j) of the tile that hold inf or NaN, with *v / *vs pointing at a copy in
 // which they are zero; 0 (and *v, *vs untouched) when there are none (tileFinite's sum overflowed).
@@ -442,14 +442,28 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
       for (int c = 0; c < qw; ++c) colMax[c] = S.m[c];
       computeST<true>(kp, ks, S.qT, qw, D, nk, S.sT, colMax);
       softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, colMax);
-    } else {
+    } else if (t < 0) {
       computeST<false>(kp, ks, S.qT, qw, D, nk, S.sT, nullptr);
-      if (t >= 0) transposeMask(P.bits + t * tileWords, nqi, nq, maskT);
-      softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, t >= 0 ? maskT : nullptr, nullptr);
+      softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, nullptr);
+    } else {
+      // a partial tile: only the blocks with an allowed pair; without softcap or ALiBi the mask
+      // and the column maxima are applied as the blocks are stored
+      transposeMask(P.bits + t * tileWords, nqi, nq, maskT);
+      if (!P.softcap && !P.alibi2) {
+        for (int c = 0; c < qw; ++c) colMax[c] = S.m[c];
+        computeSTMasked<true>(kp, ks, S.qT, qw, D, nk, S.sT, maskT, colMax);
+        softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, colMax);
+      } else {
+        computeSTMasked<false>(kp, ks, S.qT, qw, D, nk, S.sT, maskT, nullptr);
+        softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, maskT, nullptr);
+      }
     }
     uint64_t bad = 0;  // partial tile: rows of V holding inf / NaN, zeroed in the copy vp now points at
     if (t >= 0 && !tileFinite(vp, vs, nk, Dp)) bad = zeroNonFiniteRows(S, nk, Dp, &vp, &vs);
-    computePV(S.sT, qw, vp, vs, nk, nq, S.o, Dp, S.alpha);
+    if (t < 0)
+      computePV(S.sT, qw, vp, vs, nk, nq, S.o, Dp, S.alpha);
+    else
+      computePVMasked(S.sT, qw, vp, vs, nk, nq, S.o, Dp, S.alpha, maskT);
     if (bad) addNonFiniteRows(P, S, b, hk, j0, nq, qw, maskT, bad);
   }
 
