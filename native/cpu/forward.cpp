@@ -51,7 +51,7 @@ Status forward(const AttentionParams& p) {
 
   ThreadPool& pool = ThreadPool::instance();
   PlanBuffers buffers;
-  planCall(p, kernel->lanes(), pool, P, buffers);
+  planCall(p, *kernel->attention, pool, P, buffers);
   const Schedule schedule = scheduleItems(P, pool.threads());
   runSchedule(P, schedule, *kernel->attention, pool);
   return Status::Ok();

@@ -371,6 +371,46 @@ __attribute__((noinline, cold)) static void addNonFiniteRows(const Plan& P, cons
   }
 }
 
+// The start of an item: empty running max, sum and output; the ALiBi slope and query position of
+// each column.
+static void beginItem(const Plan& P, const Scratch& S, int h, int i0, int nqi, int nq, int qw, float* colSlope,
+                      int64_t* colPos) {
+  for (int i = 0; i < qw; ++i) {
+    S.m[i] = -__builtin_inff();
+    S.l[i] = 0.f;
+  }
+  for (int64_t x = 0, n = static_cast<int64_t>(nq) * P.Dp; x < n; ++x) S.o[x] = 0.f;
+  if (P.alibi2) {
+    for (int c = 0; c < qw; ++c) {
+      const int cc = c < nq ? c : 0;
+      colSlope[c] = P.alibi2[h + cc / nqi];
+      colPos[c] = i0 + cc % nqi + P.shift;
+    }
+  }
+}
+
+// The end of an item: its rows finished, or (split-KV) its partial result in its slot.
+static void endItem(const Plan& P, const Scratch& S, const Item& it, int i0, int nqi, int nq, float* partials) {
+  const int b = it.b, h = it.h, Dp = P.Dp;
+  if (it.slot < 0) {
+    for (int c = 0; c < nq; ++c)
+      finishRow(P, S, b, h + c / nqi, i0 + c % nqi, S.o + static_cast<int64_t>(c) * Dp, S.m[c], S.l[c]);
+  } else {
+    float* base = partials + static_cast<size_t>(it.slot) * partialStride(Dp);
+    for (int64_t x = 0, n = static_cast<int64_t>(nq) * Dp; x < n; ++x) base[x] = S.o[x];
+    float* pm = base + static_cast<size_t>(kBQ) * Dp;
+    float* pl = pm + kBQ;
+    for (int c = 0; c < nq; ++c) {
+      pm[c] = S.m[c];
+      pl[c] = S.l[c];
+    }
+  }
+}
+
+#if defined(ATTNFLOW_KERNEL_BF16DOT)
+#include "kernel_bf16dot.h"
+#endif
+
 static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* partials) {
   const int b = it.b, h = it.h, qb = it.qb;
   const int hk = h / P.group;
@@ -379,26 +419,18 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
   const int nq = nqi * it.ng;              // columns: rows x packed heads (<= kBQ)
   const int qw = roundLanes(nq);
   const int D = P.D, Dp = P.Dp;
-  const float ninf = -__builtin_inff();
   uint64_t maskT[64];
   float colMax[kBQ];
   float colSlope[kBQ], colRel[kBQ];
   int64_t colPos[kBQ];
   const ColumnInfo ci{colSlope, colRel};
-
-  for (int i = 0; i < qw; ++i) {
-    S.m[i] = ninf;
-    S.l[i] = 0.f;
+#if defined(ATTNFLOW_KERNEL_BF16DOT)
+  if (P.bf16Dot) {
+    runItemDot(P, it, S, partials);
+    return;
   }
-  for (int64_t x = 0, n = static_cast<int64_t>(nq) * Dp; x < n; ++x) S.o[x] = 0.f;
-  if (P.alibi2) {
-    for (int c = 0; c < qw; ++c) {
-      const int cc = c < nq ? c : 0;
-      colSlope[c] = P.alibi2[h + cc / nqi];
-      colPos[c] = i0 + cc % nqi + P.shift;
-    }
-  }
-
+#endif
+  beginItem(P, S, h, i0, nqi, nq, qw, colSlope, colPos);
   if (it.e1 > it.e0) packQ(P, S, b, h, i0, nqi, nq, qw);
 
   const int64_t tileWords = static_cast<int64_t>(kBQ) * P.wordsPerRow;
@@ -467,19 +499,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     if (bad) addNonFiniteRows(P, S, b, hk, j0, nq, qw, maskT, bad);
   }
 
-  if (it.slot < 0) {
-    for (int c = 0; c < nq; ++c)
-      finishRow(P, S, b, h + c / nqi, i0 + c % nqi, S.o + static_cast<int64_t>(c) * Dp, S.m[c], S.l[c]);
-  } else {
-    float* base = partials + static_cast<size_t>(it.slot) * partialStride(Dp);
-    for (int64_t x = 0, n = static_cast<int64_t>(nq) * Dp; x < n; ++x) base[x] = S.o[x];
-    float* pm = base + static_cast<size_t>(kBQ) * Dp;
-    float* pl = pm + kBQ;
-    for (int c = 0; c < nq; ++c) {
-      pm[c] = S.m[c];
-      pl[c] = S.l[c];
-    }
-  }
+  endItem(P, S, it, i0, nqi, nq, partials);
 }
 
 // Combines `count` partial results of one row (split-KV) through their log-sum-exp. A part with
@@ -518,4 +538,8 @@ static void mergeRowImpl(const Plan& P, const Scratch& S, const Item& first, con
 
 }  // namespace
 
-extern const AttentionKernel kAttentionKernel = {kLanes, &runItemImpl, &mergeRowImpl};
+#if defined(ATTNFLOW_KERNEL_BF16DOT)
+extern const AttentionKernel kAttentionKernel = {kLanes, true, &runItemImpl, &mergeRowImpl};
+#else
+extern const AttentionKernel kAttentionKernel = {kLanes, false, &runItemImpl, &mergeRowImpl};
+#endif

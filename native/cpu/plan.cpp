@@ -57,7 +57,7 @@ void buildRopeTable(const RopeParams& rope, int64_t lo, int64_t hi, std::vector<
 size_t scratchFloats(int D, int Dp) {
   const size_t DpA = round16(static_cast<size_t>(Dp));
   return round16(static_cast<size_t>(D) * kBQ) + round16(static_cast<size_t>(kBK) * kBQ) + kBQ * DpA + 3 * kBQ +
-         2 * kBK * DpA + DpA + 16;
+         2 * kBK * DpA + DpA + 16 + kBK / 2 * kBQ;
 }
 
 Scratch carveScratch(float* base, int D, int Dp) {
@@ -81,10 +81,14 @@ Scratch carveScratch(float* base, int D, int Dp) {
   s.vBuf = p;
   p += kBK * DpA;
   s.row = p;
+  p += DpA;
+  s.p2 = p;
   return s;
 }
 
-void planCall(const AttentionParams& p, int lanes, ThreadPool& pool, Plan& P, PlanBuffers& buffers) {
+void planCall(const AttentionParams& p, const AttentionKernel& kernel, ThreadPool& pool, Plan& P,
+              PlanBuffers& buffers) {
+  const int lanes = kernel.lanes;
   P.Dp = (P.D + lanes - 1) / lanes * lanes;
   // The query tile is scaled once as it is packed; with a softcap the scale must come before the
   // tanh and log2(e) after it.
@@ -110,6 +114,8 @@ void planCall(const AttentionParams& p, int lanes, ThreadPool& pool, Plan& P, Pl
     // sequential copy into scratch reads memory faster than the kernels' strided access.
     P.kDirect = P.vDirect = false;
   }
+  P.bf16Dot = kernel.bf16Dot && P.q.dtype == DType::BF16 && P.k.dtype == DType::BF16 && P.v.dtype == DType::BF16 &&
+              !P.rope && P.D % 2 == 0 && P.k.sd == 1 && P.v.sd == 1;
 }
 
 }  // namespace cpu
