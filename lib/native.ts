@@ -8,13 +8,31 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+export interface NativeCpuKernel {
+  name: string;
+  lanes: number;
+  supported: boolean;
+  /** supported, and chosen by default where it comes first (a kernel may only pay on some CPUs) */
+  preferred: boolean;
+  needs: string;
+}
+
 export interface NativeCpuInfo {
   avx2: boolean;
   fma: boolean;
   f16c: boolean;
   avx512f: boolean;
+  avx512bw: boolean;
+  avx512dq: boolean;
+  avx512vl: boolean;
+  avx512bf16: boolean;
   neon: boolean;
   threads: number;
+  /** the kernels of this build, best first */
+  kernels: NativeCpuKernel[];
+  /** the kernel calls use (absent when ATTNFLOW_CPU_ISA names one this CPU cannot run) */
+  kernel?: string;
+  kernelError?: string;
   tile: { blockQ: number; blockK: number };
 }
 

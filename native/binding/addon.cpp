@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "../cpu/isa.h"
 #include "args.h"
 #include "attnflow.h"
 #include "cuda_binding.h"
@@ -28,6 +29,29 @@ Napi::Object cpuInfoObject(Napi::Env env) {
   o.Set("avx512f", c.avx512f);
   o.Set("neon", c.neon);
   o.Set("threads", c.threads);
+  o.Set("avx512bw", c.avx512bw);
+  o.Set("avx512dq", c.avx512dq);
+  o.Set("avx512vl", c.avx512vl);
+  o.Set("avx512bf16", c.avx512bf16);
+  // The CPU kernels of this build (best first) and the one calls use now (or why none can run:
+  // ATTNFLOW_CPU_ISA naming a kernel this CPU lacks).
+  size_t n = 0;
+  const attnflow::cpu::CpuKernel* all = attnflow::cpu::cpuKernels(&n);
+  Napi::Array kernels = Napi::Array::New(env, n);
+  for (size_t i = 0; i < n; ++i) {
+    Napi::Object k = Napi::Object::New(env);
+    k.Set("name", all[i].name);
+    k.Set("lanes", all[i].lanes());
+    k.Set("supported", all[i].supported());
+    k.Set("preferred", all[i].supported() && (!all[i].preferred || all[i].preferred()));
+    k.Set("needs", all[i].needs);
+    kernels.Set(static_cast<uint32_t>(i), k);
+  }
+  o.Set("kernels", kernels);
+  const attnflow::cpu::CpuKernel* active = nullptr;
+  const Status st = attnflow::cpu::activeKernel(&active);
+  if (st.ok) o.Set("kernel", active->name);
+  else o.Set("kernelError", st.message);
   attnflow::TileShape t = attnflow::cpuTileShape();
   Napi::Object tile = Napi::Object::New(env);
   tile.Set("blockQ", t.blockQ);
