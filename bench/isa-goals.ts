@@ -6,7 +6,9 @@
  * contender of a round alike. Medians over rounds; the load average is printed per round.
  *
  * Usage: node dist/bench/isa-goals.js [--isa avx512,avx2] [--rounds N] [--quick] [--json FILE]
- *   --isa     the kernels to compare (default: avx512,avx2; one the CPU lacks is reported and skipped)
+ *   --isa     the kernels to compare (default: every kernel of the build but portable; one the CPU
+ *             lacks is reported and skipped). avx512bf16 differs from avx512 only for bfloat16
+ *             inputs, so it runs the bf16 case alone.
  *   --rounds  interleaved rounds (default 7, --quick 3)
  * Prints Markdown on stdout, progress on stderr.
  */
@@ -127,7 +129,8 @@ async function main(): Promise<number> {
   const tile = cpu.tile!;
   const threads = cpu.threads ?? os.availableParallelism();
   const rounds = Number(values.rounds ?? (values.quick ? 3 : 7));
-  const isas = (values.isa ?? 'avx512,avx2').split(',').filter(Boolean);
+  const buildKernels = (cpu.kernels ?? []).map((k) => k.name).filter((n) => n !== 'portable');
+  const isas = (values.isa ?? buildKernels.join(',')).split(',').filter(Boolean);
 
   const children: KernelChild[] = [];
   const skipped: { isa: string; error: string }[] = [];
@@ -174,7 +177,8 @@ async function main(): Promise<number> {
   }
 
   const series = new Map<string, Series>(); // `${isa}/${case}`
-  for (const ch of children) for (const id of CASES) series.set(`${ch.isa}/${id}`, { samples: [] });
+  const casesOf = (isa: string): IsaCaseId[] => (isa === 'avx512bf16' ? ['dense-bf16'] : CASES);
+  for (const ch of children) for (const id of casesOf(ch.isa)) series.set(`${ch.isa}/${id}`, { samples: [] });
   const loads: number[][] = [os.loadavg()];
   for (let r = 0; r < rounds; r++) {
     log(`isa-goals: round ${r + 1}/${rounds} (load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')})`);
@@ -182,7 +186,7 @@ async function main(): Promise<number> {
     for (const id of CASES) {
       // alternate which kernel goes first
       const order = r % 2 ? [...children].reverse() : children;
-      for (const ch of order) await sampleChild(series.get(`${ch.isa}/${id}`)!, ch, id);
+      for (const ch of order) if (series.has(`${ch.isa}/${id}`)) await sampleChild(series.get(`${ch.isa}/${id}`)!, ch, id);
     }
     loads.push(os.loadavg());
   }
@@ -201,7 +205,7 @@ async function main(): Promise<number> {
     kernels: Object.fromEntries(
       children.map((ch) => [
         ch.isa,
-        Object.fromEntries(CASES.map((id) => {
+        Object.fromEntries(casesOf(ch.isa).map((id) => {
           const s = series.get(`${ch.isa}/${id}`)!;
           return [id, { medianMs: median(s.samples), samples: s.samples, error: s.error, flops: flops[id] }];
         })) as unknown as Report['kernels'][string],
@@ -251,6 +255,7 @@ function render(r: Report): string {
   for (const id of CASES) {
     const cells = isas.map((i) => {
       const k = r.kernels[i][id];
+      if (!k) return '— | —';
       if (k.error) return `error: ${k.error} | —`;
       return `${fmtMs(k.medianMs)} | ${k.flops ? gf(k.flops, k.medianMs).toFixed(1) : '—'}`;
     });
@@ -260,11 +265,18 @@ function render(r: Report): string {
 
   lines.push('| goal | kernel | ratio |', '| --- | --- | --- |');
   const g = (i: string, id: IsaCaseId) => {
-    const k = r.kernels[i][id];
-    return k.error ? NaN : gf(k.flops, k.medianMs);
+    const k = r.kernels[i]?.[id];
+    return !k || k.error ? NaN : gf(k.flops, k.medianMs);
   };
-  const ms = (i: string, id: IsaCaseId) => (r.kernels[i][id].error ? NaN : r.kernels[i][id].medianMs);
+  const ms = (i: string, id: IsaCaseId) => {
+    const k = r.kernels[i]?.[id];
+    return !k || k.error ? NaN : k.medianMs;
+  };
+  if (r.kernels.avx512bf16 && r.kernels.avx512) {
+    lines.push(`| bf16 vs f32 throughput (bf16 on avx512bf16, f32 on avx512) | avx512bf16 | ${verdict(ms('avx512', 'dense-f32') / ms('avx512bf16', 'dense-bf16'), 1.5)} |`);
+  }
   for (const i of isas) {
+    if (i === 'avx512bf16') continue;
     lines.push(`| dense f32 N=4096 vs ORT MultiHeadAttention (stretch 1.2×) | ${i} | ${verdict(g(i, 'dense-f32') / mhaGf, 1.0)} |`);
     lines.push(`| dense f32 N=4096 vs the sgemm rate | ${i} | ${verdict(g(i, 'dense-f32') / sgemmGf, 0.85)} |`);
     lines.push(`| bf16 vs f32 throughput | ${i} | ${verdict(ms(i, 'dense-f32') / ms(i, 'dense-bf16'), 1.5)} |`);
