@@ -333,7 +333,7 @@ static void runItemDot(const Plan& P, const Item& it, const Scratch& S, float* p
     }
     if (t >= 0 && !tileFiniteBf16(P, b, hk, j0, nk)) {
       // the f32 path's exact treatment of non-finite V in a partial tile
-      packV(P, S, b, hk, j0, nk);
+      packV(P, S, b, hk, j0, nk, -1);
       const float* vp = S.vBuf;
       int64_t vs = Dp;
       const uint64_t bad = zeroNonFiniteRows(S, nk, Dp, &vp, &vs);

@@ -125,13 +125,24 @@ static void packQ(const Plan& P, const Scratch& S, int b, int h, int i0, int nqi
     for (int c = 0; c < qw; ++c) S.qT[d * qw + c] = tmp[static_cast<int64_t>(c) * Dp + d];
 }
 
+// Asks for the row of n elements at element offset `off` of an operand (unit headDim stride) to be
+// brought into the cache. The tile copies below request the next tile's row as they copy this
+// one's, so when K/V stream from memory (decoding) a tile's latency overlaps the work on the last.
+static inline void prefetchRow(const OperandPlan& op, int64_t off, int n) {
+  if (op.sd != 1) return;
+  const int64_t esize = op.dtype == DType::F32 ? 4 : 2;
+  const char* p = static_cast<const char*>(op.data) + off * esize;
+  for (int64_t x = 0; x < n * esize; x += 64) __builtin_prefetch(p + x, 0, 3);
+}
+
 // Converts nk rows of K (rotated) into kBuf [nk][Dp].
-static void packK(const Plan& P, const Scratch& S, int b, int hk, int j0, int nk) {
+static void packK(const Plan& P, const Scratch& S, int b, int hk, int j0, int nk, int nextJ0) {
   const int D = P.D, Dp = P.Dp;
   const int half = P.ropeDims / 2;
   for (int r = 0; r < nk; ++r) {
     float* dst = S.kBuf + static_cast<int64_t>(r) * Dp;
     const int64_t off = b * P.k.sb + hk * P.k.sh + static_cast<int64_t>(j0 + r) * P.k.ss;
+    if (nextJ0 >= 0 && nextJ0 + r < P.Sk) prefetchRow(P.k, off + static_cast<int64_t>(nextJ0 - j0) * P.k.ss, D);
     loadRow(P.k, off, P.k.sd, D, dst);
     if (P.rope) {
       const int64_t pj = j0 + r - P.ropeLo;
@@ -141,11 +152,12 @@ static void packK(const Plan& P, const Scratch& S, int b, int hk, int j0, int nk
 }
 
 // Converts nk rows of V into vBuf [nk][Dp], zero-padding headDim to Dp.
-static void packV(const Plan& P, const Scratch& S, int b, int hk, int j0, int nk) {
+static void packV(const Plan& P, const Scratch& S, int b, int hk, int j0, int nk, int nextJ0) {
   const int D = P.D, Dp = P.Dp;
   for (int r = 0; r < nk; ++r) {
     float* dst = S.vBuf + static_cast<int64_t>(r) * Dp;
     const int64_t off = b * P.v.sb + hk * P.v.sh + static_cast<int64_t>(j0 + r) * P.v.ss;
+    if (nextJ0 >= 0 && nextJ0 + r < P.Sk) prefetchRow(P.v, off + static_cast<int64_t>(nextJ0 - j0) * P.v.ss, D);
     loadRow(P.v, off, P.v.sd, D, dst);
     for (int d = D; d < Dp; ++d) dst[d] = 0.f;
   }
@@ -444,6 +456,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     const int t = P.partial[e];
     const int j0 = kt * kBK;
     const int nk = imin(kBK, P.Sk - j0);
+    const int nextJ0 = e + 1 < it.e1 ? P.colIdx[e + 1] * kBK : -1;
 
     const float* kp;
     int64_t ks;
@@ -451,7 +464,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
       kp = kSrc + kHead + static_cast<int64_t>(j0) * P.k.ss;
       ks = P.k.ss;
     } else {
-      packK(P, S, b, hk, j0, nk);
+      packK(P, S, b, hk, j0, nk, nextJ0);
       kp = S.kBuf;
       ks = Dp;
     }
@@ -461,7 +474,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
       vp = vSrc + vHead + static_cast<int64_t>(j0) * P.v.ss;
       vs = P.v.ss;
     } else {
-      packV(P, S, b, hk, j0, nk);
+      packV(P, S, b, hk, j0, nk, nextJ0);
       vp = S.vBuf;
       vs = Dp;
     }
