@@ -171,7 +171,7 @@ async function main(): Promise<number> {
   const report: GoalsReport = {
     date: new Date().toISOString(),
     machine: { cpu: os.cpus()[0]?.model ?? 'unknown', logicalCpus: os.availableParallelism(), loadAvgStart, loadAvgEnd: os.loadavg() },
-    attnflow: { version: inf.version, threads: cpu.threads, kernel: cpu.kernel, simd: cpu.simd, tile: cpu.tile },
+    attnflow: { version: inf.version, threads: cpu.threads, kernel: cpu.kernel?.name, simd: cpu.simd, tile: cpu.tile },
     onnxruntime: ortErr ? null : await ortVersion(),
     ortThreads,
     sgemm,

@@ -55,12 +55,12 @@ function prepare(id: IsaCaseId): Runner {
 
 async function main(): Promise<void> {
   const send = (m: unknown) => process.send?.(m);
-  const cpu = info().backends.cpu as { available: boolean; threads?: number; kernel?: string; reason?: string };
+  const cpu = info().backends.cpu;
   if (!cpu.available) {
     send({ type: 'ready', kernel: null, reason: cpu.reason ?? 'unavailable' });
     return;
   }
-  send({ type: 'ready', kernel: cpu.kernel ?? null, threads: cpu.threads });
+  send({ type: 'ready', kernel: cpu.kernel?.name ?? null, threads: cpu.threads });
   const runners = new Map<IsaCaseId, Runner>();
   process.on('message', (m: { type: string; id?: number; case?: IsaCaseId }) => {
     if (m.type === 'exit') {

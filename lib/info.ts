@@ -1,5 +1,5 @@
 /** What this installation can run: backends, devices, CPU features. */
-import { packageVersion, tryLoadNative, type NativeCudaDevice } from './native.js';
+import { packageVersion, tryLoadNative, type NativeCpuKernel, type NativeCudaDevice } from './native.js';
 import { describeValue } from './describe.js';
 
 export interface BackendStatus {
@@ -17,11 +17,12 @@ export interface AttnflowInfo {
     reference: BackendStatus;
     cpu: BackendStatus & {
       threads?: number;
+      /** CPU features the machine has */
       simd?: string[];
-      /** the CPU kernel calls use: 'avx512bf16', 'avx512', 'avx2' or 'portable' (ATTNFLOW_CPU_ISA may force one) */
-      kernel?: string;
-      /** the CPU kernels of this build, best first: whether this CPU can run each, and whether it is chosen by default where it comes first (avx512bf16 only where its dot products pay) */
-      kernels?: { name: string; lanes: number; supported: boolean; preferred: boolean }[];
+      /** the kernel calls run (chosen from the CPU's features, or by ATTNFLOW_CPU_ISA) */
+      kernel?: { name: string; lanes: number };
+      /** every CPU kernel of this build, and whether this CPU can run it */
+      kernels?: NativeCpuKernel[];
       tile?: { blockQ: number; blockK: number };
     };
     cuda: BackendStatus & { compiled: boolean; runtimeVersion?: number; driverVersion?: number; devices: NativeCudaDevice[] };
@@ -50,15 +51,16 @@ export function info(): AttnflowInfo {
   }
   const n = native.addon.info();
   const simd = (['avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512dq', 'avx512vl', 'avx512bf16', 'neon'] as const).filter((f) => n.cpu[f]);
-  const kernels = n.cpu.kernels.map((k) => ({ name: k.name, lanes: k.lanes, supported: k.supported, preferred: k.preferred }));
+  const kernels = n.cpu.kernels ? { kernels: n.cpu.kernels } : {};
+  // An ATTNFLOW_CPU_ISA that names a kernel this CPU cannot run makes every CPU call fail: say so here.
+  const cpu = n.cpu.kernel === null
+    ? { available: false, reason: n.cpu.kernelError ?? 'no CPU kernel can run', threads: n.cpu.threads, simd, ...kernels, tile: n.cpu.tile }
+    : { available: true, threads: n.cpu.threads, simd, ...(n.cpu.kernel ? { kernel: n.cpu.kernel } : {}), ...kernels, tile: n.cpu.tile };
   return {
     ...base,
     backends: {
       reference: { available: true },
-      cpu:
-        n.cpu.kernel === undefined
-          ? { available: false, reason: n.cpu.kernelError ?? 'no CPU kernel can run', threads: n.cpu.threads, simd, kernels, tile: n.cpu.tile }
-          : { available: true, threads: n.cpu.threads, simd, kernel: n.cpu.kernel, kernels, tile: n.cpu.tile },
+      cpu,
       cuda: {
         available: n.cuda.available,
         compiled: n.cuda.compiled,
@@ -95,12 +97,11 @@ function infoProblem(x: unknown): string | null {
   if (!optional(cpu.reason, 'string')) return bad('backends.cpu.reason', cpu.reason);
   if (!optional(cpu.threads, 'number')) return bad('backends.cpu.threads', cpu.threads);
   if (cpu.simd !== undefined && !(Array.isArray(cpu.simd) && cpu.simd.every((f) => typeof f === 'string'))) return bad('backends.cpu.simd', cpu.simd);
-  if (!optional(cpu.kernel, 'string')) return bad('backends.cpu.kernel', cpu.kernel);
-  if (cpu.kernels !== undefined && !(Array.isArray(cpu.kernels) && cpu.kernels.every((k) => isObject(k) && typeof k.name === 'string' && typeof k.supported === 'boolean'))) {
-    return bad('backends.cpu.kernels', cpu.kernels);
-  }
   if (cpu.tile !== undefined && !(isObject(cpu.tile) && typeof cpu.tile.blockQ === 'number' && typeof cpu.tile.blockK === 'number')) {
     return bad('backends.cpu.tile', cpu.tile);
+  }
+  if (cpu.kernel !== undefined && !(isObject(cpu.kernel) && typeof cpu.kernel.name === 'string' && typeof cpu.kernel.lanes === 'number')) {
+    return bad('backends.cpu.kernel', cpu.kernel);
   }
   const cuda = b.cuda;
   if (!isObject(cuda)) return bad('backends.cuda', cuda);
@@ -134,7 +135,8 @@ export function formatInfo(i: AttnflowInfo): string {
   const cpu = i.backends.cpu;
   lines.push(
     cpu.available
-      ? `  cpu:       available, ${cpu.threads} threads, kernel ${cpu.kernel ?? '?'}${cpu.kernels?.length ? ` (of ${cpu.kernels.map((k) => `${k.name}${k.supported ? '' : ' (unsupported)'}`).join(', ')})` : ''}, SIMD ${cpu.simd?.length ? cpu.simd.join(' ') : 'none'}, tile ${cpu.tile?.blockQ}x${cpu.tile?.blockK}`
+      ? `  cpu:       available, ${cpu.threads} threads, ${cpu.kernel ? `kernel ${cpu.kernel.name} (${cpu.kernel.lanes} lanes), ` : ''}` +
+          `CPU features ${cpu.simd?.length ? cpu.simd.join(' ') : 'none'}, tile ${cpu.tile?.blockQ}x${cpu.tile?.blockK}`
       : `  cpu:       unavailable: ${cpu.reason}`,
   );
   const cuda = i.backends.cuda;

@@ -8,12 +8,17 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** One CPU kernel of the addon (native/cpu/isa.h): an instruction set's attention and linear-attention kernels. */
 export interface NativeCpuKernel {
+  /** the value of ATTNFLOW_CPU_ISA that selects it: 'avx2', 'portable', … */
   name: string;
+  /** floats per vector */
   lanes: number;
+  /** whether this CPU can run it */
   supported: boolean;
-  /** supported, and chosen by default where it comes first (a kernel may only pay on some CPUs) */
+  /** supported, and chosen by default where it comes first (avx512bf16 only where its dot products pay) */
   preferred: boolean;
+  /** what it needs of the CPU */
   needs: string;
 }
 
@@ -28,12 +33,11 @@ export interface NativeCpuInfo {
   avx512bf16: boolean;
   neon: boolean;
   threads: number;
-  /** the kernels of this build, best first */
-  kernels: NativeCpuKernel[];
-  /** the kernel calls use (absent when ATTNFLOW_CPU_ISA names one this CPU cannot run) */
-  kernel?: string;
-  kernelError?: string;
   tile: { blockQ: number; blockK: number };
+  /** the kernel calls run, or null when ATTNFLOW_CPU_ISA names one that cannot run (kernelError says why) */
+  kernel?: { name: string; lanes: number } | null;
+  kernelError?: string;
+  kernels?: NativeCpuKernel[];
 }
 
 export interface NativeCudaDevice {

@@ -1,7 +1,6 @@
 /**
- * The native backends of linear attention through native/binding/linear.cpp: the CPU kernel
- * (native/cpu/linear*.cpp) and, for host tensors with backend 'cuda', the CUDA kernel
- * (native/cuda/linear_scan.cu) through staged device copies.
+ * The native CPU backend of linear attention through native/binding/linear.cpp (native/cpu/linear*.cpp).
+ * The CUDA backend is in cuda.ts.
  */
 import type { DType } from '../dtypes.js';
 import { loadNative, type NativeView } from '../native.js';
@@ -37,9 +36,6 @@ export interface NativeLinearArgs {
 export interface NativeLinearAddon {
   linearAttentionSync?(args: NativeLinearArgs): void;
   linearAttention?(args: NativeLinearArgs): Promise<void>;
-  /** the same arguments (host arrays), computed on the current CUDA device */
-  linearAttentionCudaSync?(args: NativeLinearArgs): void;
-  linearAttentionCuda?(args: NativeLinearArgs): Promise<void>;
 }
 
 const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { float32: 0, float16: 1, bfloat16: 2 };
@@ -51,7 +47,7 @@ function view(o: LinearOperand): NativeView {
 /** The addon's linear-attention functions; throws if the loaded addon predates them. */
 export function nativeLinear(): Required<NativeLinearAddon> {
   const addon = loadNative() as unknown as NativeLinearAddon;
-  if (!hasNativeLinear(addon) || !hasNativeLinearCuda(addon)) {
+  if (!hasNativeLinear(addon)) {
     throw new Error('attnflow: the loaded native addon has no linear attention (rebuild it: npx cmake-js compile)');
   }
   return addon as Required<NativeLinearAddon>;
@@ -61,12 +57,6 @@ export function nativeLinear(): Required<NativeLinearAddon> {
 export function hasNativeLinear(addon: unknown): boolean {
   const a = addon as NativeLinearAddon;
   return typeof a.linearAttentionSync === 'function' && typeof a.linearAttention === 'function';
-}
-
-/** Whether the loaded addon has the CUDA linear-attention entry points. */
-export function hasNativeLinearCuda(addon: unknown): boolean {
-  const a = addon as NativeLinearAddon;
-  return typeof a.linearAttentionCudaSync === 'function' && typeof a.linearAttentionCuda === 'function';
 }
 
 export interface LinearOutputs {
@@ -93,7 +83,7 @@ export function cpuLinearCall(p: LinearPlan): { args: NativeLinearArgs; outputs:
     features: p.featureMap.kind === 'favor' ? p.featureMap.features : 0,
     decay: DECAY_CODE[d.kind],
     decayHead: d.kind === 'head' ? d.gammas : null,
-    gates: d.kind === 'step' || d.kind === 'stepDim' ? d.data : null,
+    gates: d.kind === 'step' || d.kind === 'stepDim' ? d.data : null, // host plans always have the data
     gateStrides: d.kind === 'step' ? [d.strides[0], d.strides[1], d.strides[2], 0] : d.kind === 'stepDim' ? [...d.strides] : [0, 0, 0, 0],
     normalize: p.normalize,
     eps: p.eps,
@@ -115,19 +105,5 @@ export function runLinearCpuSync(p: LinearPlan): LinearOutputs {
 export async function runLinearCpu(p: LinearPlan): Promise<LinearOutputs> {
   const { args, outputs } = cpuLinearCall(p);
   await nativeLinear().linearAttention(args);
-  return outputs;
-}
-
-/** backend 'cuda' with host tensors: the CUDA kernel on staged copies (blocking). */
-export function runLinearCudaHostSync(p: LinearPlan): LinearOutputs {
-  const { args, outputs } = cpuLinearCall(p);
-  nativeLinear().linearAttentionCudaSync(args);
-  return outputs;
-}
-
-/** backend 'cuda' with host tensors, off the event loop. */
-export async function runLinearCudaHost(p: LinearPlan): Promise<LinearOutputs> {
-  const { args, outputs } = cpuLinearCall(p);
-  await nativeLinear().linearAttentionCuda(args);
   return outputs;
 }

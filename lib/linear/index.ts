@@ -3,10 +3,9 @@
  * attention"). Validate once (validate.ts), pick a backend, run:
  * - 'cpu': the native chunked kernel (native/cpu/linear*.cpp), threads over (batch, head);
  * - 'reference': the chunked float32 TypeScript version (reference.ts);
- * - 'cuda': the chunked CUDA kernel (native/cuda/linear_scan.cu) on cuda:0. Host tensors with
- *   backend 'cuda' run through staged copies. Device tensors (cuda:0) are staged through the host
- *   too and the results come back as device tensors: correct, but it pays the transfers; a
- *   zero-copy device entry point is still owed.
+ * - 'cuda': the chunked CUDA kernel (native/cuda/linear_scan.cu, cuda.ts): device tensors in
+ *   place on their device's stream and memory pool, results on that device; host tensors with
+ *   backend 'cuda' are copied to cuda:0 and back.
  * 'auto' follows the inputs' device: host tensors run on 'cpu' (or 'reference' without the addon),
  * device tensors on 'cuda'.
  *
@@ -27,7 +26,8 @@
 import { NativeUnavailableError, tryLoadNative } from '../native.js';
 import { cudaUnavailableReason } from '../device.js';
 import { Tensor } from '../tensor.js';
-import { hasNativeLinear, hasNativeLinearCuda, runLinearCpu, runLinearCpuSync, runLinearCudaHost, runLinearCudaHostSync, type LinearOutputs } from './cpu.js';
+import { hasNativeLinear, runLinearCpu, runLinearCpuSync, type LinearOutputs } from './cpu.js';
+import { hasCudaLinear, runLinearCuda, runLinearCudaSync } from './cuda.js';
 import { runLinearReference } from './reference.js';
 import { planLinearAttention, type LinearAttentionOptions, type LinearPlan, type LinearState } from './validate.js';
 
@@ -50,12 +50,11 @@ function chooseBackend(plan: LinearPlan): Choice {
     }
     const why = cudaUnavailableReason(plan.device);
     if (why !== null) throw new Error(`linearAttention: options.backend 'cuda' is unavailable: ${why}`);
-    if (plan.device !== 'cuda:0') throw new RangeError(`linearAttention: the CUDA scan runs on cuda:0 only (q, k and v are on ${plan.device})`);
   }
-  if (plan.backend === 'cuda') {
+  if (plan.backend === 'cuda' || plan.device !== 'cpu') {
     const native = tryLoadNative();
     if ('error' in native) throw new Error(`linearAttention: options.backend 'cuda' is unavailable: ${native.error}`);
-    if (!hasNativeLinearCuda(native.addon)) throw new Error("linearAttention: options.backend 'cuda' is unavailable: the loaded native addon has no linear attention (rebuild it)");
+    if (!hasCudaLinear(native.addon)) throw new Error("linearAttention: options.backend 'cuda' is unavailable: the loaded native addon has no linear attention (rebuild it)");
     const cuda = native.addon.info().cuda;
     if (!cuda.available) throw new Error(`linearAttention: options.backend 'cuda' is unavailable: ${cuda.reason || 'no CUDA device'}`);
     return 'cuda';
@@ -83,23 +82,6 @@ function result(plan: LinearPlan, r: LinearOutputs): Tensor | LinearAttentionWit
   return { out: r.out, state: { S: r.S!, z: r.z! } };
 }
 
-/** A host copy of a tensor option, or the option itself. */
-function hostCopy<T>(x: T): T {
-  return x instanceof Tensor && x.device !== 'cpu' ? (x.to('cpu') as T) : x;
-}
-
-/**
- * Device inputs: validated as they are (plan), then copied to the host, run by the CUDA kernel on
- * staged copies, and the results moved back to the inputs' device.
- */
-function stageDevice(q: Tensor, k: Tensor, v: Tensor, options: LinearAttentionOptions | undefined, plan: LinearPlan): { host: LinearPlan; back: (r: LinearOutputs) => LinearOutputs } {
-  const o = options ?? {};
-  const init = o.initialState ? { S: hostCopy(o.initialState.S), z: hostCopy(o.initialState.z) } : undefined;
-  const host = planLinearAttention(hostCopy(q), hostCopy(k), hostCopy(v), { ...o, decay: hostCopy(o.decay), initialState: init, backend: 'cuda' });
-  const to = (t: Tensor | null): Tensor | null => (t === null ? null : t.to(plan.device));
-  return { host, back: (r) => ({ out: to(r.out)!, S: to(r.S), z: to(r.z) }) };
-}
-
 function reference(plan: LinearPlan): LinearOutputs {
   const r = runLinearReference(plan);
   return { out: r.out, S: r.S, z: r.z };
@@ -114,11 +96,7 @@ export function linearAttention(q: Tensor, k: Tensor, v: Tensor, options?: Linea
 export async function linearAttention(q: Tensor, k: Tensor, v: Tensor, options?: LinearAttentionOptions): Promise<Tensor | LinearAttentionWithState> {
   const plan = planLinearAttention(q, k, v, options);
   const backend = chooseBackend(plan);
-  if (plan.device !== 'cpu') {
-    const { host, back } = stageDevice(q, k, v, options, plan);
-    return result(plan, back(await runLinearCudaHost(host)));
-  }
-  return result(plan, backend === 'cpu' ? await runLinearCpu(plan) : backend === 'cuda' ? await runLinearCudaHost(plan) : reference(plan));
+  return result(plan, backend === 'cpu' ? await runLinearCpu(plan) : backend === 'cuda' ? await runLinearCuda(plan) : reference(plan));
 }
 
 /** linearAttention() on the calling thread. */
@@ -127,9 +105,5 @@ export function linearAttentionSync(q: Tensor, k: Tensor, v: Tensor, options?: L
 export function linearAttentionSync(q: Tensor, k: Tensor, v: Tensor, options?: LinearAttentionOptions): Tensor | LinearAttentionWithState {
   const plan = planLinearAttention(q, k, v, options);
   const backend = chooseBackend(plan);
-  if (plan.device !== 'cpu') {
-    const { host, back } = stageDevice(q, k, v, options, plan);
-    return result(plan, back(runLinearCudaHostSync(host)));
-  }
-  return result(plan, backend === 'cpu' ? runLinearCpuSync(plan) : backend === 'cuda' ? runLinearCudaHostSync(plan) : reference(plan));
+  return result(plan, backend === 'cpu' ? runLinearCpuSync(plan) : backend === 'cuda' ? runLinearCudaSync(plan) : reference(plan));
 }

@@ -35,6 +35,13 @@ function reader(o: LinearOperand): (b: number, h: number, n: number, d: number) 
 }
 
 /** γ for (b, h, n) (feature f for per-feature gates). */
+/** The plan with its gates in host memory (a float32 device tensor's are left on the device by the plan). */
+function withHostGates(p: LinearPlan): LinearPlan {
+  const d = p.decay;
+  if ((d.kind !== 'step' && d.kind !== 'stepDim') || d.data !== null) return p;
+  return { ...p, decay: { ...d, data: d.tensor.toFloat32() } as ResolvedDecay };
+}
+
 function gammaAt(d: ResolvedDecay, b: number, h: number, n: number, f: number): number {
   switch (d.kind) {
     case 'none':
@@ -42,9 +49,9 @@ function gammaAt(d: ResolvedDecay, b: number, h: number, n: number, f: number): 
     case 'head':
       return d.gammas[h];
     case 'step':
-      return d.data[b * d.strides[0] + h * d.strides[1] + n * d.strides[2]];
+      return d.data![b * d.strides[0] + h * d.strides[1] + n * d.strides[2]];
     case 'stepDim':
-      return d.data[b * d.strides[0] + h * d.strides[1] + n * d.strides[2] + f * d.strides[3]];
+      return d.data![b * d.strides[0] + h * d.strides[1] + n * d.strides[2] + f * d.strides[3]];
   }
 }
 
@@ -57,7 +64,8 @@ function initialState(p: LinearPlan): { S: Float32Array; z: Float32Array } {
 }
 
 /** The float64 recurrent oracle (inputs read as stored, every step in float64). */
-export function linearOracle(p: LinearPlan): LinearResult<Float64Array> {
+export function linearOracle(plan: LinearPlan): LinearResult<Float64Array> {
+  const p = withHostGates(plan);
   const { batch: B, heads: H, seq: N, dk: Dk, dv: Dv, df: Df } = p;
   const group = H / p.kvHeads;
   const rq = reader(p.q), rk = reader(p.k), rv = reader(p.v);
@@ -105,7 +113,8 @@ export const LINEAR_CHUNK = 64;
  * The chunked algorithm in float32 storage (intermediates are stored in Float32Arrays, so every
  * stored value is rounded to float32; sums run in float64 registers between stores).
  */
-export function linearChunked(p: LinearPlan, chunk = LINEAR_CHUNK): LinearResult<Float32Array> {
+export function linearChunked(plan: LinearPlan, chunk = LINEAR_CHUNK): LinearResult<Float32Array> {
+  const p = withHostGates(plan);
   if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunk must be a positive integer (got ${chunk})`);
   const { batch: B, heads: H, seq: N, dk: Dk, dv: Dv, df: Df } = p;
   const group = H / p.kvHeads;

@@ -48,10 +48,13 @@ export type ResolvedDecay =
   | { kind: 'none' }
   /** one γ per query head */
   | { kind: 'head'; gammas: Float32Array }
-  /** per-step gate of (b, h, n) at data[b*s0 + h*s1 + n*s2] */
-  | { kind: 'step'; tensor: Tensor; data: Float32Array; strides: [number, number, number] }
-  /** per-feature gate of (b, h, n, f) at data[b*s0 + h*s1 + n*s2 + f*s3] */
-  | { kind: 'stepDim'; tensor: Tensor; data: Float32Array; strides: [number, number, number, number] };
+  /**
+   * per-step gate of (b, h, n) at data[b*s0 + h*s1 + n*s2]; data is null for a float32 device
+   * tensor (read in place and checked on the device)
+   */
+  | { kind: 'step'; tensor: Tensor; data: Float32Array | null; strides: [number, number, number] }
+  /** per-feature gate of (b, h, n, f) at data[b*s0 + h*s1 + n*s2 + f*s3] (data: as for 'step') */
+  | { kind: 'stepDim'; tensor: Tensor; data: Float32Array | null; strides: [number, number, number, number] };
 
 /** Native code of each decay kind (see LinearDecay in native/include/attnflow.h). */
 export const DECAY_CODE = { none: 0, head: 1, step: 2, stepDim: 3 } as const;
@@ -141,9 +144,10 @@ function resolveDecay(d: unknown, layout: Layout, B: number, H: number, N: numbe
         `(H = query heads, Df = ${dfWhat}); got shape [${shape.join(', ')}]`,
     );
   }
-  // Read only: a float32 host tensor is used in place, other dtypes are decoded into a copy.
-  const data = d.dtype === 'float32' && d.device === 'cpu' ? (d.data as Float32Array) : d.toFloat32();
-  for (let i = 0; i < data.length; i++) {
+  // Read only: a float32 host tensor is used in place, a float32 device tensor too (the CUDA
+  // backend checks its values on the device), other dtypes are decoded into a host copy.
+  const data = d.dtype !== 'float32' ? d.toFloat32() : d.device === 'cpu' ? (d.data as Float32Array) : null;
+  for (let i = 0; data !== null && i < data.length; i++) {
     const g = data[i];
     if (!(g > 0 && g <= 1)) {
       const idx: number[] = [];

@@ -7,7 +7,6 @@
 #include <string>
 #include <utility>
 
-#include "../cpu/isa.h"
 #include "args.h"
 #include "attnflow.h"
 #include "cuda_binding.h"
@@ -33,30 +32,34 @@ Napi::Object cpuInfoObject(Napi::Env env) {
   o.Set("avx512dq", c.avx512dq);
   o.Set("avx512vl", c.avx512vl);
   o.Set("avx512bf16", c.avx512bf16);
-  // The CPU kernels of this build (best first) and the one calls use now (or why none can run:
-  // ATTNFLOW_CPU_ISA naming a kernel this CPU lacks).
-  size_t n = 0;
-  const attnflow::cpu::CpuKernel* all = attnflow::cpu::cpuKernels(&n);
-  Napi::Array kernels = Napi::Array::New(env, n);
-  for (size_t i = 0; i < n; ++i) {
-    Napi::Object k = Napi::Object::New(env);
-    k.Set("name", all[i].name);
-    k.Set("lanes", all[i].lanes());
-    k.Set("supported", all[i].supported());
-    k.Set("preferred", all[i].supported() && (!all[i].preferred || all[i].preferred()));
-    k.Set("needs", all[i].needs);
-    kernels.Set(static_cast<uint32_t>(i), k);
-  }
-  o.Set("kernels", kernels);
-  const attnflow::cpu::CpuKernel* active = nullptr;
-  const Status st = attnflow::cpu::activeKernel(&active);
-  if (st.ok) o.Set("kernel", active->name);
-  else o.Set("kernelError", st.message);
   attnflow::TileShape t = attnflow::cpuTileShape();
   Napi::Object tile = Napi::Object::New(env);
   tile.Set("blockQ", t.blockQ);
   tile.Set("blockK", t.blockK);
   o.Set("tile", tile);
+  // The kernel calls run (isa.h: the best this CPU supports, or ATTNFLOW_CPU_ISA's), or null and
+  // the reason every call fails; and every kernel of this build.
+  const attnflow::CpuKernelInfo k = attnflow::cpuKernelInfo();
+  if (k.active.empty()) {
+    o.Set("kernel", env.Null());
+    o.Set("kernelError", k.error);
+  } else {
+    Napi::Object active = Napi::Object::New(env);
+    active.Set("name", k.active);
+    active.Set("lanes", k.activeLanes);
+    o.Set("kernel", active);
+  }
+  Napi::Array all = Napi::Array::New(env, k.kernels.size());
+  for (size_t i = 0; i < k.kernels.size(); ++i) {
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("name", k.kernels[i].name);
+    e.Set("lanes", k.kernels[i].lanes);
+    e.Set("supported", k.kernels[i].supported);
+    e.Set("preferred", k.kernels[i].preferred);
+    e.Set("needs", k.kernels[i].needs);
+    all.Set(static_cast<uint32_t>(i), e);
+  }
+  o.Set("kernels", all);
   return o;
 }
 

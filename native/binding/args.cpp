@@ -160,4 +160,21 @@ void alibiAndRope(const Args& a, Napi::Object args, attnflow::AttentionParams& p
   }
 }
 
+void linearOptions(const Args& a, Napi::Object o, attnflow::LinearAttentionParams& p, KeepAlive& keep) {
+  const int32_t fm = intField(a, o, "featureMap");
+  if (fm < 0 || fm > 3) a.fail("featureMap must be 0..3");
+  p.featureMap = static_cast<attnflow::LinearFeatureMap>(fm);
+  p.favorW = optionalFloat32(a, o, "favorWeights", &p.favorWLen, keep);
+  p.features = intField(a, o, "features");
+  const int32_t decay = intField(a, o, "decay");
+  if (decay < 0 || decay > 3) a.fail("decay must be 0..3");
+  p.decay = static_cast<attnflow::LinearDecay>(decay);
+  p.decayHead = optionalFloat32(a, o, "decayHead", &p.decayHeadLen, keep);
+  Napi::Array gs = fourEntries(a, o.Get("gateStrides"), "gateStrides");
+  for (uint32_t i = 0; i < 4; ++i) p.gateStrides[i] = nonNegative(a, gs.Get(i), "gateStrides[i]");
+  p.normalize = o.Get("normalize").ToBoolean();
+  p.eps = static_cast<float>(numberField(a, o, "eps"));
+  p.chunk = intField(a, o, "chunk");
+}
+
 }  // namespace binding

@@ -92,4 +92,9 @@ void maskGeometry(const Args& a, Napi::Object m, attnflow::BlockMaskView& v);
 void scaleAndSoftcap(const Args& a, Napi::Object args, attnflow::AttentionParams& p);
 void alibiAndRope(const Args& a, Napi::Object args, attnflow::AttentionParams& p, KeepAlive& keep);
 
+// The options of linear attention shared by the CPU and CUDA entry points: featureMap,
+// favorWeights and features, decay, decayHead and gateStrides, normalize, eps, chunk (the
+// operands, gates and state arrays are read by the caller: host or device memory).
+void linearOptions(const Args& a, Napi::Object o, attnflow::LinearAttentionParams& p, KeepAlive& keep);
+
 }  // namespace binding

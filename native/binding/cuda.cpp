@@ -22,6 +22,7 @@
 
 #include "args.h"
 #include "attnflow.h"
+#include "cuda_args.h"
 #include "cuda_binding.h"
 #include "worker.h"
 
@@ -32,25 +33,7 @@ using attnflow::CudaMaskArrays;
 using attnflow::Status;
 using attnflow::TensorView;
 
-// Type tags of the two handle kinds (random 128-bit values).
-const napi_type_tag kBufferTag = {0x6a1f0e9c3b2d4c57ULL, 0x9e8d7c6b5a493827ULL};
 const napi_type_tag kMaskTag = {0x2c4e6a8b0d1f3e5aULL, 0x7b9d1f3a5c7e9b0dULL};
-
-struct DeviceBuffer {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  int device = 0;
-  bool disposed = false;  // JS let go of it (cudaFree): no new use
-  bool freed = false;     // the memory went back to the allocator
-  int pins = 0;           // asynchronous calls in flight that use it
-};
-
-void releaseBuffer(DeviceBuffer* b) {
-  if (b->freed) return;
-  b->freed = true;
-  if (b->ptr != nullptr) attnflow::cudaDeviceFree(b->device, b->ptr);  // an error here has nowhere to go
-  b->ptr = nullptr;
-}
 
 struct DeviceMask {
   attnflow::BlockMaskView view;  // points into the host vectors below
@@ -62,43 +45,18 @@ struct DeviceMask {
 };
 
 using binding::Args;
+using binding::bufferOf;
+using binding::cudaArgs;
+using binding::DeviceBuffer;
+using binding::deviceArg;
+using binding::Holds;
+using binding::kBufferTag;
 using binding::KeepAlive;
-
-// The argument errors of this part of the binding: "attnflow cuda: ...".
-Args cudaArgs(Napi::Env env) { return Args(env, "attnflow cuda"); }
-[[noreturn]] void typeError(Napi::Env env, const std::string& what) { cudaArgs(env).fail(what); }
-[[noreturn]] void rangeError(Napi::Env env, const std::string& what) { cudaArgs(env).failRange(what); }
-[[noreturn]] void statusError(Napi::Env env, const Status& s) { throw Napi::Error::New(env, s.message); }
-
-std::string formatNumber(double d) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", d);
-  return buf;
-}
-
-// A non-negative integer that a double represents exactly (<= 2^53).
-uint64_t sizeArg(Napi::Env env, Napi::Value v, const std::string& what) {
-  const double d = binding::number(cudaArgs(env), v, what);
-  if (!(d >= 0) || d > 9007199254740992.0 || d != std::floor(d)) {
-    rangeError(env, what + " must be a non-negative integer no larger than 2^53, got " + formatNumber(d));
-  }
-  return static_cast<uint64_t>(d);
-}
-
-int deviceArg(Napi::Env env, Napi::Value v) {
-  const double d = binding::number(cudaArgs(env), v, "device");
-  if (!(d >= 0) || d > 1e6 || d != std::floor(d)) rangeError(env, "device must be a non-negative integer");
-  return static_cast<int>(d);
-}
-
-DeviceBuffer* bufferOf(Napi::Env env, Napi::Value v, const std::string& what) {
-  if (!v.IsExternal()) typeError(env, what + " must be a device buffer handle");
-  Napi::External<DeviceBuffer> ext = v.As<Napi::External<DeviceBuffer>>();
-  if (!ext.CheckTypeTag(&kBufferTag)) typeError(env, what + " is not a device buffer handle");
-  DeviceBuffer* b = ext.Data();
-  if (b->disposed) throw Napi::Error::New(env, what + ": the device buffer was disposed");
-  return b;
-}
+using binding::rangeError;
+using binding::releaseBuffer;
+using binding::sizeArg;
+using binding::statusError;
+using binding::typeError;
 
 DeviceMask* maskOf(Napi::Env env, Napi::Value v) {
   if (!v.IsExternal()) typeError(env, "mask must be a device mask handle");
@@ -124,25 +82,6 @@ std::vector<T> copyTypedArray(Napi::Env env, Napi::Value v, napi_typedarray_type
   if (!out.empty()) std::memcpy(out.data(), binding::typedArrayBase(ta), out.size() * sizeof(T));
   return out;
 }
-
-// The references (and typed arrays, see KeepAlive) and the pins of one call's buffers and masks.
-struct Holds {
-  KeepAlive keep;
-  std::vector<DeviceBuffer*> pinned;
-  void hold(Napi::Value v) { keep.hold(v); }
-  void pin(DeviceBuffer* b) {
-    ++b->pins;
-    pinned.push_back(b);
-  }
-  // On the JS thread, when the call has settled.
-  void release() {
-    for (DeviceBuffer* b : pinned) {
-      if (--b->pins == 0 && b->disposed) releaseBuffer(b);
-    }
-    pinned.clear();
-    keep.release();
-  }
-};
 
 // --- buffers ------------------------------------------------------------------------------
 
@@ -301,35 +240,6 @@ Napi::Value UploadMask(const Napi::CallbackInfo& info) {
 
 // --- attention ------------------------------------------------------------------------------
 
-// A device view: { buffer, dtype, shape, strides, offset } (offset in elements).
-TensorView deviceView(const Args& a, Napi::Object args, const char* key, int device, Holds& holds) {
-  Napi::Env env = a.env();
-  Napi::Object o = binding::objectField(a, args, key);
-  TensorView t;
-  t.dtype = binding::dtypeField(a, o, key);
-  Napi::Array shape = binding::fourEntries(a, o.Get("shape"), std::string(key) + ".shape");
-  Napi::Array strides = binding::fourEntries(a, o.Get("strides"), std::string(key) + ".strides");
-  for (uint32_t i = 0; i < 4; ++i) {
-    t.shape[i] = static_cast<int64_t>(sizeArg(env, shape.Get(i), std::string(key) + ".shape"));
-    t.strides[i] = static_cast<int64_t>(sizeArg(env, strides.Get(i), std::string(key) + ".strides"));
-  }
-  const uint64_t offset = sizeArg(env, o.Get("offset"), std::string(key) + ".offset");
-  Napi::Value bv = o.Get("buffer");
-  DeviceBuffer* b = bufferOf(env, bv, std::string(key) + ".buffer");
-  if (b->device != device) {
-    rangeError(env, std::string(key) + " is on cuda:" + std::to_string(b->device) + ", the call runs on cuda:" +
-                        std::to_string(device));
-  }
-  const size_t elt = attnflow::dtypeSize(t.dtype);
-  const uint64_t elems = b->bytes / elt;
-  if (offset > elems) rangeError(env, std::string(key) + ".offset is outside its buffer");
-  t.data = b->ptr == nullptr ? nullptr : static_cast<uint8_t*>(b->ptr) + offset * elt;
-  t.capacity = static_cast<size_t>(elems - offset);
-  holds.hold(bv);
-  holds.pin(b);
-  return t;
-}
-
 struct CudaCall {
   AttentionParams params;
   CudaMaskArrays mask;
@@ -346,10 +256,10 @@ void parseCall(Napi::Env env, Napi::Value arg, CudaCall& call) {
   call.device = device;
   AttentionParams& p = call.params;
   // Pins taken before an exception are released by the caller (cudaCall).
-  p.q = deviceView(a, args, "q", device, call.holds);
-  p.k = deviceView(a, args, "k", device, call.holds);
-  p.v = deviceView(a, args, "v", device, call.holds);
-  p.out = deviceView(a, args, "out", device, call.holds);
+  p.q = binding::deviceView(a, args, "q", device, call.holds);
+  p.k = binding::deviceView(a, args, "k", device, call.holds);
+  p.v = binding::deviceView(a, args, "v", device, call.holds);
+  p.out = binding::deviceView(a, args, "out", device, call.holds);
 
   Napi::Value maskV = args.Get("mask");
   DeviceMask* dm = maskOf(env, maskV);
@@ -479,4 +389,5 @@ void registerCuda(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaEmptyCache", Napi::Function::New(env, EmptyCache, "cudaEmptyCache"));
   exports.Set("cudaSynchronize", Napi::Function::New(env, Synchronize, "cudaSynchronize"));
   exports.Set("cudaTile", Napi::Function::New(env, Tile, "cudaTile"));
+  registerCudaLinear(env, exports);
 }

@@ -5,3 +5,5 @@
 #include <napi.h>
 
 void registerCuda(Napi::Env env, Napi::Object exports);
+// cudaLinearAttention / cudaLinearAttentionSync (cuda_linear.cpp); called by registerCuda.
+void registerCudaLinear(Napi::Env env, Napi::Object exports);

@@ -1,6 +1,7 @@
-// Node-API binding of linear attention: turns the argument object built by lib/linear/cpu.ts
-// into a LinearAttentionParams and calls cpuLinearAttention, on the calling thread
-// (linearAttentionSync) or on the libuv pool (linearAttention → Promise). Everything native code
+// Node-API binding of linear attention on the CPU: turns the argument object built by
+// lib/linear/cpu.ts into a LinearAttentionParams and calls cpuLinearAttention, on the calling
+// thread (linearAttentionSync) or on the libuv pool (linearAttention → Promise). The CUDA entry
+// points (device memory) are in cuda_linear.cpp. Everything native code
 // relies on is checked again here (types, lengths) and in validateLinearAttention (shapes,
 // strides, options), so a bad call from JS becomes a JS exception, never a crash.
 #include "linear_binding.h"
@@ -17,7 +18,6 @@ using attnflow::LinearAttentionParams;
 using attnflow::Status;
 
 using binding::Args;
-using binding::intField;
 using binding::KeepAlive;
 using binding::optionalFloat32;
 
@@ -30,25 +30,12 @@ LinearAttentionParams params(Napi::Env env, Napi::Value arg, KeepAlive& keep) {
   p.k = binding::hostTensorView(a, o, "k", keep);
   p.v = binding::hostTensorView(a, o, "v", keep);
   p.out = binding::hostTensorView(a, o, "out", keep);
-  const int32_t fm = intField(a, o, "featureMap");
-  if (fm < 0 || fm > 3) a.fail("featureMap must be 0..3");
-  p.featureMap = static_cast<attnflow::LinearFeatureMap>(fm);
-  p.favorW = optionalFloat32(a, o, "favorWeights", &p.favorWLen, keep);
-  p.features = intField(a, o, "features");
-  const int32_t decay = intField(a, o, "decay");
-  if (decay < 0 || decay > 3) a.fail("decay must be 0..3");
-  p.decay = static_cast<attnflow::LinearDecay>(decay);
-  p.decayHead = optionalFloat32(a, o, "decayHead", &p.decayHeadLen, keep);
+  binding::linearOptions(a, o, p, keep);
   p.gates = optionalFloat32(a, o, "gates", &p.gatesLen, keep);
-  Napi::Array gs = binding::fourEntries(a, o.Get("gateStrides"), "gateStrides");
-  for (uint32_t i = 0; i < 4; ++i) p.gateStrides[i] = binding::nonNegative(a, gs.Get(i), "gateStrides[i]");
-  p.normalize = o.Get("normalize").ToBoolean();
-  p.eps = static_cast<float>(binding::numberField(a, o, "eps"));
   p.initS = optionalFloat32(a, o, "initS", &p.initSLen, keep);
   p.initZ = optionalFloat32(a, o, "initZ", &p.initZLen, keep);
   p.stateS = optionalFloat32(a, o, "stateS", &p.stateSLen, keep);
   p.stateZ = optionalFloat32(a, o, "stateZ", &p.stateZLen, keep);
-  p.chunk = intField(a, o, "chunk");
   keep.verify(a);
   return p;
 }
@@ -78,8 +65,4 @@ Napi::Value Linear(const Napi::CallbackInfo& info) {
 void registerLinear(Napi::Env env, Napi::Object exports) {
   exports.Set("linearAttentionSync", Napi::Function::New(env, LinearSync<attnflow::cpuLinearAttention>, "linearAttentionSync"));
   exports.Set("linearAttention", Napi::Function::New(env, Linear<attnflow::cpuLinearAttention>, "linearAttention"));
-  // Host arrays in and out, computed on the current CUDA device (staged copies).
-  exports.Set("linearAttentionCudaSync",
-              Napi::Function::New(env, LinearSync<attnflow::cudaLinearAttentionHost>, "linearAttentionCudaSync"));
-  exports.Set("linearAttentionCuda", Napi::Function::New(env, Linear<attnflow::cudaLinearAttentionHost>, "linearAttentionCuda"));
 }

@@ -3,7 +3,7 @@
 
 #include <napi.h>
 
-// Adds linearAttentionSync(args) and linearAttention(args) → Promise<void> (CPU), and
-// linearAttentionCudaSync / linearAttentionCuda (the same arguments, host arrays, run on the
-// current CUDA device through staged copies) to `exports`.
+// Adds linearAttentionSync(args) and linearAttention(args) → Promise<void> (CPU, host arrays) to
+// `exports`. The CUDA entry points (device memory) are registered with the rest of the CUDA
+// binding (cuda_linear.cpp).
 void registerLinear(Napi::Env env, Napi::Object exports);

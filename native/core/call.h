@@ -14,12 +14,7 @@
 #include <cstdint>
 
 #include "attnflow.h"
-
-#if defined(__CUDACC__)
-#define AF_HD __host__ __device__ __forceinline__
-#else
-#define AF_HD inline
-#endif
+#include "hd.h"
 
 namespace attnflow {
 namespace core {

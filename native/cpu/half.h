@@ -65,5 +65,20 @@ static inline uint16_t floatToBf16(float f) {
   return static_cast<uint16_t>((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
 }
 
+// n contiguous values converted one by one: the loadF16 / loadBF16 / storeF16 / storeBF16 an ISA
+// file without vector conversions supplies (simd_portable.h).
+static inline void halfsToFloats(const uint16_t* src, float* dst, int n) {
+  for (int i = 0; i < n; ++i) dst[i] = halfToFloat(src[i]);
+}
+static inline void bf16sToFloats(const uint16_t* src, float* dst, int n) {
+  for (int i = 0; i < n; ++i) dst[i] = bf16ToFloat(src[i]);
+}
+static inline void floatsToHalfs(const float* src, uint16_t* dst, int n) {
+  for (int i = 0; i < n; ++i) dst[i] = floatToHalf(src[i]);
+}
+static inline void floatsToBf16s(const float* src, uint16_t* dst, int n) {
+  for (int i = 0; i < n; ++i) dst[i] = floatToBf16(src[i]);
+}
+
 }  // namespace cpu
 }  // namespace attnflow

@@ -121,4 +121,25 @@ Status activeKernel(const CpuKernel** out) {
 void forceKernel(const CpuKernel* k) { gForced.store(k); }
 
 }  // namespace cpu
+
+CpuKernelInfo cpuKernelInfo() {
+  CpuKernelInfo info;
+  const cpu::CpuKernel* active = nullptr;
+  const Status s = cpu::activeKernel(&active);
+  if (s.ok) {
+    info.active = active->name;
+    info.activeLanes = active->lanes();
+  } else {
+    info.error = s.message;
+  }
+  size_t n = 0;
+  const cpu::CpuKernel* all = cpu::cpuKernels(&n);
+  for (size_t i = 0; i < n; ++i) {
+    const cpu::CpuKernel& k = all[i];
+    const bool supported = k.supported();
+    info.kernels.push_back(
+        CpuKernelInfo::Kernel{k.name, k.needs, k.lanes(), supported, supported && (!k.preferred || k.preferred())});
+  }
+  return info;
+}
 }  // namespace attnflow

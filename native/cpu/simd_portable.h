@@ -146,18 +146,10 @@ static inline V4 tanh4(V4 x) {
 }
 static inline V vtanh(V x) { return V{tanh4(x.a), tanh4(x.b)}; }
 
-static inline void loadF16(const uint16_t* src, float* dst, int n) {
-  for (int i = 0; i < n; ++i) dst[i] = halfToFloat(src[i]);
-}
-static inline void loadBF16(const uint16_t* src, float* dst, int n) {
-  for (int i = 0; i < n; ++i) dst[i] = bf16ToFloat(src[i]);
-}
-static inline void storeF16(const float* src, uint16_t* dst, int n) {
-  for (int i = 0; i < n; ++i) dst[i] = floatToHalf(src[i]);
-}
-static inline void storeBF16(const float* src, uint16_t* dst, int n) {
-  for (int i = 0; i < n; ++i) dst[i] = floatToBf16(src[i]);
-}
+static inline void loadF16(const uint16_t* src, float* dst, int n) { halfsToFloats(src, dst, n); }
+static inline void loadBF16(const uint16_t* src, float* dst, int n) { bf16sToFloats(src, dst, n); }
+static inline void storeF16(const float* src, uint16_t* dst, int n) { floatsToHalfs(src, dst, n); }
+static inline void storeBF16(const float* src, uint16_t* dst, int n) { floatsToBf16s(src, dst, n); }
 
 }  // namespace
 }  // namespace portable

@@ -73,12 +73,8 @@ Status cudaAttentionForward(const AttentionParams&, const CudaMaskArrays&, int d
 // === linear attention (appended; see native/cuda/linear_scan.cu) ==============================
 namespace attnflow {
 
-Status cudaLinearAttention(const LinearAttentionParams&, void*) {
-  return Status::Error("linear attention on CUDA is not available: the addon was built without nvcc");
-}
-
-Status cudaLinearAttentionHost(const LinearAttentionParams&) {
-  return Status::Error("linear attention on CUDA is not available: the addon was built without nvcc");
+Status cudaLinearAttention(const LinearAttentionParams&, int device) {
+  return unavailable(device, "cannot run linear attention");
 }
 
 }  // namespace attnflow

@@ -1,5 +1,6 @@
-// cudaAttentionForward: validates the call, prepares the kernels' parameter block (RoPE pre-pass,
-// ALiBi slopes on the device), picks a kernel, launches on the device's stream and waits.
+// cudaAttentionForward: resolves the call (native/core), points it at the device copies of the
+// mask and the ALiBi slopes, runs the RoPE pre-pass, picks a kernel, launches on the device's
+// stream and waits.
 //
 // Kernel choice (ATTNFLOW_CUDA_KERNEL=auto|fa2|general overrides it, for tests):
 //   float16 / bfloat16, head dim 64 or 128, seqQ > 16, aligned views -> the tensor-core kernel;
@@ -47,15 +48,49 @@ struct Temps {
   }
 };
 
+// The ALiBi slopes in log2 units, on the device (kp.alibi2).
+Status uploadAlibi(const AttentionParams& p, KernelParams& kp, Temps& temps) {
+  std::vector<float> slopes2(static_cast<size_t>(kp.Hq));
+  core::alibiLog2(p, kp.Hq, slopes2.data());
+  void* d = nullptr;
+  Status st = temps.alloc(slopes2.size() * sizeof(float), &d, "ALiBi slopes");
+  if (!st.ok) return st;
+  // From pageable memory: the call returns once the source has been staged.
+  cudaError_t e =
+      cudaMemcpyAsync(d, slopes2.data(), slopes2.size() * sizeof(float), cudaMemcpyHostToDevice, temps.ctx.stream);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return Status::Error(deviceName(temps.ctx.device) + ": uploading ALiBi slopes: " + describeError("cudaMemcpyAsync", e));
+  }
+  kp.alibi2 = static_cast<const float*>(d);
+  return Status::Ok();
+}
+
+// RoPE: rotated copies of q and k, contiguous [B, H, S, D] in the input dtype, replace them.
+Status rotateQK(const AttentionParams& p, KernelParams& kp, Temps& temps) {
+  const DType dtype = kp.q.dtype;
+  const size_t elt = dtypeSize(dtype);
+  const int64_t D = kp.D;
+  void* qr = nullptr;
+  void* kr = nullptr;
+  Status st = temps.alloc(static_cast<size_t>(kp.B) * kp.Hq * kp.Sq * D * elt, &qr, "RoPE copy of q");
+  if (!st.ok) return st;
+  st = temps.alloc(static_cast<size_t>(kp.B) * kp.Hkv * kp.Sk * D * elt, &kr, "RoPE copy of k");
+  if (!st.ok) return st;
+  st = launchRope(kp.q, dtype, kp.B, kp.Hq, kp.Sq, kp.D, kp.shift, p.rope, qr, temps.ctx);
+  if (!st.ok) return st;
+  st = launchRope(kp.k, dtype, kp.B, kp.Hkv, kp.Sk, kp.D, 0, p.rope, kr, temps.ctx);
+  if (!st.ok) return st;
+  kp.q = Operand{qr, dtype, static_cast<int64_t>(kp.Hq) * kp.Sq * D, static_cast<int64_t>(kp.Sq) * D, D, 1};
+  kp.k = Operand{kr, dtype, static_cast<int64_t>(kp.Hkv) * kp.Sk * D, static_cast<int64_t>(kp.Sk) * D, D, 1};
+  return Status::Ok();
+}
+
 Status forward(const AttentionParams& p, const CudaMaskArrays& mask, int device) {
-  Status st = validateAttention(p);
+  KernelParams kp{};
+  Status st = core::resolveAttention(p, cudaTileShape(), "the CUDA kernels'", "cudaTileShape", &kp);
   if (!st.ok) return st;
   const BlockMaskView& mk = p.mask;
-  if (mk.blockQ != kTileQ || mk.blockK != kTileK) {
-    return Status::Error("mask tile shape " + std::to_string(mk.blockQ) + "x" + std::to_string(mk.blockK) +
-                         " does not match the CUDA kernels' " + std::to_string(kTileQ) + "x" + std::to_string(kTileK) +
-                         " (cudaTileShape)");
-  }
   if (mask.rowPtr == nullptr || (mk.nnz > 0 && (mask.colIdx == nullptr || mask.partial == nullptr)) ||
       (mk.bitsLen > 0 && mask.bits == nullptr)) {
     return Status::Error("the mask has no device copy");
@@ -67,51 +102,22 @@ Status forward(const AttentionParams& p, const CudaMaskArrays& mask, int device)
   st = deviceContext(device, &ctxp, "cannot run attention");
   if (!st.ok) return st;
   DeviceContext& ctx = *ctxp;
-  const std::string dn = deviceName(device);
 
-  if (p.q.shape[0] == 0 || p.q.shape[2] == 0) return Status::Ok();  // nothing to compute
-  if (p.q.shape[3] > kMaxGeneralHeadDim) {
-    return Status::Error(dn + ": the CUDA backend supports head dims up to " + std::to_string(kMaxGeneralHeadDim) +
-                         ", got " + std::to_string(p.q.shape[3]) + " (use backend 'cpu')");
+  if (kp.B == 0 || kp.Sq == 0) return Status::Ok();  // nothing to compute
+  if (kp.D > kMaxGeneralHeadDim) {
+    return Status::Error(deviceName(device) + ": the CUDA backend supports head dims up to " +
+                         std::to_string(kMaxGeneralHeadDim) + ", got " + std::to_string(kp.D) + " (use backend 'cpu')");
   }
-  KernelParams kp = kernelParams(p, mask);
+  kp.rowPtr = mask.rowPtr;  // the kernels read the device copy of the mask
+  kp.colIdx = mask.colIdx;
+  kp.partial = mask.partial;
+  kp.bits = mask.bits;
 
   Temps temps(ctx);
-  if (p.alibiSlopes != nullptr) {
-    std::vector<float> slopes2(static_cast<size_t>(kp.Hq));
-    for (int h = 0; h < kp.Hq; ++h) slopes2[h] = static_cast<float>(p.alibiSlopes[h] * kLog2e);
-    void* d = nullptr;
-    st = temps.alloc(slopes2.size() * sizeof(float), &d, "ALiBi slopes");
-    if (!st.ok) return st;
-    // From pageable memory: the call returns once the source has been staged.
-    cudaError_t e = cudaMemcpyAsync(d, slopes2.data(), slopes2.size() * sizeof(float), cudaMemcpyHostToDevice,
-                                    ctx.stream);
-    if (e != cudaSuccess) {
-      cudaGetLastError();
-      return Status::Error(dn + ": uploading ALiBi slopes: " + describeError("cudaMemcpyAsync", e));
-    }
-    kp.alibi2 = static_cast<const float*>(d);
-  }
+  if (p.alibiSlopes != nullptr && !(st = uploadAlibi(p, kp, temps)).ok) return st;
+  if (p.rope.enabled && !(st = rotateQK(p, kp, temps)).ok) return st;
 
-  const DType dtype = p.q.dtype;
-  const size_t elt = dtypeSize(dtype);
-  if (p.rope.enabled) {
-    // Rotated copies of q and k, contiguous [B, H, S, D] in the input dtype.
-    const int64_t D = kp.D;
-    void* qr = nullptr;
-    void* kr = nullptr;
-    st = temps.alloc(static_cast<size_t>(kp.B) * kp.Hq * kp.Sq * D * elt, &qr, "RoPE copy of q");
-    if (!st.ok) return st;
-    st = temps.alloc(static_cast<size_t>(kp.B) * kp.Hkv * kp.Sk * D * elt, &kr, "RoPE copy of k");
-    if (!st.ok) return st;
-    st = launchRope(kp.q, dtype, kp.B, kp.Hq, kp.Sq, kp.D, kp.shift, p.rope, qr, ctx);
-    if (!st.ok) return st;
-    st = launchRope(kp.k, dtype, kp.B, kp.Hkv, kp.Sk, kp.D, 0, p.rope, kr, ctx);
-    if (!st.ok) return st;
-    kp.q = Operand{qr, static_cast<int64_t>(kp.Hq) * kp.Sq * D, static_cast<int64_t>(kp.Sq) * D, D, 1};
-    kp.k = Operand{kr, static_cast<int64_t>(kp.Hkv) * kp.Sk * D, static_cast<int64_t>(kp.Sk) * D, D, 1};
-  }
-
+  const DType dtype = kp.q.dtype;
   st = useFa2(kp, dtype, forcedKernel()) ? launchFa2(kp, dtype, ctx) : launchGeneral(kp, dtype, ctx);
   if (!st.ok) {
     // Kernels already queued may still read the temporaries: their frees are stream-ordered.

@@ -1,5 +1,5 @@
-// The tensor-core kernel for bfloat16 (head dims 64 and 128); see fa2.cuh.
-#include "fa2.cuh"
+// The tensor-core kernel for bfloat16 (head dims 64 and 128); see fa2_kernel.cuh.
+#include "fa2_launch.cuh"
 
 namespace attnflow {
 namespace cudaimpl {

@@ -12,11 +12,7 @@
 //     in register i matrix i's row g, columns 2t, 2t+1 (with .trans: rows 2t, 2t+1 of column g).
 #pragma once
 
-#if defined(__CUDACC__)
-#define AF_HD __host__ __device__ __forceinline__
-#else
-#define AF_HD inline
-#endif
+#include "../core/hd.h"
 
 namespace attnflow {
 namespace fa2frag {

@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "attnflow.h"
 #include "internal.cuh"
@@ -86,18 +87,13 @@ __device__ __forceinline__ float warpSum(float x) {
   return x;
 }
 
-__device__ __forceinline__ float finalLse(float m, float l) {
-  // l == 0: empty row; l = NaN: NaN (log(NaN))
-  return l == 0.f ? -INFINITY
-                  : static_cast<float>(static_cast<double>(m) * 0.6931471805599453 + log(static_cast<double>(l)));
-}
-
 // How the rows of the problem are cut into items (see the file comment).
 struct Items {
   int ng;        // heads packed per item (1 unless the mask is shared and seqQ <= 32)
   int chunks;    // ceil(group / ng)
   int splits;    // thread blocks per item (split-KV); 1: the block writes the output itself
   float* ws;     // splits > 1: per block, o [64][D] then m [64] then l [64]
+  bool vecKV;    // K and V rows can be read in 16-byte pieces (see vectorLoads)
 };
 
 struct Item {
@@ -120,6 +116,50 @@ __device__ __forceinline__ Item decodeItem(const KernelParams& p, const Items& i
 }
 
 __device__ __forceinline__ size_t wsStride(int D) { return static_cast<size_t>(kTileQ) * (D + 2); }
+
+// Staging of up to kHalf keys (kb .. kb + nks - 1) of K and V into shared memory as float32 (K
+// rows padded to D + 1; rows past nks zero). The vector path reads each row in 16-byte pieces
+// (8 16-bit or 4 float32 values per thread and load); it needs Items::vecKV (host-checked
+// alignment and contiguous rows, see vectorLoads). The scalar path reads any strides.
+template <typename T>
+__device__ __forceinline__ void stageKeysVector(const T* kBase, const T* vBase, int64_t kss, int64_t vss, int kb,
+                                                int nks, int D, float* sK, float* sV, int tid) {
+  constexpr int kPer = 16 / static_cast<int>(sizeof(T));
+  const int perRow = D / kPer;
+  for (int x = tid; x < kHalf * perRow; x += kThreads) {
+    const int key = x / perRow, d0 = (x - key * perRow) * kPer;
+    uint4 kw = make_uint4(0u, 0u, 0u, 0u), vw = kw;  // zero bits: 0 in every dtype
+    if (key < nks) {
+      const int64_t js = static_cast<int64_t>(kb + key);
+      kw = *reinterpret_cast<const uint4*>(kBase + js * kss + d0);
+      vw = *reinterpret_cast<const uint4*>(vBase + js * vss + d0);
+    }
+    T kv[kPer], vv[kPer];
+    memcpy(kv, &kw, 16);
+    memcpy(vv, &vw, 16);
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+      sK[key * (D + 1) + d0 + i] = toFloat(kv[i]);
+      sV[key * D + d0 + i] = toFloat(vv[i]);
+    }
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void stageKeysScalar(const T* kBase, const T* vBase, const Operand& k, const Operand& v,
+                                                int kb, int nks, int D, float* sK, float* sV, int tid) {
+  for (int x = tid; x < kHalf * D; x += kThreads) {
+    const int key = x / D, d = x - key * D;
+    float kv = 0.f, vv = 0.f;
+    if (key < nks) {
+      const int64_t js = static_cast<int64_t>(kb + key);
+      kv = toFloat(kBase[js * k.ss + d * k.sd]);
+      vv = toFloat(vBase[js * v.ss + d * v.sd]);
+    }
+    sK[key * (D + 1) + d] = kv;
+    sV[key * D + d] = vv;
+  }
+}
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, const Items items) {
@@ -152,7 +192,10 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
   const int ea = static_cast<int>(r0 + (r1 - r0) * split / items.splits);
   const int ez = static_cast<int>(r0 + (r1 - r0) * (split + 1) / items.splits);
 
-  // Per row slot j (row warp + 8 j): running max, sum, and this lane's output columns.
+  // Per row slot j (row warp + 8 j): running max, sum, and this lane's output columns. Only the
+  // slots of real rows are computed: `slots` of them for this warp (warp-uniform; 0 when the item
+  // has fewer rows than warps, as in decoding: 1 query x a few packed heads).
+  const int slots = max(0, min(kRowsPerWarp, (it.nrows - warp + kWarps - 1) / kWarps));
   float m[kRowsPerWarp], l[kRowsPerWarp], o[kRowsPerWarp][kMaxPerLane];
   float slope[kRowsPerWarp];
   int64_t pos[kRowsPerWarp];
@@ -181,18 +224,14 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
       const int kb = j0 + hf * kHalf;
       const int nks = min(kHalf, nk - hf * kHalf);
       __syncthreads();  // the previous half is no longer read (and sQ is complete the first time)
-      for (int x = tid; x < kHalf * D; x += kThreads) {
-        const int key = x / D, d = x - key * D;
-        float kv = 0.f, vv = 0.f;
-        if (key < nks) {
-          const int64_t js = static_cast<int64_t>(kb + key);
-          kv = toFloat(kBase[js * p.k.ss + d * p.k.sd]);
-          vv = toFloat(vBase[js * p.v.ss + d * p.v.sd]);
-        }
-        sK[key * (D + 1) + d] = kv;
-        sV[key * D + d] = vv;
+      if (items.vecKV) {
+        stageKeysVector<T>(kBase, vBase, p.k.ss, p.v.ss, kb, nks, D, sK, sV, tid);
+      } else {
+        stageKeysScalar<T>(kBase, vBase, p.k, p.v, kb, nks, D, sK, sV, tid);
       }
       __syncthreads();
+
+      if (slots == 0) continue;  // this warp has no real row (it still helps staging K and V)
 
       // Scores of key (kb + lane) against the warp's rows.
       float sc[kRowsPerWarp];
@@ -202,7 +241,8 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
       for (int d = 0; d < D; ++d) {
         const float kd = kRow[d];
 #pragma unroll
-        for (int j = 0; j < kRowsPerWarp; ++j) sc[j] = fmaf(sQ[(warp + kWarps * j) * D + d], kd, sc[j]);
+        for (int j = 0; j < kRowsPerWarp; ++j)
+          if (j < slots) sc[j] = fmaf(sQ[(warp + kWarps * j) * D + d], kd, sc[j]);
       }
 
       float pr[kRowsPerWarp];
@@ -210,7 +250,7 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
       for (int j = 0; j < kRowsPerWarp; ++j) {
         pr[j] = 0.f;
         const int r = warp + kWarps * j;
-        if (r < it.nrows) {  // uniform across the warp
+        if (j < slots) {  // r < it.nrows; uniform across the warp
           float x = sc[j];
           if (p.softcap) {
             x = p.capOut * accurateTanh(x * p.scale * p.capInv);
@@ -246,6 +286,7 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
         }
 #pragma unroll
         for (int j = 0; j < kRowsPerWarp; ++j) {
+          if (j >= slots) break;  // warp-uniform
           const float pk = __shfl_sync(0xffffffffu, pr[j], kk);
           if (pk < 0.f) continue;  // masked (warp-uniform)
 #pragma unroll
@@ -269,7 +310,7 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
         const int d = lane + 32 * c;
         if (d < D) out[d * p.osd] = fromFloat<T>(empty ? 0.f : o[j][c] * inv);
       }
-      if (p.lse != nullptr && lane == 0) p.lse[(static_cast<int64_t>(it.b) * p.Hq + h) * p.Sq + i] = finalLse(m[j], l[j]);
+      if (p.lse != nullptr && lane == 0) p.lse[(static_cast<int64_t>(it.b) * p.Hq + h) * p.Sq + i] = core::rowLse(m[j], l[j]);
     } else {
       float* ws = items.ws + static_cast<size_t>(blockIdx.x) * wsStride(D);
 #pragma unroll
@@ -325,7 +366,7 @@ __global__ void __launch_bounds__(kThreads) combineKernel(const KernelParams p, 
       const int d = lane + 32 * c;
       if (d < D) out[d * p.osd] = fromFloat<T>(empty ? 0.f : acc[c] * inv);
     }
-    if (p.lse != nullptr && lane == 0) p.lse[(static_cast<int64_t>(it.b) * p.Hq + h) * p.Sq + i] = finalLse(M, L);
+    if (p.lse != nullptr && lane == 0) p.lse[(static_cast<int64_t>(it.b) * p.Hq + h) * p.Sq + i] = core::rowLse(M, L);
   }
 }
 
@@ -378,16 +419,21 @@ inline size_t generalSmemBytes(int D) {
          sizeof(float);
 }
 
+// Whether every row of operand `o` (headDim D) can be read in 16-byte pieces: contiguous rows,
+// every row start 16-byte aligned.
+inline bool vectorLoads(const Operand& o, int D) {
+  const int64_t elt = static_cast<int64_t>(dtypeSize(o.dtype));
+  return o.sd == 1 && (D * elt) % 16 == 0 && (o.ss * elt) % 16 == 0 && (o.sh * elt) % 16 == 0 &&
+         (o.sb * elt) % 16 == 0 && reinterpret_cast<uintptr_t>(o.data) % 16 == 0;
+}
+
 // How a call is cut into items and splits (host side; the emulator test uses it too).
 // `count` receives the number of items; blocks = count * splits.
 inline Items planItems(const KernelParams& p, int multiprocessors, int64_t* count) {
   Items items{};
-  items.ng = 1;
   // GQA packing: with a shared mask and one query tile, the heads of a group read the same K/V
   // tiles; pack as many as fit in 64 rows into one block.
-  if (p.group > 1 && p.maskHeads == 1 && p.numQBlocks == 1 && 2 * p.Sq <= kTileQ) {
-    items.ng = std::min(p.group, kTileQ / p.Sq);
-  }
+  items.ng = core::packedHeads(p, kTileQ);
   items.chunks = (p.group + items.ng - 1) / items.ng;
   *count = static_cast<int64_t>(p.B) * p.Hkv * p.numQBlocks * items.chunks;
   // Split-KV when there are too few items to fill the device: up to 2 blocks per SM in all,
@@ -401,6 +447,7 @@ inline Items planItems(const KernelParams& p, int multiprocessors, int64_t* coun
   }
   items.splits = splits;
   items.ws = nullptr;
+  items.vecKV = vectorLoads(p.k, p.D) && vectorLoads(p.v, p.D);
   return items;
 }
 

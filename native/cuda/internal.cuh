@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "../core/call.h"
 #include "attnflow.h"
 
 // Dynamic shared memory of a kernel: `AF_DYNAMIC_SMEM(float, smem);` declares `smem` as the
@@ -63,78 +64,11 @@ Status waitStream(DeviceContext& ctx, const char* what);
 
 // --- the kernels' parameter block -----------------------------------------------------------
 
-struct Operand {
-  const void* data;
-  int64_t sb, sh, ss, sd;  // element strides of batch, head, seq, headDim
-};
-
-struct KernelParams {
-  int B, Hq, Hkv, Sq, Sk, D, group;
-  int64_t shift;  // Sk - Sq: query i sits at position i + shift
-  Operand q, k, v;
-  void* out;
-  int64_t osb, osh, oss, osd;
-  float* lse;  // contiguous [B, Hq, Sq] or null
-
-  // the mask on the device (CSR over kTileQ x kTileK tiles)
-  const int32_t* rowPtr;
-  const int32_t* colIdx;
-  const int32_t* partial;
-  const uint32_t* bits;
-  int maskHeads, numQBlocks, numKBlocks, wordsPerRow;
-
-  // Scores are kept in log2 units so the softmax uses exp2: s2 = log2(e) * s.
-  float scaleLog2;  // scale * log2(e): used without softcap
-  float scale;      // used with softcap
-  int softcap;      // 0 / 1
-  float capInv;     // 1 / cap
-  float capOut;     // cap * log2(e)
-  const float* alibi2;  // device: slope * log2(e) per query head, or null
-};
-
-constexpr double kLog2e = 1.4426950408889634;
-
-// The parameter block of a validated call (validateAttention passed; the mask's tile shape is
-// kTileQ x kTileK). Everything but alibi2 (a device copy the caller makes) comes from `p` and
-// the device copy of the mask.
-inline KernelParams kernelParams(const AttentionParams& p, const CudaMaskArrays& mask) {
-  KernelParams kp{};
-  kp.B = static_cast<int>(p.q.shape[0]);
-  kp.Hq = static_cast<int>(p.q.shape[1]);
-  kp.Sq = static_cast<int>(p.q.shape[2]);
-  kp.D = static_cast<int>(p.q.shape[3]);
-  kp.Hkv = static_cast<int>(p.k.shape[1]);
-  kp.Sk = static_cast<int>(p.k.shape[2]);
-  kp.group = kp.Hq / kp.Hkv;
-  kp.shift = static_cast<int64_t>(kp.Sk) - kp.Sq;
-  auto operand = [](const TensorView& t) {
-    return Operand{t.data, t.strides[0], t.strides[1], t.strides[2], t.strides[3]};
-  };
-  kp.q = operand(p.q);
-  kp.k = operand(p.k);
-  kp.v = operand(p.v);
-  kp.out = p.out.data;
-  kp.osb = p.out.strides[0];
-  kp.osh = p.out.strides[1];
-  kp.oss = p.out.strides[2];
-  kp.osd = p.out.strides[3];
-  kp.lse = p.lse;
-  kp.rowPtr = mask.rowPtr;
-  kp.colIdx = mask.colIdx;
-  kp.partial = mask.partial;
-  kp.bits = mask.bits;
-  kp.maskHeads = p.mask.heads;
-  kp.numQBlocks = p.mask.numQBlocks;
-  kp.numKBlocks = p.mask.numKBlocks;
-  kp.wordsPerRow = p.mask.wordsPerRow;
-  kp.softcap = p.softcap > 0.f ? 1 : 0;
-  kp.scale = p.scale;
-  kp.scaleLog2 = static_cast<float>(static_cast<double>(p.scale) * kLog2e);
-  kp.capInv = kp.softcap ? static_cast<float>(1.0 / p.softcap) : 0.f;
-  kp.capOut = kp.softcap ? static_cast<float>(p.softcap * kLog2e) : 0.f;
-  kp.alibi2 = nullptr;
-  return kp;
-}
+// Every attention kernel reads the call as resolved once for both native backends (native/core:
+// shapes, strides, the mask's CSR, the score arithmetic in log2 units), with the mask and the
+// ALiBi slopes pointing at device copies.
+using Operand = core::Operand;
+using KernelParams = core::AttentionCall;
 
 // Where the tensor-core kernel (fa2_*.cu) applies: 16-bit q/k/v/out with headDim 64 or 128,
 // contiguous headDim (sd == 1), other strides multiples of 8 elements, 16-byte aligned bases;

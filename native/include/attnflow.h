@@ -80,6 +80,22 @@ struct CpuInfo {
 };
 CpuInfo cpuInfo();
 
+// The CPU kernels (one per instruction set, native/cpu/isa.h): the one calls use, or why none can
+// be used (ATTNFLOW_CPU_ISA names one this CPU cannot run, or none at all), and all of this build.
+struct CpuKernelInfo {
+  struct Kernel {
+    std::string name, needs;
+    int lanes = 0;
+    bool supported = false;
+    bool preferred = false;  // supported, and chosen by default where it comes first
+  };
+  std::string active;  // empty when `error` says why calls fail
+  int activeLanes = 0;
+  std::string error;
+  std::vector<Kernel> kernels;
+};
+CpuKernelInfo cpuKernelInfo();
+
 struct CudaDevice {
   int index = 0;
   std::string name;
@@ -118,7 +134,7 @@ enum class LinearDecay : int32_t { None = 0, PerHead = 1, PerStep = 2, PerStepFe
 // Decay: PerHead: decayHead[Hq]; PerStep: gate (b,h,n) at gates[b*s0 + h*s1 + n*s2];
 // PerStepFeature: gate (b,h,n,f) at gates[b*s0 + h*s1 + n*s2 + f*s3]; every γ in (0, 1].
 // initS/initZ (both or neither) are read only; stateS/stateZ (both or neither) receive the final
-// state. For the CUDA entry every pointer is device memory.
+// state. For the CUDA entry see cudaLinearAttention.
 struct LinearAttentionParams {
   TensorView q, k, v, out;
   LinearFeatureMap featureMap = LinearFeatureMap::Elu1;
@@ -146,12 +162,12 @@ struct LinearAttentionParams {
 Status validateLinearAttention(const LinearAttentionParams& p);
 // Host memory; threads over (batch, query head).
 Status cpuLinearAttention(const LinearAttentionParams& p);
-// Device memory, enqueued on `stream` (a cudaStream_t; null = the default stream). Without CUDA
+// Device memory of `device`: q, k, v, out, gates, initS/initZ and stateS/stateZ are device
+// pointers (cudaDeviceAlloc); favorW and decayHead are host memory (small: uploaded per call).
+// Runs on the device's stream and memory pool (as cudaAttentionForward), checks the per-step gate
+// values on the device, and returns when the result is complete. Without CUDA
 // (native/cuda/absent.cpp) it returns an error.
-Status cudaLinearAttention(const LinearAttentionParams& p, void* stream);
-// The same with host memory: copies the inputs to the current device, runs cudaLinearAttention,
-// waits, copies out and the state back (for backend 'cuda' with host tensors, and GPU tests).
-Status cudaLinearAttentionHost(const LinearAttentionParams& p);
+Status cudaLinearAttention(const LinearAttentionParams& p, int device);
 
 }  // namespace attnflow
 // === end linear attention =======================================================================

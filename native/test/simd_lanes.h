@@ -73,18 +73,10 @@ static inline void vtranspose(const float* src, int64_t ss, float* dst, int64_t 
   for (int r = 0; r < kLanes; ++r)
     for (int c = 0; c < kLanes; ++c) dst[c * ds + r] = src[r * ss + c];
 }
-static inline void loadF16(const uint16_t* src, float* dst, int n) {
-  for (int i = 0; i < n; ++i) dst[i] = halfToFloat(src[i]);
-}
-static inline void loadBF16(const uint16_t* src, float* dst, int n) {
-  for (int i = 0; i < n; ++i) dst[i] = bf16ToFloat(src[i]);
-}
-static inline void storeF16(const float* src, uint16_t* dst, int n) {
-  for (int i = 0; i < n; ++i) dst[i] = floatToHalf(src[i]);
-}
-static inline void storeBF16(const float* src, uint16_t* dst, int n) {
-  for (int i = 0; i < n; ++i) dst[i] = floatToBf16(src[i]);
-}
+static inline void loadF16(const uint16_t* src, float* dst, int n) { halfsToFloats(src, dst, n); }
+static inline void loadBF16(const uint16_t* src, float* dst, int n) { bf16sToFloats(src, dst, n); }
+static inline void storeF16(const float* src, uint16_t* dst, int n) { floatsToHalfs(src, dst, n); }
+static inline void storeBF16(const float* src, uint16_t* dst, int n) { floatsToBf16s(src, dst, n); }
 
 }  // namespace
 }  // namespace TEST_ISA

@@ -179,7 +179,7 @@ describe('CUDA linear attention', { skip }, () => {
     assert.ok(relError(st.z.toFloat32(), whole.state.z.toFloat32()) <= 1e-5);
   });
 
-  it('device tensors run on their device and give device tensors back (staged through the host)', async () => {
+  it('device tensors run in place on their device and give device tensors back', async () => {
     const s = { b: 1, hq: 4, hkv: 2, n: 150, dk: 32, dv: 16, dtype: 'bfloat16' };
     const { q, k, v } = qkv(s);
     const host = linearAttentionSync(q, k, v, { backend: 'cuda', decay: 0.9, returnState: true });
@@ -191,6 +191,26 @@ describe('CUDA linear attention', { skip }, () => {
       assert.deepEqual(Array.from(r.state.z.to('cpu').toFloat32()), Array.from(host.state.z.toFloat32()));
     }
     assert.throws(() => linearAttentionSync(dq, dk, dv, { backend: 'cpu' }), /runs on the host/);
+  });
+
+  it('per-step gates and the state stay on the device; a bad device gate is a RangeError', async () => {
+    const s = { b: 1, hq: 2, hkv: 1, n: 90, dk: 16, dv: 16 };
+    const { q, k, v } = qkv(s);
+    const g = gates(s, 16);
+    const init = state(1, 2, 16, 16);
+    const o = { decay: g, initialState: init, returnState: true };
+    const host = linearAttentionSync(q, k, v, { ...o, backend: 'cuda' });
+    const dev = { decay: g.to('cuda'), initialState: { S: init.S.to('cuda'), z: init.z.to('cuda') }, returnState: true };
+    const [dq, dk, dv] = [q.to('cuda'), k.to('cuda'), v.to('cuda')];
+    for (const r of [linearAttentionSync(dq, dk, dv, dev), await linearAttention(dq, dk, dv, dev)]) {
+      assert.deepEqual(Array.from(r.out.to('cpu').toFloat32()), Array.from(host.out.toFloat32()));
+      assert.deepEqual(Array.from(r.state.S.to('cpu').toFloat32()), Array.from(host.state.S.toFloat32()));
+    }
+    const bad = g.toFloat32();
+    bad[1000] = 1.5;
+    const badGates = Tensor.from(bad, g.shape).to('cuda');
+    assert.throws(() => linearAttentionSync(dq, dk, dv, { decay: badGates }), (e) => e instanceof RangeError && /gates must be in \(0, 1\]/.test(e.message));
+    await assert.rejects(linearAttention(dq, dk, dv, { decay: badGates }), RangeError);
   });
 
   it('the async entry point agrees and errors are clear', async () => {
@@ -210,6 +230,6 @@ describe('CUDA linear attention', { skip }, () => {
     const t0 = performance.now();
     linearAttentionSync(q, k, v, { backend: 'cuda', decay });
     const ms = performance.now() - t0;
-    console.log(`CUDA linearAttention seq 65536, B=1, H=8, D=64 (including host<->device copies): ${ms.toFixed(1)} ms`);
+    console.log(`CUDA linearAttention seq 65536, B=1, H=8, D=64 (host tensors: including host<->device copies): ${ms.toFixed(1)} ms`);
   });
 });

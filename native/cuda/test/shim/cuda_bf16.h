@@ -17,3 +17,5 @@ inline __nv_bfloat16 __float2bfloat16_rn(float f) { return __nv_bfloat16{attnflo
 inline __nv_bfloat162 __floats2bfloat162_rn(float lo, float hi) {
   return __nv_bfloat162{__float2bfloat16_rn(lo), __float2bfloat16_rn(hi)};
 }
+inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short u) { return __nv_bfloat16{u}; }
+inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 h) { return h.x; }

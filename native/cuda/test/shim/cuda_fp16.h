@@ -16,3 +16,5 @@ struct __half2 {
 inline float __half2float(__half h) { return attnflow::cpu::halfToFloat(h.x); }
 inline __half __float2half_rn(float f) { return __half{attnflow::cpu::floatToHalf(f)}; }
 inline __half2 __floats2half2_rn(float lo, float hi) { return __half2{__float2half_rn(lo), __float2half_rn(hi)}; }
+inline __half __ushort_as_half(unsigned short u) { return __half{u}; }
+inline unsigned short __half_as_ushort(__half h) { return h.x; }

@@ -1,6 +1,7 @@
 // Host stand-in for <cuda_runtime.h>, used only by the CUDA emulator test (emulator_test.cpp,
 // built with -DATTNFLOW_CUDA_EMULATOR and this directory first on the include path). Kernels run
-// as plain C++ functions, one OS thread per CUDA thread; see emu.h for the runtime.
+// as plain C++ functions, one OS thread per CUDA thread; see emu.h and emu_runtime.cpp for the
+// runtime.
 #pragma once
 
 #include <math.h>
@@ -23,6 +24,14 @@ enum cudaError_t { cudaSuccess = 0 };
 struct dim3 {
   unsigned x = 1, y = 1, z = 1;
 };
+struct uint4 {
+  unsigned x, y, z, w;
+};
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return uint4{x, y, z, w}; }
+struct float2 {
+  float x, y;
+};
+inline float2 make_float2(float x, float y) { return float2{x, y}; }
 
 extern thread_local dim3 threadIdx;
 extern thread_local dim3 blockIdx;
@@ -42,6 +51,7 @@ void cpAsyncCommit();
 void cpAsyncWait(int pendingAllowed);
 void ldmatrixX4(uint32_t (&r)[4], const void* smemRow, bool trans);  // collective over the warp
 void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, bool bf16);  // collective
+unsigned long long atomicMin64(unsigned long long* p, unsigned long long v);
 }  // namespace emu
 
 inline void __syncthreads() { emu::syncthreads(); }
@@ -67,3 +77,15 @@ inline float __shfl_sync(unsigned, float v, int srcLane) {
 inline unsigned __ballot_sync(unsigned, int pred) { return emu::ballot(pred != 0); }
 
 inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+
+template <typename T>
+inline T __ldg(const T* p) {
+  return *p;
+}
+inline float __int_as_float(int i) {
+  float f;
+  std::memcpy(&f, &i, 4);
+  return f;
+}
+inline unsigned long long atomicMin(unsigned long long* p, unsigned long long v) { return emu::atomicMin64(p, v); }

@@ -1,5 +1,5 @@
 // Host emulation of the tensor-core kernel's PTX (cp.async, ldmatrix, mma.sync m16n8k16), as the
-// PTX ISA defines them; included by fa2.cuh inside namespace attnflow::cudaimpl::fa2 when
+// PTX ISA defines them; included by fa2_ptx.cuh inside namespace attnflow::cudaimpl::fa2 when
 // ATTNFLOW_CUDA_EMULATOR is defined. The runtime behind ::emu:: is in emulator_test.cpp.
 #pragma once
 
