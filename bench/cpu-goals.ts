@@ -9,17 +9,17 @@
  *  4. the machine's sgemm peak, measured in the same run as an ORT MatMul of 2048×2048 float32
  *     (2·N³ FLOPs), the yardstick for the GFLOP/s above.
  *
- * Usage: node dist/bench/cpu-goals.js [--quick] [--json FILE] [--threads N]
+ * Usage: node dist-bench/bench/cpu-goals.js [--quick] [--json FILE] [--threads N]
  * Prints a Markdown table on stdout; progress on stderr.
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { attention, compileMask, info, parsePattern } from '../lib/index.js';
-import { attentionFlops, countEdges, denseFlops } from './flops.js';
-import { runMemoryProbe, type MemoryProbeResult } from './memory.js';
+import { attentionFlops, countEdges, denseFlops } from '../lib/bench/flops.js';
+import { runMemoryProbe, type MemoryProbeResult } from '../lib/bench/memory.js';
 import { loadOrt, ortMatmulAttention, ortMha, ortSgemm, ortVersion } from './ort.js';
-import { makeInputs, timeTask } from './runner.js';
+import { makeInputs, timeTask } from '../lib/bench/runner.js';
 
 const MB = 1e6;
 const MIB = 2 ** 20;
@@ -79,7 +79,7 @@ async function main(): Promise<number> {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('Usage: node dist/bench/cpu-goals.js [--quick] [--json FILE] [--threads N]\n');
+    process.stdout.write('Usage: node dist-bench/bench/cpu-goals.js [--quick] [--json FILE] [--threads N]\n');
     return 0;
   }
   const quick = values.quick === true;
@@ -171,7 +171,7 @@ async function main(): Promise<number> {
   const report: GoalsReport = {
     date: new Date().toISOString(),
     machine: { cpu: os.cpus()[0]?.model ?? 'unknown', logicalCpus: os.availableParallelism(), loadAvgStart, loadAvgEnd: os.loadavg() },
-    attnflow: { version: inf.version, threads: cpu.threads, kernel: cpu.kernel?.name, simd: cpu.simd, tile: cpu.tile },
+    attnflow: { version: inf.version, threads: cpu.threads, kernel: cpu.kernel, simd: cpu.simd, tile: cpu.tile },
     onnxruntime: ortErr ? null : await ortVersion(),
     ortThreads,
     sgemm,

@@ -7,9 +7,8 @@
  * Messages in: { type: 'run', id, case }, { type: 'exit' }.
  * Messages out: { type: 'ready', kernel, threads }, { type: 'result', id, ms } | { type: 'error', id, error }.
  */
-import { attention, compileMask, info, parsePattern, Tensor, type DType } from '../lib/index.js';
-import { linearAttention } from '../lib/linear/index.js';
-import { countEdges } from './flops.js';
+import { attention, compileMask, info, linearAttention, parsePattern, Tensor, type DType } from '../lib/index.js';
+import { countEdges } from '../lib/bench/flops.js';
 
 /** The cases the goals need (B = 1 throughout). */
 export const ISA_CASES = {
@@ -60,7 +59,7 @@ async function main(): Promise<void> {
     send({ type: 'ready', kernel: null, reason: cpu.reason ?? 'unavailable' });
     return;
   }
-  send({ type: 'ready', kernel: cpu.kernel?.name ?? null, threads: cpu.threads });
+  send({ type: 'ready', kernel: cpu.kernel ?? null, threads: cpu.threads });
   const runners = new Map<IsaCaseId, Runner>();
   process.on('message', (m: { type: string; id?: number; case?: IsaCaseId }) => {
     if (m.type === 'exit') {

@@ -5,7 +5,7 @@
  * with ATTNFLOW_CPU_ISA=<kernel> (bench/isa-child.ts), so a burst of load from elsewhere hits every
  * contender of a round alike. Medians over rounds; the load average is printed per round.
  *
- * Usage: node dist/bench/isa-goals.js [--isa avx512,avx2] [--rounds N] [--quick] [--json FILE]
+ * Usage: node dist-bench/bench/isa-goals.js [--isa avx512,avx2] [--rounds N] [--quick] [--json FILE]
  *   --isa     the kernels to compare (default: every kernel of the build but portable; one the CPU
  *             lacks is reported and skipped). avx512bf16 differs from avx512 only for bfloat16
  *             inputs, so it runs the bf16 case alone.
@@ -118,7 +118,7 @@ async function main(): Promise<number> {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('Usage: node dist/bench/isa-goals.js [--isa avx512,avx2] [--rounds N] [--quick] [--json FILE]\n');
+    process.stdout.write('Usage: node dist-bench/bench/isa-goals.js [--isa avx512,avx2] [--rounds N] [--quick] [--json FILE]\n');
     return 0;
   }
   const cpu = info().backends.cpu;

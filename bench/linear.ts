@@ -4,15 +4,15 @@
  * `attention` (backend 'cpu') at the same lengths up to where one call takes too long, and the
  * crossover length beyond which linearAttention is faster (found by doubling, then bisection).
  *
- * Usage: node dist/bench/linear.js [--json FILE] [--max-attention-ms MS] [--quick]
+ * Usage: node dist-bench/bench/linear.js [--json FILE] [--max-attention-ms MS] [--quick]
  * Prints Markdown on stdout, progress on stderr.
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { attentionSync, info, Tensor } from '../lib/index.js';
-import { linearAttentionSync } from '../lib/linear/index.js';
-import { timeTask } from './runner.js';
+import { linearAttentionSync } from '../lib/linear/run.js';
+import { timeTask } from '../lib/bench/runner.js';
 
 const B = 1, H = 8, D = 64;
 /** RetNet's per-head decays γ_h = 1 − 2^(−5−h). */

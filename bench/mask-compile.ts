@@ -3,13 +3,13 @@
  * (`causal & sliding(4096) | sink(4)` < 50 ms, `dsa(1024, 64, 0)` < 200 ms), and a sweep over
  * seqLen showing that compile time follows the number of visited tiles, not seqLen².
  *
- * Usage: node dist/bench/mask-compile.js [--json FILE]
+ * Usage: node dist-bench/bench/mask-compile.js [--json FILE]
  * Prints Markdown tables on stdout.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { clearMaskCache, compileMask } from '../lib/mask/index.js';
-import { timeTask } from './runner.js';
+import { timeTask } from '../lib/bench/runner.js';
 
 interface Row {
   pattern: string;

@@ -1,25 +1,56 @@
 /**
- * ONNX Runtime (onnxruntime-node, a devDependency) as a benchmark peer. Loaded lazily: where it
- * is not installed or its binary does not load, `loadOrt()` says why and the peers are skipped.
+ * ONNX Runtime (onnxruntime-node, an optional package) as a benchmark peer. Loaded lazily: where
+ * it is not installed or its binary does not load, `loadOrt()` says why (naming the command that
+ * adds it) and the peers are skipped.
  */
 import { gqaDecodeModel, matmulAttentionModel, matmulModel, mhaModel, type AttentionShape } from './onnx/index.js';
 
-type OrtModule = typeof import('onnxruntime-node');
-type OrtSession = Awaited<ReturnType<OrtModule['InferenceSession']['create']>>;
+/**
+ * The part of onnxruntime-node's API used here, typed locally so that the harness builds whether
+ * or not the optional package is installed.
+ */
+interface OrtTensor {
+  readonly data: unknown;
+}
+interface OrtSession {
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  release(): Promise<void>;
+}
+interface OrtModule {
+  InferenceSession: { create(model: Uint8Array, options: Record<string, unknown>): Promise<OrtSession> };
+  Tensor: {
+    new (type: 'float32', data: Float32Array, dims: readonly number[]): OrtTensor;
+    new (type: 'int32', data: Int32Array, dims: readonly number[]): OrtTensor;
+  };
+  env: { versions?: { node?: string; common?: string } };
+}
 
 let cached: Promise<{ ort: OrtModule } | { error: string }> | undefined;
 
 /** onnxruntime-node, or the reason it is unavailable. */
 export function loadOrt(): Promise<{ ort: OrtModule } | { error: string }> {
-  cached ??= import('onnxruntime-node').then(
+  // a variable specifier: the optional package needs no type declarations to build
+  const name = 'onnxruntime-node';
+  cached ??= (import(name) as Promise<unknown>).then(
     (m) => {
       // ESM/CJS interop: the namespace may carry the API on `default`
       const ort = ((m as unknown as { InferenceSession?: unknown }).InferenceSession ? m : (m as unknown as { default: OrtModule }).default) as OrtModule;
       return { ort };
     },
-    (e: unknown) => ({ error: e instanceof Error ? e.message.split('\n')[0] : String(e) }),
+    (e: unknown) => ({ error: ortLoadError(e) }),
   );
   return cached;
+}
+
+/** Why onnxruntime-node did not load: not installed (and the command that adds it), or its own error. */
+export function ortLoadError(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  const message = e instanceof Error ? e.message.split('\n')[0] : String(e);
+  if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && message.includes("'onnxruntime-node'")) {
+    return 'onnxruntime-node is not installed; add it with: npm install --no-save --ignore-scripts onnxruntime-node@^1.30';
+  }
+  return `onnxruntime-node does not load: ${message}`;
 }
 
 /** The onnxruntime-node version, or null. */
@@ -55,7 +86,7 @@ async function session(model: Uint8Array, opts: OrtSessionOptions): Promise<{ or
 }
 
 function runner(ort: OrtModule, s: OrtSession, feeds: Record<string, { data: Float32Array; dims: number[] }>): OrtRunner {
-  const tensors: Record<string, InstanceType<OrtModule['Tensor']>> = {};
+  const tensors: Record<string, OrtTensor> = {};
   for (const [k, v] of Object.entries(feeds)) tensors[k] = new ort.Tensor('float32', v.data, v.dims);
   const outName = s.outputNames[0];
   return {

@@ -9,15 +9,21 @@
  * option, missing or malformed value, unparsable pattern). Errors are one line on stderr, never a
  * stack trace (set ATTNFLOW_DEBUG=1 to see one).
  */
-import { realpathSync } from 'node:fs';
+import { realpathSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { packageVersion } from './native.js';
+import { packageVersion } from './native/load.js';
 import { toPattern } from './patterns/index.js';
 import type { Pattern } from './patterns/pattern.js';
-import { analyze, type Analysis } from './analysis/analyze.js';
+import { analyze } from './analysis/analyze.js';
+import { formatAnalysis } from './analysis/format.js';
+import { compareRow, formatComparisonMarkdown, formatComparisonText } from './analysis/compare.js';
+import { expandStack, hasLayerPlaceholder, splitStack } from './analysis/layer-template.js';
 import { renderMask, type RenderFormat } from './render/index.js';
-import { BENCH_HELP, BENCH_SUMMARY } from '../bench/help.js';
+import { renderCoverageChart } from './render/coverage.js';
+import { BENCH_HELP, BENCH_SUMMARY } from './bench/help.js';
+
+export { formatAnalysis } from './analysis/format.js';
 
 /** Where the CLI writes; process.stdout / process.stderr by default. */
 export interface CliIO {
@@ -71,7 +77,7 @@ function parseCount(cmd: string, flag: string, v: string | undefined, min: numbe
 
 function parseTile(cmd: string, v: string): { blockQ: number; blockK: number } {
   const m = /^\s*(\d+)\s*[x×,]\s*(\d+)\s*$/i.exec(v);
-  if (!m) throw new UsageError(`${cmd}: --tile must look like 128x64, got '${v}'`);
+  if (!m) throw new UsageError(`${cmd}: --tile must look like 64x64, got '${v}'`);
   const blockQ = Number(m[1]);
   const blockK = Number(m[2]);
   if (blockQ < 1 || blockK < 1 || blockQ > 65536 || blockK > 65536) throw new UsageError(`${cmd}: --tile sides must be in [1, 65536], got '${v}'`);
@@ -133,7 +139,7 @@ Options:
   --format F       grid | bits | svg (default grid)
   --seq-q Q        number of queries (default N)
   --head H         head to draw, for perHead patterns (default 0)
-  --tile QxK       svg: outline the tiles the mask compiler visits, e.g. 128x64
+  --tile QxK       svg: outline the tiles the mask compiler visits, e.g. 64x64
   -h, --help       show this help
 
 Example:
@@ -166,71 +172,69 @@ Example:
 // ---------------------------------------------------------------------------------------------
 // analyze
 
-function fmtNum(x: number): string {
-  if (Number.isInteger(x)) return x.toLocaleString('en-US');
-  return x.toLocaleString('en-US', { maximumFractionDigits: 2 });
-}
-
-function pct(x: number): string {
-  const p = 100 * x;
-  return p === 0 || p >= 10 ? `${p.toFixed(p === 100 || p === 0 ? 0 : 1)}%` : `${p.toPrecision(2)}%`;
-}
-
-/** The human table `attnflow analyze` prints. */
-export function formatAnalysis(a: Analysis): string {
-  const T = a.seqLen;
-  const lines = [
-    `pattern          ${a.pattern}`,
-    `sequence         n = ${fmtNum(T)}, ${a.layers} layer${a.layers === 1 ? '' : 's'}${a.head ? `, head ${a.head}` : ''}`,
-    `edges            ${fmtNum(a.edges)} (density ${pct(a.density)})`,
-    `neighborhood     min ${fmtNum(a.neighborhood.min)} · mean ${fmtNum(a.neighborhood.mean)} · max ${fmtNum(a.neighborhood.max)}`,
-    `full depth       ${a.fullDepth === null ? `not within ${a.layers} layer${a.layers === 1 ? '' : 's'}` : `${a.fullDepth} layer${a.fullDepth === 1 ? '' : 's'}`}`,
-    `tile efficiency  ${pct(a.tileEfficiency)} of computed elements are allowed (tiles ${a.tile.blockQ}×${a.tile.blockK})`,
-  ];
-  if (a.layers > 0) {
-    lines.push('', 'receptive field after each layer (tokens):');
-    const head = ['layer', 'last query', '', 'smallest', ''];
-    const rows: string[][] = [];
-    const show = (l: number) => {
-      const last = a.receptiveField.last[l - 1];
-      const min = a.receptiveField.min[l - 1];
-      rows.push([String(l), fmtNum(last), pct(last / T), fmtNum(min), pct(min / T)]);
-    };
-    const L = a.layers;
-    if (L <= 40) for (let l = 1; l <= L; l++) show(l);
-    else {
-      for (let l = 1; l <= 16; l++) show(l);
-      rows.push(['…', '', '', '', '']);
-      for (let l = L - 7; l <= L; l++) show(l);
-    }
-    const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-    const fmtRow = (r: string[]) => r.map((s, c) => (c === 0 ? s.padStart(widths[c]) : s.padStart(widths[c]))).join('  ').trimEnd();
-    lines.push(fmtRow(head));
-    for (const r of rows) lines.push(fmtRow(r));
+/** The pattern text of an analysis: one pattern, or a layer stack written `p1; p2; …`. */
+function parseStackArg(cmd: string, flag: string, text: string, separator: string, layers: number): string[] {
+  let stack: string[];
+  try {
+    stack = expandStack(splitStack(text, separator), layers);
+  } catch (e) {
+    throw new UsageError(`${cmd}: ${flag}: ${(e as Error).message}`, false);
   }
-  return lines.join('\n');
+  stack.forEach((p, k) => {
+    try {
+      toPattern(p);
+    } catch (e) {
+      const first = String((e as Error).message ?? e).split('\n')[0].trim();
+      throw new UsageError(`${cmd}: bad pattern '${p}'${stack.length > 1 ? ` (layer pattern #${k})` : ''}: ${first}`, false);
+    }
+  });
+  return stack;
 }
 
 const analyzeCommand: Command = {
-  summary: 'density, neighborhoods, receptive fields and tile efficiency of a pattern',
-  help: `Usage: attnflow analyze "<pattern>" --n N --layers L [--json] [--tile 128x64]
+  summary: 'information flow of a pattern or layer stack: neighborhoods, receptive fields, full depth; --compare for a table',
+  help: `Usage: attnflow analyze "<pattern>" --n N --layers L [options]
+       attnflow analyze --layer-patterns "p1; p2; …" --n N --layers L [options]
+       attnflow analyze --compare "p1; p2; …" --n N --layers L [--format text|md] [--json] [--svg FILE]
 
-Treats the pattern as an information-flow graph over N tokens and reports its density, the
-neighborhood sizes |N(i)|, the receptive field after each of L layers (of the last query and the
-smallest over all queries; a token always keeps its own information), the depth at which every
-token's receptive field is complete, and the tile efficiency of the compiled block mask
-(allowed pairs / elements computed in the visited tiles).
+Treats the pattern as an information-flow graph over N tokens (a token keeps its own information
+from layer to layer) and reports its density, the neighborhood sizes |N(t)|, the receptive field
+after each of L layers (of the last query, the smallest, and the worst coverage of a query's
+prefix, |RF(t) ∩ [0, t]| / (t + 1)), the full depth (the first layer after which every token's
+receptive field is its whole prefix), the saturation depth (after which no field grows any more),
+and the tile efficiency of the compiled block mask (allowed pairs / elements computed in the tiles
+the backend visits).
+
+Layer stacks: --layer-patterns "p1; p2; …" uses p1 at layer 1, p2 at layer 2, …, cycled. The
+placeholders {l} (the layer index, from 0), {l+N} and {N^l} give every layer its own pattern:
+"random(8, {l})" redraws the random mask at every layer, "dilated(16, {16^l})" grows the
+dilation 16-fold per layer. A pattern argument may hold placeholders too.
+
+--compare "p1; p2; …" measures seed 001 §8.6's table: one row per pattern (a layer stack is
+written with / between its layers, e.g. "sliding(64) / sliding(64) / causal"): neighborhood
+size, FLOPs relative to causal, receptive-field growth per layer and its fitted shape (linear or
+exponential), full depth, saturation depth and worst coverage after L layers.
 
 Options:
-  --n N         sequence length
-  --layers L    number of layers
-  --json        print the analysis object as JSON
-  --tile QxK    tile shape for the efficiency (default 128x64)
-  --head H      head to analyze, for perHead patterns (default 0)
-  -h, --help    show this help
+  --n N                 sequence length
+  --layers L            number of layers
+  --layer-patterns S    a layer stack, patterns separated by ;
+  --compare S           patterns (or stacks) to compare, separated by ;
+  --format F            text | md (--compare; default text)
+  --json                print the analysis (or the comparison) as JSON
+  --svg FILE            --compare: write the chart of worst coverage against depth to FILE
+  --tile QxK            tile shape for the efficiency (default: the tile the backend runs)
+  --backend B           cpu | cuda: whose tile is the default (default cpu)
+  --head H              head to analyze, for perHead patterns (default 0)
+  --sample-queries K    for patterns too irregular for exact statistics over all queries at this
+                        N: take the worst coverage, smallest field, full and saturation depth
+                        over K evenly spaced queries (always including the last) instead of failing
+  -h, --help            show this help
 
-Example:
-  attnflow analyze "causal & sliding(256)" --n 65536 --layers 8`,
+Examples:
+  attnflow analyze "causal & sliding(256)" --n 65536 --layers 8
+  attnflow analyze --layer-patterns "sliding(512); sliding(512); sliding(512); causal" --n 8192 --layers 8
+  attnflow analyze --compare "causal; sliding(128); log; dilated(8, {8^l}); random(8, 1); random(8, {l})" --n 4096 --layers 64 --svg flow.svg`,
   run(args, io) {
     const { values, positionals } = parse('analyze', args, {
       n: { type: 'string' },
@@ -238,24 +242,66 @@ Example:
       json: { type: 'boolean' },
       tile: { type: 'string' },
       head: { type: 'string' },
+      backend: { type: 'string' },
+      'layer-patterns': { type: 'string' },
+      compare: { type: 'string' },
+      format: { type: 'string', short: 'f' },
+      svg: { type: 'string' },
+      'sample-queries': { type: 'string' },
     });
     const n = parseCount('analyze', 'n', values.n, 1, 1 << 24);
     const layers = parseCount('analyze', 'layers', values.layers, 0, 1 << 24);
     const tile = values.tile === undefined ? undefined : parseTile('analyze', values.tile);
     const head = values.head === undefined ? 0 : parseCount('analyze', 'head', values.head, 0, 2 ** 31 - 1);
-    const pattern = parsePatternArg('analyze', positionals);
-    const a = analyze(pattern, { seqLen: n, layers, tile, head });
+    const sampleQueries = values['sample-queries'] === undefined ? undefined : parseCount('analyze', 'sample-queries', values['sample-queries'], 1, 1 << 24);
+    const backend = values.backend ?? 'cpu';
+    if (backend !== 'cpu' && backend !== 'cuda') throw new UsageError(`analyze: --backend must be cpu or cuda, got '${backend}'`);
+    const format = values.format ?? 'text';
+    if (format !== 'text' && format !== 'md') throw new UsageError(`analyze: --format must be text or md, got '${values.format}'`);
+    const sources = [positionals.length > 0, values['layer-patterns'] !== undefined, values.compare !== undefined].filter(Boolean).length;
+    if (sources > 1) throw new UsageError('analyze: give one of a pattern, --layer-patterns or --compare');
+    if (values.compare === undefined && (values.svg !== undefined || values.format !== undefined)) {
+      throw new UsageError('analyze: --svg and --format apply to --compare');
+    }
+    const options = { seqLen: n, layers, tile, head, backend: backend as 'cpu' | 'cuda', sampleQueries };
+
+    if (values.compare !== undefined) {
+      const items = values.compare.split(';').map((x) => x.trim());
+      if (items.some((x) => x === '')) throw new UsageError(`analyze: --compare: every pattern between ; must be non-empty, got '${values.compare}'`, false);
+      const rows = items.map((item) => compareRow(item, parseStackArg('analyze', '--compare', item, '/', layers), options));
+      const comparison = { seqLen: n, layers, rows };
+      if (values.svg !== undefined) {
+        const svg = renderCoverageChart(
+          rows.map((r) => ({ label: r.label, coverage: r.analysis.receptiveField.minCoverage, fullDepth: r.analysis.fullDepth })),
+          { seqLen: n, layers, title: `Information flow: worst prefix coverage, n = ${n.toLocaleString('en-US')}` },
+        );
+        writeFileSync(values.svg, svg + '\n');
+      }
+      const text = values.json
+        ? JSON.stringify(comparison, null, 2)
+        : format === 'md'
+          ? formatComparisonMarkdown(comparison)
+          : formatComparisonText(comparison);
+      io.stdout.write(withNewline(text));
+      return 0;
+    }
+
+    let stack: string[];
+    if (values['layer-patterns'] !== undefined) stack = parseStackArg('analyze', '--layer-patterns', values['layer-patterns'], ';', layers);
+    else if (positionals.length > 0 && hasLayerPlaceholder(positionals.join(' '))) stack = parseStackArg('analyze', 'pattern', positionals.join(' '), ';', layers);
+    else stack = [parsePatternArg('analyze', positionals).toString()];
+    const a = analyze(stack.length === 1 ? stack[0] : stack, options);
     io.stdout.write(values.json ? JSON.stringify(a, null, 2) + '\n' : withNewline(formatAnalysis(a)));
     return 0;
   },
 };
 
-// The benchmark lives in bench/ and is loaded only when asked for (it pulls in tinybench and,
-// where installed, onnxruntime-node).
+// The benchmark (lib/bench/) is loaded only when asked for: it pulls in tinybench and, where the
+// development harness and onnxruntime-node are there, ONNX Runtime.
 const benchCommand: Command = {
   summary: BENCH_SUMMARY,
   help: BENCH_HELP,
-  run: async (args, io) => (await import('../bench/cli.js')).benchCommand(args, io),
+  run: async (args, io) => (await import('./bench/cli.js')).benchCommand(args, io),
 };
 
 // ---------------------------------------------------------------------------------------------

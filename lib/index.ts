@@ -1,15 +1,14 @@
 /**
  * attnflow: fast attention for Node.js. See README.md and SPEC.md.
  */
-import { installCudaDevices } from './device.js';
-
 export { Tensor } from './tensor.js';
 export type { DType } from './dtypes.js';
 export type { Layout as TensorLayout, TensorOptions, RandnOptions } from './tensor.js';
-export { attention, attentionSync } from './attention.js';
-export type { AttentionOptions, AttentionWithLse, BackendName, Layout, RopeOptions } from './attention.js';
-export { mergeAttention } from './merge.js';
-export type { AttentionPart } from './merge.js';
+export { attention, attentionSync } from './attention/run.js';
+export type { AttentionOptions, AttentionWithLse, BackendName, Layout, RopeOptions } from './attention/run.js';
+export { mergeAttention } from './attention/merge.js';
+export type { AttentionPart } from './attention/merge.js';
+export type { AsyncOptions } from './abort.js';
 export { patterns, parsePattern, toPattern, PatternSyntaxError, TileClass } from './patterns/index.js';
 export type { Pattern } from './patterns/pattern.js';
 export { compileMask, clearMaskCache } from './mask/index.js';
@@ -20,11 +19,8 @@ export { renderMask } from './render/index.js';
 export type { RenderOptions } from './render/index.js';
 export { info, formatInfo } from './info.js';
 export type { AttnflowInfo, BackendStatus } from './info.js';
-export { NativeUnavailableError } from './native.js';
-export { cuda } from './device.js';
-export type { CudaMemoryStats } from './device.js';
-export { linearAttention, linearAttentionSync } from './linear/index.js';
-export type { LinearAttentionOptions, LinearAttentionWithState, LinearState, FeatureMapOption } from './linear/index.js';
-
-// tensor.to('cuda') goes through the native CUDA backend; nothing loads until the first transfer.
-installCudaDevices();
+export { NativeUnavailableError } from './native/load.js';
+export { cuda } from './native/cuda.js';
+export type { CudaMemoryStats } from './native/bindings.js';
+export { linearAttention, linearAttentionSync } from './linear/run.js';
+export type { LinearAttentionOptions, LinearAttentionWithState, LinearState, FeatureMapOption } from './linear/run.js';

@@ -1,5 +1,6 @@
 /** What this installation can run: backends, devices, CPU features. */
-import { packageVersion, tryLoadNative, type NativeCpuKernel, type NativeCudaDevice } from './native.js';
+import type { NativeCpuKernel, NativeCudaDevice } from './native/bindings.js';
+import { packageVersion, tryLoadNative } from './native/load.js';
 import { describeValue } from './describe.js';
 
 export interface BackendStatus {
@@ -17,10 +18,11 @@ export interface AttnflowInfo {
     reference: BackendStatus;
     cpu: BackendStatus & {
       threads?: number;
-      /** CPU features the machine has */
+      /** CPU features of the machine */
       simd?: string[];
-      /** the kernel calls run (chosen from the CPU's features, or by ATTNFLOW_CPU_ISA) */
-      kernel?: { name: string; lanes: number };
+      /** the kernel calls run on (chosen from the CPU's features, or by ATTNFLOW_CPU_ISA) and its vector width */
+      kernel?: string;
+      lanes?: number;
       /** every CPU kernel of this build, and whether this CPU can run it */
       kernels?: NativeCpuKernel[];
       tile?: { blockQ: number; blockK: number };
@@ -52,10 +54,11 @@ export function info(): AttnflowInfo {
   const n = native.addon.info();
   const simd = (['avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512dq', 'avx512vl', 'avx512bf16', 'neon'] as const).filter((f) => n.cpu[f]);
   const kernels = n.cpu.kernels ? { kernels: n.cpu.kernels } : {};
-  // An ATTNFLOW_CPU_ISA that names a kernel this CPU cannot run makes every CPU call fail: say so here.
-  const cpu = n.cpu.kernel === null
-    ? { available: false, reason: n.cpu.kernelError ?? 'no CPU kernel can run', threads: n.cpu.threads, simd, ...kernels, tile: n.cpu.tile }
-    : { available: true, threads: n.cpu.threads, simd, ...(n.cpu.kernel ? { kernel: n.cpu.kernel } : {}), ...kernels, tile: n.cpu.tile };
+  // ATTNFLOW_CPU_ISA naming a kernel that cannot run makes every CPU call fail: say so here too.
+  const cpu =
+    n.cpu.kernel === null
+      ? { available: false, reason: n.cpu.kernelError ?? 'no CPU kernel can run', threads: n.cpu.threads, simd, ...kernels, tile: n.cpu.tile }
+      : { available: true, threads: n.cpu.threads, simd, kernel: n.cpu.kernel, ...(n.cpu.kernelLanes ? { lanes: n.cpu.kernelLanes } : {}), ...kernels, tile: n.cpu.tile };
   return {
     ...base,
     backends: {
@@ -96,12 +99,11 @@ function infoProblem(x: unknown): string | null {
   if (typeof cpu.available !== 'boolean') return bad('backends.cpu.available', cpu.available);
   if (!optional(cpu.reason, 'string')) return bad('backends.cpu.reason', cpu.reason);
   if (!optional(cpu.threads, 'number')) return bad('backends.cpu.threads', cpu.threads);
+  if (!optional(cpu.kernel, 'string')) return bad('backends.cpu.kernel', cpu.kernel);
+  if (!optional(cpu.lanes, 'number')) return bad('backends.cpu.lanes', cpu.lanes);
   if (cpu.simd !== undefined && !(Array.isArray(cpu.simd) && cpu.simd.every((f) => typeof f === 'string'))) return bad('backends.cpu.simd', cpu.simd);
   if (cpu.tile !== undefined && !(isObject(cpu.tile) && typeof cpu.tile.blockQ === 'number' && typeof cpu.tile.blockK === 'number')) {
     return bad('backends.cpu.tile', cpu.tile);
-  }
-  if (cpu.kernel !== undefined && !(isObject(cpu.kernel) && typeof cpu.kernel.name === 'string' && typeof cpu.kernel.lanes === 'number')) {
-    return bad('backends.cpu.kernel', cpu.kernel);
   }
   const cuda = b.cuda;
   if (!isObject(cuda)) return bad('backends.cuda', cuda);
@@ -135,8 +137,7 @@ export function formatInfo(i: AttnflowInfo): string {
   const cpu = i.backends.cpu;
   lines.push(
     cpu.available
-      ? `  cpu:       available, ${cpu.threads} threads, ${cpu.kernel ? `kernel ${cpu.kernel.name} (${cpu.kernel.lanes} lanes), ` : ''}` +
-          `CPU features ${cpu.simd?.length ? cpu.simd.join(' ') : 'none'}, tile ${cpu.tile?.blockQ}x${cpu.tile?.blockK}`
+      ? `  cpu:       available, ${cpu.threads} threads, SIMD ${cpu.simd?.length ? cpu.simd.join(' ') : 'none'}, kernel ${cpu.kernel ?? 'portable'}${cpu.lanes ? ` (${cpu.lanes} lanes)` : ''}, tile ${cpu.tile?.blockQ}x${cpu.tile?.blockK}`
       : `  cpu:       unavailable: ${cpu.reason}`,
   );
   const cuda = i.backends.cuda;

@@ -1,6 +1,6 @@
 /**
- * Tensor: a typed, shaped view of element storage, on the host ('cpu') or, through a pluggable
- * backend, on a device ('cuda' / 'cuda:N').
+ * Tensor: a typed, shaped view of element storage, on the host ('cpu') or on a CUDA device
+ * ('cuda' / 'cuda:N', memory of the native addon: lib/native/cuda-storage.ts).
  *
  * Host storage is a `Float32Array` (dtype 'float32') or a `Uint16Array` of raw 16-bit patterns
  * (dtype 'float16' or 'bfloat16'). `Tensor.from` wraps the caller's array without copying: the
@@ -12,6 +12,8 @@ import { constants as bufferConstants } from 'node:buffer';
 import { DTYPES, isDType, encode16, decode16, type DType } from './dtypes.js';
 import { Rng } from './rng.js';
 import { describeValue } from './describe.js';
+import { copyToCuda } from './native/cuda-storage.js';
+import { parseDevice, type DeviceStorage, type HostData } from './storage.js';
 
 export type { DType } from './dtypes.js';
 
@@ -19,9 +21,6 @@ export type { DType } from './dtypes.js';
 export type Layout = 'bhsd' | 'bshd';
 
 export const LAYOUTS: readonly Layout[] = ['bhsd', 'bshd'];
-
-/** Host storage of a tensor: float32 values, or raw bits of a 16-bit dtype. */
-export type HostData = Float32Array | Uint16Array;
 
 /**
  * What `Tensor.from` accepts: a Float32Array, a Uint16Array of raw 16-bit bits, a Float16Array
@@ -52,49 +51,22 @@ export interface Dims4 {
   strides: readonly [number, number, number, number];
 }
 
-/**
- * Device memory behind a non-cpu tensor, provided by a device backend (the native addon).
- * @internal The contract between Tensor and device backends; not for end users.
- */
-export interface DeviceStorage {
-  /** Canonical device string, e.g. 'cuda:0'. */
-  readonly device: string;
-  /** Copies the elements into a new host array (Float32Array for float32, Uint16Array bits otherwise). */
-  toHost(): HostData;
-  /** Frees the device memory now (idempotent). */
-  dispose(): void;
-}
-
 /** Copies a tensor to a device: receives the source tensor and the canonical device string. */
 export type DeviceTransferHook = (t: Tensor, device: string) => Tensor;
 
-let transferHook: DeviceTransferHook | null = null;
+let transferOverride: DeviceTransferHook | null = null;
 
 /**
- * Installs (or, with null, removes) the function that `tensor.to('cuda…')` delegates to. The
- * native backend sets it when it loads; it should return a new tensor (see
- * `Tensor.fromDeviceStorage`) holding a copy of the source on the requested device.
+ * @internal A test seam: makes `tensor.to('cuda…')` call `fn` instead of copying through the
+ * native CUDA memory module (tests of Tensor's device semantics use a fake storage); null
+ * restores the native copy. `fn` should return a new tensor (see `Tensor.fromDeviceStorage`)
+ * holding a copy of the source on the requested device.
  */
 export function setDeviceTransferHook(fn: DeviceTransferHook | null): void {
   if (fn !== null && typeof fn !== 'function') {
     throw new TypeError(`setDeviceTransferHook: fn must be a function or null, got ${describeValue(fn)}`);
   }
-  transferHook = fn;
-}
-
-/**
- * Validates a device string and returns its canonical form: 'cpu', or 'cuda:N' ('cuda' means
- * 'cuda:0'). TypeError if not a string, RangeError if not a valid device.
- */
-export function parseDevice(device: unknown): string {
-  if (typeof device !== 'string') {
-    throw new TypeError(`device must be a string ('cpu', 'cuda' or 'cuda:N'), got ${describeValue(device)}`);
-  }
-  if (device === 'cpu') return 'cpu';
-  if (device === 'cuda') return 'cuda:0';
-  const m = /^cuda:(0|[1-9][0-9]{0,8})$/.exec(device);
-  if (m) return `cuda:${m[1]}`;
-  throw new RangeError(`device must be 'cpu', 'cuda' or 'cuda:N' (N a non-negative integer), got ${JSON.stringify(device)}`);
+  transferOverride = fn;
 }
 
 const PRIVATE = Symbol('Tensor.private');
@@ -453,8 +425,9 @@ export class Tensor {
   }
 
   /**
-   * Copies the tensor to a device: 'cpu' (a new host buffer), 'cuda' or 'cuda:N' (through the
-   * device backend; an Error if none is available). Always returns a new tensor.
+   * Copies the tensor to a device: 'cpu' (a new host buffer), 'cuda' or 'cuda:N' (device memory
+   * of the native addon; an Error naming the device and the reason where it cannot be used).
+   * Always returns a new tensor.
    */
   to(device: string): Tensor {
     const dev = parseDevice(device);
@@ -468,12 +441,11 @@ export class Tensor {
       }
       return new Tensor(PRIVATE, [...this.shape], this.dtype, this.layout, host, null);
     }
-    if (transferHook === null) {
-      throw new Error(
-        `cuda device tensors are not available: no CUDA backend is loaded (the native addon was not built with CUDA, or no NVIDIA GPU was found); cannot move ${this.toString()} to ${dev}`,
-      );
+    if (transferOverride === null) {
+      // errors name the tensor, the device and the reason ("cannot move Tensor(…) to cuda:0: cuda:0: no device …")
+      return new Tensor(PRIVATE, [...this.shape], this.dtype, this.layout, null, copyToCuda(this, dev));
     }
-    const out = transferHook(this, dev);
+    const out = transferOverride(this, dev);
     if (!(out instanceof Tensor)) throw new TypeError(`device transfer hook returned ${describeValue(out)}, not a Tensor`);
     return out;
   }

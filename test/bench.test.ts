@@ -1,14 +1,17 @@
 /**
  * `attnflow bench` end to end on a tiny matrix: the three report files, one result per case with
  * a reason whenever a case was not timed, the CUDA backend skipped with the device's reason on a
- * machine without one, and usage errors as one line with exit code 2.
+ * machine without one, one probe call per backend before any estimate, results in a temporary
+ * folder unless --out names one, peers that cannot load skipped with the command that adds them,
+ * and usage errors as one line with exit code 2.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { benchCommand, parseBenchArgs } from '../bench/cli.js';
-import type { BenchReport } from '../bench/runner.js';
+import { benchCommand, parseBenchArgs } from '../lib/bench/cli.js';
+import type { PeerHarness } from '../lib/bench/peers.js';
+import type { BenchReport } from '../lib/bench/runner.js';
 import { cuda } from '../lib/index.js';
 
 function io() {
@@ -47,6 +50,14 @@ describe('attnflow bench', () => {
         expect(r.reason).toMatch(/^CUDA backend unavailable: cuda:0: /);
       }
     }
+    // one probe call per (backend, dtype) that can run here, before any case was estimated
+    const probed = report.probes.map((p) => `${p.backend} ${p.dtype}`).sort();
+    expect(probed).toEqual(['cpu float16', 'cpu float32', 'reference float16', 'reference float32', ...(cuda.isAvailable() ? ['cuda float16', 'cuda float32'] : [])].sort());
+    for (const p of report.probes) {
+      expect(p.error).toBeUndefined();
+      expect(p.seq).toBe(64);
+      expect(p.gflops).toBeGreaterThan(0);
+    }
     const md = readFileSync(join(dir, 'bench.md'), 'utf8');
     expect(md).toMatch(/\| cpu \| causal & sliding\(16\) \|/);
     const svg = readFileSync(join(dir, 'bench.svg'), 'utf8');
@@ -61,6 +72,50 @@ describe('attnflow bench', () => {
     if (parsed.help) throw new Error('unexpected help');
     expect(parsed.config.backends.includes('cuda')).toBe(cuda.isAvailable());
     expect(parsed.config.backends).toContain('cpu');
+    expect(parsed.outDir).toBeNull();
+  });
+
+  it('without --out, writes into a new folder under the temporary directory and says where', async () => {
+    const s = io();
+    const cwd = process.cwd();
+    const argv = ['--seq', '32', '--patterns', 'causal', '--backends', 'reference', '--head-dim', '16', '--heads', '2', '--time', '1', '--iterations', '1', '--no-memory'];
+    expect(await benchCommand(argv, s.io)).toBe(0);
+    const [json, md, svg] = s.out.join('').trim().split('\n');
+    const outDir = dirname(json);
+    try {
+      expect(dirname(outDir)).toBe(tmpdir());
+      expect(outDir).toMatch(/attnflow-bench-/);
+      expect([md, svg]).toEqual([join(outDir, 'bench.md'), join(outDir, 'bench.svg')]);
+      expect(existsSync(json)).toBe(true);
+      expect(s.err.join('')).toContain(`results in ${outDir}`);
+      expect(outDir.startsWith(cwd + sep)).toBe(false); // nothing lands in the working directory
+    } finally {
+      rmSync(outDir, { recursive: true, force: true });
+    }
+  });
+
+  it('skips the ONNX Runtime peers with the command that adds onnxruntime-node when it is missing', async () => {
+    const missing: PeerHarness = {
+      load: async () => ({ error: 'onnxruntime-node is not installed; add it with: npm install --no-save --ignore-scripts onnxruntime-node@^1.30' }),
+      mha: () => Promise.reject(new Error('not loaded')),
+      matmulAttention: () => Promise.reject(new Error('not loaded')),
+    };
+    for (const peers of [async () => missing, async () => ({ error: 'the peer harness is not built' })]) {
+      const s = io();
+      const argv = ['--seq', '32', '--patterns', 'dense', '--backends', 'reference,ort-mha,ort-matmul', '--head-dim', '16', '--heads', '2', '--time', '1', '--iterations', '1', '--no-memory', '--out', dir];
+      expect(await benchCommand(argv, s.io, { peers })).toBe(0);
+      const report = JSON.parse(readFileSync(join(dir, 'bench.json'), 'utf8')) as BenchReport;
+      const why = 'load' in (await peers()) ? 'npm install --no-save --ignore-scripts onnxruntime-node@^1.30' : 'the peer harness is not built';
+      expect(s.err.join('')).toContain(`attnflow bench: ort-mha, ort-matmul skipped: `);
+      expect(s.err.join('')).toContain(why);
+      for (const b of ['ort-mha', 'ort-matmul'] as const) {
+        const r = report.results.find((x) => x.backend === b)!;
+        expect(r.status).toBe('skipped');
+        expect(r.reason).toContain(why);
+      }
+      expect(report.results.find((x) => x.backend === 'reference')!.status).toBe('ok');
+      expect(report.meta.onnxruntimeError).toContain(why);
+    }
   });
 
   it('bad flags: one line, exit code 2', async () => {

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { commands, main, type CliIO } from '../lib/cli.js';
 
@@ -149,8 +151,68 @@ describe('attnflow analyze', () => {
     expectOneLineError(await run('analyze', 'causal', '--n', '64'), /--layers is required/);
     expectOneLineError(await run('analyze', 'causal', '--layers', '2'), /--n is required/);
     expectOneLineError(await run('analyze', 'causal', '--n', '64', '--layers', '-1'), /--layers/);
-    expectOneLineError(await run('analyze', 'causal', '--n', '64', '--layers', '2', '--tile', '128'), /--tile must look like 128x64/);
+    expectOneLineError(await run('analyze', 'causal', '--n', '64', '--layers', '2', '--tile', '128'), /--tile must look like 64x64/);
     expectOneLineError(await run('analyze', 'nonsense(', '--n', '64', '--layers', '2'), /bad pattern/);
+    expectOneLineError(await run('analyze', '--layer-patterns', 'causal; sliding(', '--n', '64', '--layers', '2'), /bad pattern 'sliding\(' \(layer pattern #1\)/);
+    expectOneLineError(await run('analyze', '--layer-patterns', 'causal;; log', '--n', '64', '--layers', '2'), /layer pattern #1 of .* is empty/);
+    expectOneLineError(await run('analyze', 'random(4, {x})', '--n', '64', '--layers', '2'), /unknown layer placeholder \{x\}/);
+    expectOneLineError(await run('analyze', 'causal', '--compare', 'log', '--n', '64', '--layers', '2'), /one of a pattern, --layer-patterns or --compare/);
+    expectOneLineError(await run('analyze', 'causal', '--n', '64', '--layers', '2', '--svg', 'x.svg'), /apply to --compare/);
+    expectOneLineError(await run('analyze', '--compare', 'log; ', '--n', '64', '--layers', '2'), /non-empty/);
+    expectOneLineError(await run('analyze', '--compare', 'log', '--n', '64', '--layers', '2', '--format', 'html'), /--format must be text or md/);
+    expectOneLineError(await run('analyze', 'log', '--n', '64', '--layers', '2', '--backend', 'tpu'), /--backend must be cpu or cuda/);
+    expectOneLineError(await run('analyze', 'log', '--n', '64', '--layers', '2', '--sample-queries', '0'), /--sample-queries must be in/);
+  });
+
+  it('--layer-patterns cycles a stack; placeholders give every layer its own pattern', async () => {
+    const a = JSON.parse((await run('analyze', '--layer-patterns', 'sliding(8); sliding(8); causal', '--n', '100', '--layers', '5', '--json')).out);
+    expect(a.stack).toEqual(['sliding(8)', 'sliding(8)', 'causal']);
+    expect(a.fullDepth).toBe(3);
+    expect(a.receptiveField.last.slice(0, 2)).toEqual([8, 15]);
+    const r = JSON.parse((await run('analyze', 'random(4, {l})', '--n', '100', '--layers', '3', '--json')).out);
+    expect(r.stack).toEqual(['random(4, 0)', 'random(4, 1)', 'random(4, 2)']);
+    const d = JSON.parse((await run('analyze', '--layer-patterns', 'dilated(4, {4^l})', '--n', '256', '--layers', '5', '--json')).out);
+    expect(d.stack).toEqual(['dilated(4, 1)', 'dilated(4, 4)', 'dilated(4, 16)', 'dilated(4, 64)', 'dilated(4, 256)']);
+    expect(d.fullDepth).toBe(4);
+    const text = (await run('analyze', '--layer-patterns', 'log; causal', '--n', '64', '--layers', '2')).out;
+    expect(text).toContain('layer patterns   2, cycled: log ; causal');
+    expect(text).toContain('worst coverage');
+  });
+
+  it('--compare prints the measured table as text, Markdown and JSON, and draws the chart', async () => {
+    const items = 'causal; sliding(16); log; dilated(4, {4^l}); sliding(8) / causal; random(4, 1)';
+    const t = await run('analyze', '--compare', items, '--n', '256', '--layers', '12');
+    expect(t.code).toBe(0);
+    const lines = t.out.trimEnd().split('\n');
+    expect(lines[2]).toMatch(/^pattern\s+\|N\(t\)\| min \/ mean \/ max\s+FLOPs vs causal\s+RF growth \(last query\)\s+full RF depth\s+saturation depth\s+worst coverage$/);
+    expect(lines).toHaveLength(3 + 6);
+    expect(lines[3]).toMatch(/^causal\s+1 \/ 129 \/ 256\s+100%\s+immediate \(1 layer\)\s+1\s+1\s+100%$/);
+    expect(lines[4]).toMatch(/^sliding\(16\)\s.*linear, \+15\/layer\s+never \(≤ 12\)\s+> 12\s+70\.7%$/);
+    expect(lines[5]).toMatch(/^log\s+1 \/ 8\.00 \/ 9\s.*\s8\s+8\s+100%$/);
+    expect(lines[6]).toMatch(/^dilated\(4, \{4\^l\}\)\s.*exponential, ×4\.0\/layer\s+4\s+4\s+100%$/);
+    expect(lines[7]).toMatch(/^sliding\(8\) \/ causal\s.*\s2\s+2\s+100%$/);
+    const md = (await run('analyze', '--compare', items, '--n', '256', '--layers', '12', '--format', 'md')).out.trimEnd().split('\n');
+    expect(md[0]).toBe('| pattern | \\|N(t)\\| min / mean / max | FLOPs vs causal | RF growth (last query) | full RF depth | saturation depth | worst coverage |');
+    expect(md[1]).toBe('|---|---:|---:|---:|---:|---:|---:|');
+    expect(md[3]).toMatch(/^\| `sliding\(16\)` \| 1 \/ 15\.5 \/ 16 \| 12\.1% \| linear, \+15\/layer \| never \(≤ 12\) \| > 12 \| 70\.7% \|$/);
+    const j = JSON.parse((await run('analyze', '--compare', items, '--n', '256', '--layers', '12', '--json')).out);
+    expect(j.rows.map((r: { label: string }) => r.label)).toEqual(items.split('; '));
+    expect(j.rows[1].growth).toEqual({ shape: 'linear', rate: 15, layers: expect.any(Number) });
+    expect(j.rows[3].analysis.stack).toHaveLength(12);
+    expect(j.rows[0].flopsVsCausal).toBe(1);
+
+    const dir = mkdtempSync(join(tmpdir(), 'attnflow-cli-'));
+    try {
+      const file = join(dir, 'flow.svg');
+      expect((await run('analyze', '--compare', items, '--n', '256', '--layers', '12', '--svg', file)).code).toBe(0);
+      const svg = readFileSync(file, 'utf8');
+      expect(svg.startsWith('<svg')).toBe(true);
+      expect(svg.match(/<path d="M/g)).toHaveLength(6);
+      expect(svg).toContain('dilated(4, {4^l}) <tspan fill="#6b7280">(full after 4)</tspan>');
+      expect(svg).toContain('sliding(16) <tspan fill="#6b7280">(70.7% after 12)</tspan>');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

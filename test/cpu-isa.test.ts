@@ -25,13 +25,13 @@ const kernels = cpu.kernels ?? [];
 describe('CPU kernels by instruction set', () => {
   it('info() reports the kernel in use among the kernels of this build', () => {
     expect(cpu.available).toBe(true);
-    expect(kernels.map((k) => k.name)).toContain(cpu.kernel?.name);
+    expect(kernels.map((k) => k.name)).toContain(cpu.kernel);
     expect(kernels.at(-1)).toMatchObject({ name: 'portable', supported: true });
-    const active = kernels.find((k) => k.name === cpu.kernel?.name);
-    expect(active?.lanes).toBe(cpu.kernel?.lanes);
+    const active = kernels.find((k) => k.name === cpu.kernel);
+    expect(active?.lanes).toBe(cpu.lanes);
     // without ATTNFLOW_CPU_ISA, the first (best) supported kernel that is preferred on this CPU
     // (avx512bf16 is only where its bf16 dot products outrun the FMA)
-    if (!process.env.ATTNFLOW_CPU_ISA) expect(cpu.kernel?.name).toBe(kernels.find((k) => k.supported && k.preferred)?.name);
+    if (!process.env.ATTNFLOW_CPU_ISA) expect(cpu.kernel).toBe(kernels.find((k) => k.supported && k.preferred)?.name);
     for (const k of kernels) if (k.preferred) expect(k.supported).toBe(true);
   });
 
@@ -41,7 +41,7 @@ describe('CPU kernels by instruction set', () => {
         console.log(`skipped: kernel ${k.name}: this CPU lacks ${k.needs}`);
         ctx.skip();
       }
-      if (k.name === cpu.kernel?.name) {
+      if (k.name === cpu.kernel) {
         console.log(`kernel ${k.name}: runs the grid in this process (test/cpu-isa-grid.test.ts)`);
         return;
       }

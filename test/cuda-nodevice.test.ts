@@ -5,19 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { attention, attentionSync, compileMask, linearAttention, linearAttentionSync, Tensor } from '../lib/index.js';
-import type { DeviceStorage } from '../lib/tensor.js';
-import { runCuda, runCudaSync } from '../lib/backends/cuda.js';
-import {
-  cuda,
-  cudaNative,
-  cudaUnavailableReason,
-  emptyDeviceTensor,
-  installCudaDevices,
-  toDevice,
-  toDeviceAsync,
-  type CudaNative,
-} from '../lib/device.js';
-import { planAttention } from '../lib/validate.js';
+import type { DeviceStorage } from '../lib/storage.js';
+import { emptyDeviceTensor, runCuda, runCudaSync, runOnDevice, runOnDeviceSync, toDeviceAsync } from '../lib/backends/cuda.js';
+import { CudaStorage } from '../lib/native/cuda-storage.js';
+import { cuda, cudaNative, cudaUnavailableReason } from '../lib/native/cuda.js';
+import type { CudaAttentionArgs, CudaBindings } from '../lib/native/bindings.js';
+import { planAttention } from '../lib/attention/plan.js';
 
 const REASON = /no device|not compiled|not available|no CUDA binding|no such device/;
 
@@ -42,7 +35,7 @@ async function rejected(p: Promise<unknown>): Promise<Error> {
 }
 
 const native = cudaNative();
-const binding: CudaNative | null = 'cuda' in native ? native.cuda : null;
+const binding: CudaBindings | null = 'cuda' in native ? native.cuda : null;
 
 describe.skipIf(cuda.isAvailable())('CUDA without a device', () => {
   const q = Tensor.randn([1, 2, 8, 16], { seed: 1 });
@@ -59,8 +52,7 @@ describe.skipIf(cuda.isAvailable())('CUDA without a device', () => {
     expect(cudaUnavailableReason('cpu')).toBeNull();
   });
 
-  it("tensor.to('cuda') is an Error naming the device and the reason", () => {
-    installCudaDevices();
+  it("tensor.to('cuda') is an Error naming the device and the reason, with nothing installed first", () => {
     const t = Tensor.from(new Float32Array([1, 2, 3, 4]), [4]);
     for (const [dev, name] of [['cuda', 'cuda:0'], ['cuda:0', 'cuda:0'], ['cuda:3', 'cuda:3']] as const) {
       const e = thrown(() => t.to(dev));
@@ -72,7 +64,7 @@ describe.skipIf(cuda.isAvailable())('CUDA without a device', () => {
     expect(Array.from(t.to('cpu').toFloat32())).toEqual([1, 2, 3, 4]);
     const h = Tensor.randn([2, 3], { dtype: 'bfloat16', seed: 4 });
     expect(thrown(() => h.to('cuda:1')).message).toContain('cuda:1');
-    expect(thrown(() => toDevice(h, 'cuda:2')).message).toContain('cuda:2');
+    expect(thrown(() => h.to('cuda:2')).message).toContain('cuda:2');
   });
 
   it('asynchronous transfers reject the same way', async () => {
@@ -190,5 +182,71 @@ describe.skipIf(cuda.isAvailable())('CUDA without a device', () => {
     it('reports the kernels tile shape', () => {
       expect(b.cudaTile()).toEqual({ blockQ: 64, blockK: 64 });
     });
+  });
+});
+
+/**
+ * The CUDA backend's bookkeeping against a fake of the addon's CUDA functions that counts live
+ * allocations (no kernel runs): what a call allocates on the device, and what it frees.
+ */
+describe('the CUDA backend with a counting fake of the addon', () => {
+  function fake(failLaunch = false) {
+    const live = new Set<object>();
+    const launched: CudaAttentionArgs[] = [];
+    const launch = (a: CudaAttentionArgs) => {
+      if (failLaunch) throw new Error('cuda:0: launch failed');
+      launched.push(a);
+    };
+    const cuda = {
+      cudaAlloc: (bytes: number) => {
+        const h = { bytes };
+        live.add(h);
+        return h;
+      },
+      cudaFree: (h: object) => void live.delete(h),
+      cudaUploadMask: () => ({ mask: true }),
+      cudaTile: () => ({ blockQ: 64, blockK: 64 }),
+      cudaAttentionSync: launch,
+      cudaAttention: async (a: CudaAttentionArgs) => launch(a),
+    } as unknown as CudaBindings;
+    const onDevice = (t: Tensor) => Tensor.fromDeviceStorage(new CudaStorage(cuda, 'cuda:0', t.dtype, t.size), t.shape, { dtype: t.dtype, layout: t.layout });
+    return { cuda, live, launched, onDevice };
+  }
+  // a shape of its own, so that no other test meets the fake's mask handle in the upload cache
+  const [q, k, v] = [1, 2, 3].map((seed) => Tensor.randn([1, 2, 24, 8], { seed }));
+
+  it('allocates the lse on the device only when returnLse asks for it (sync and async)', async () => {
+    const f = fake();
+    const [dq, dk, dv] = [q, k, v].map(f.onDevice);
+    expect(f.live.size).toBe(3);
+    for (const run of [runOnDeviceSync, runOnDevice]) {
+      const plain = await run(planAttention(dq, dk, dv, { causal: true }), f.cuda);
+      expect(plain.lse).toBeNull();
+      expect(f.launched.at(-1)!.lse).toBeNull();
+      expect(f.live.size).toBe(4); // q, k, v and out: nothing left behind for the garbage collector
+      plain.out.dispose();
+      expect(f.live.size).toBe(3);
+
+      const withLse = await run(planAttention(dq, dk, dv, { causal: true, returnLse: true }), f.cuda);
+      expect(withLse.lse!.device).toBe('cuda:0');
+      expect(withLse.lse!.shape).toEqual([1, 2, 24]);
+      expect(f.launched.at(-1)!.lse).not.toBeNull();
+      expect(f.live.size).toBe(5);
+      withLse.out.dispose();
+      withLse.lse!.dispose();
+      expect(f.live.size).toBe(3);
+    }
+  });
+
+  it('a failed launch frees what the call allocated, and leaves options.out alone', async () => {
+    const f = fake(true);
+    const [dq, dk, dv, out] = [q, k, v, q].map(f.onDevice);
+    for (const run of [runOnDeviceSync, runOnDevice]) {
+      await expect(async () => run(planAttention(dq, dk, dv, { returnLse: true }), f.cuda)).rejects.toThrow(/launch failed/);
+      expect(f.live.size).toBe(4);
+      await expect(async () => run(planAttention(dq, dk, dv, { returnLse: true, out }), f.cuda)).rejects.toThrow(/launch failed/);
+      expect(f.live.size).toBe(4);
+      expect(out.disposed).toBe(false);
+    }
   });
 });

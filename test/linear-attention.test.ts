@@ -7,10 +7,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { DType } from '../lib/dtypes.js';
-import { linearAttention, linearAttentionSync, type LinearAttentionOptions } from '../lib/linear/index.js';
+import { linearAttention, linearAttentionSync, type LinearAttentionOptions } from '../lib/linear/run.js';
 import { linearChunked, linearOracle } from '../lib/linear/reference.js';
-import { planLinearAttention } from '../lib/linear/validate.js';
-import { loadNative } from '../lib/native.js';
+import { planLinearAttention } from '../lib/linear/plan.js';
+import { loadNative } from '../lib/native/load.js';
 import { Rng } from '../lib/rng.js';
 import { Tensor } from '../lib/tensor.js';
 import { relError, toBhsd, TOLERANCE } from './helpers/oracle.js';

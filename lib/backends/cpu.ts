@@ -1,28 +1,16 @@
-/** The native multi-threaded CPU backend (native/cpu), fed the mask compiled for its tile shape. */
-import type { DType } from '../dtypes.js';
-import type { BlockMask } from '../mask/blockmask.js';
+/**
+ * The native multi-threaded CPU backend (native/cpu): attention, fed the mask compiled for the
+ * kernel's tile shape, and linear attention (the chunked scan).
+ */
+import { nativeCall } from '../abort.js';
+import type { AttentionPlan } from '../attention/plan.js';
+import type { LinearPlan } from '../linear/plan.js';
 import { compileMask } from '../mask/index.js';
-import { loadNative, type NativeAttentionArgs, type NativeView } from '../native.js';
+import { LINEAR_CPU_ENTRY_POINTS, hasEntryPoints, type AddonBindings, type NativeAttentionArgs } from '../native/bindings.js';
+import { loadNative, nativeLinear } from '../native/load.js';
+import { hostView, maskArgs, scoreArgs } from '../native/views.js';
 import type { Tensor } from '../tensor.js';
-import type { AttentionPlan, Operand } from '../validate.js';
-import { allocateOutputs } from './operands.js';
-
-const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { float32: 0, float16: 1, bfloat16: 2 };
-
-function nativeView(o: Operand, t: Tensor = o.tensor): NativeView {
-  return {
-    data: t.data,
-    dtype: DTYPE_CODE[t.dtype],
-    shape: [o.batch, o.heads, o.seq, o.headDim],
-    strides: [...o.strides],
-    offset: 0,
-  };
-}
-
-function maskArgs(m: BlockMask): NativeAttentionArgs['mask'] {
-  const { seqQ, seqK, blockQ, blockK, numQBlocks, numKBlocks, heads, wordsPerRow, rowPtr, colIdx, partial, bits } = m;
-  return { seqQ, seqK, blockQ, blockK, numQBlocks, numKBlocks, heads, wordsPerRow, rowPtr, colIdx, partial, bits };
-}
+import { allocateOutputs, runLinearHost, runLinearHostSync, type LinearOutputs } from './operands.js';
 
 let tileShape: { blockQ: number; blockK: number } | undefined;
 
@@ -44,16 +32,13 @@ export function cpuCall(plan: AttentionPlan): { args: NativeAttentionArgs; out: 
   });
   const { out, lse } = allocateOutputs(plan);
   const args: NativeAttentionArgs = {
-    q: nativeView(plan.q),
-    k: nativeView(plan.k),
-    v: nativeView(plan.v),
-    out: nativeView(plan.q, out),
+    q: hostView(plan.q, plan.q.tensor.data, plan.dtype),
+    k: hostView(plan.k, plan.k.tensor.data, plan.dtype),
+    v: hostView(plan.v, plan.v.tensor.data, plan.dtype),
+    out: hostView(plan.q, out.data, plan.dtype),
     lse: lse.data as Float32Array,
     mask: maskArgs(mask),
-    scale: plan.scale,
-    softcap: plan.softcap,
-    alibi: plan.alibiSlopes ? Float32Array.from(plan.alibiSlopes) : null,
-    rope: plan.rope ? { base: plan.rope.base, interleaved: plan.rope.style === 'interleaved', offset: plan.rope.offset, dims: plan.rope.dims } : null,
+    ...scoreArgs(plan),
   };
   return { args, out, lse };
 }
@@ -64,8 +49,23 @@ export function runCpuSync(plan: AttentionPlan): { out: Tensor; lse: Tensor } {
   return { out, lse };
 }
 
-export async function runCpu(plan: AttentionPlan): Promise<{ out: Tensor; lse: Tensor }> {
+export async function runCpu(plan: AttentionPlan, signal?: AbortSignal): Promise<{ out: Tensor; lse: Tensor }> {
   const { args, out, lse } = cpuCall(plan);
-  await loadNative().attention(args);
+  await nativeCall(signal, (token) => loadNative().attention(args, token));
   return { out, lse };
+}
+
+// --- linear attention ---------------------------------------------------------------------------
+
+/** Whether the loaded addon has the linear-attention entry points (one built from older sources may not). */
+export function hasNativeLinear(addon: AddonBindings): boolean {
+  return hasEntryPoints(addon, LINEAR_CPU_ENTRY_POINTS);
+}
+
+export function runLinearCpuSync(p: LinearPlan): LinearOutputs {
+  return runLinearHostSync(p, (args) => nativeLinear().linearAttentionSync(args));
+}
+
+export function runLinearCpu(p: LinearPlan, signal?: AbortSignal): Promise<LinearOutputs> {
+  return runLinearHost(p, (args) => nativeCall(signal, (token) => nativeLinear().linearAttention(args, token)));
 }

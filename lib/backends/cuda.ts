@@ -1,53 +1,67 @@
 /**
- * The CUDA backend (native/cuda), fed the mask compiled for its tile shape (64 x 64) and uploaded
- * once per mask and device.
+ * The CUDA backend (native/cuda): attention, fed the mask compiled for its tile shape (64 x 64)
+ * and uploaded once per mask and device; linear attention (the chunked scan) is in cuda-linear.ts.
  *
  * Device inputs give device outputs on the same device (`options.out`, when given, is written in
  * place). Host inputs with `backend: 'cuda'` are copied to cuda:0, run there, and the results
  * copied back into host tensors: convenient, but every call pays two transfers over PCIe, so
  * keep tensors on the device (`tensor.to('cuda')`) when calling repeatedly.
  */
+import type { AttentionPlan } from '../attention/plan.js';
+import { nativeCall } from '../abort.js';
 import type { DType } from '../dtypes.js';
+import type { LinearPlan } from '../linear/plan.js';
 import type { BlockMask } from '../mask/blockmask.js';
 import { compileMask } from '../mask/index.js';
-import { Tensor } from '../tensor.js';
-import type { AttentionPlan, Operand } from '../validate.js';
-import {
-  cudaStorageOf,
-  deviceIndex,
-  deviceMask,
-  emptyDeviceTensor,
-  requireCuda,
-  toDevice,
-  toDeviceAsync,
-  type CudaAttentionArgs,
-  type CudaNative,
-  type CudaView,
-} from '../device.js';
-
-const DTYPE_CODE: Record<DType, 0 | 1 | 2> = { float32: 0, float16: 1, bfloat16: 2 };
+import { LINEAR_CUDA_ENTRY_POINTS, hasEntryPoints, type AddonBindings, type CudaAttentionArgs, type CudaBindings } from '../native/bindings.js';
+import { deviceMask, requireCuda } from '../native/cuda.js';
+import { nativeLinear } from '../native/load.js';
+import { CudaStorage, allocStorage, copyToCudaAsync, cudaStorageOf } from '../native/cuda-storage.js';
+import { deviceView, scoreArgs } from '../native/views.js';
+import { deviceIndex } from '../storage.js';
+import { Tensor, type Layout } from '../tensor.js';
+import { runLinearHost, runLinearHostSync, type AttentionOutputs, type LinearOutputs } from './operands.js';
 
 let tileShape: { blockQ: number; blockK: number } | undefined;
 
 /** The tile shape the CUDA kernels run, which their masks are compiled for. */
-export function cudaTile(cuda: CudaNative): { blockQ: number; blockK: number } {
+export function cudaTile(cuda: CudaBindings): { blockQ: number; blockK: number } {
   tileShape ??= cuda.cudaTile();
   return tileShape;
 }
 
-function view(o: Operand, t: Tensor): CudaView {
-  const s = cudaStorageOf(t);
-  if (s === null) throw new Error(`${t.toString()} is not a tensor of the CUDA backend`);
-  return {
-    buffer: s.handle,
-    dtype: DTYPE_CODE[t.dtype],
-    shape: [o.batch, o.heads, o.seq, o.headDim],
-    strides: [...o.strides],
-    offset: 0,
-  };
+function elements(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
 }
 
-function compile(plan: AttentionPlan, cuda: CudaNative): BlockMask {
+/**
+ * A new device tensor whose contents are undefined (for outputs every element of which a kernel
+ * writes). Errors name the device and the bytes asked for.
+ * @internal
+ */
+export function emptyDeviceTensor(device: string, shape: readonly number[], dtype: DType, layout: Layout = 'bhsd'): Tensor {
+  return Tensor.fromDeviceStorage(allocStorage(device, dtype, elements(shape)), shape, { dtype, layout });
+}
+
+/** emptyDeviceTensor() through the given CUDA functions. */
+function emptyOn(cuda: CudaBindings, device: string, shape: readonly number[], dtype: DType, layout: Layout = 'bhsd'): Tensor {
+  return Tensor.fromDeviceStorage(new CudaStorage(cuda, device, dtype, elements(shape)), shape, { dtype, layout });
+}
+
+/** A copy of a tensor on a cuda device, with the host-to-device copy on a worker thread. */
+export async function toDeviceAsync(src: Tensor, device: string, signal?: AbortSignal): Promise<Tensor> {
+  return Tensor.fromDeviceStorage(await copyToCudaAsync(src, device, signal), src.shape, { dtype: src.dtype, layout: src.layout });
+}
+
+function storageOf(t: Tensor): CudaStorage {
+  const s = cudaStorageOf(t);
+  if (s === null) throw new Error(`${t.toString()} is not a tensor of the CUDA backend`);
+  return s;
+}
+
+function compile(plan: AttentionPlan, cuda: CudaBindings): BlockMask {
   const tile = cudaTile(cuda);
   return compileMask(plan.pattern, {
     seqQ: plan.q.seq,
@@ -64,108 +78,126 @@ function planDevice(plan: AttentionPlan): string {
   return d === 'cpu' ? 'cuda:0' : d;
 }
 
-/** The native call for device-resident q, k, v; allocates out (unless given) and lse on the device. */
-function deviceCall(
-  plan: AttentionPlan,
-  cuda: CudaNative,
-  q: Tensor,
-  k: Tensor,
-  v: Tensor,
-  outGiven: Tensor | null,
-): { args: CudaAttentionArgs; out: Tensor; lse: Tensor } {
+/** One prepared call on device-resident q, k, v, and the outputs it allocated. */
+interface DeviceCall extends AttentionOutputs {
+  args: CudaAttentionArgs;
+  /** frees the outputs this call allocated (after a failed launch) */
+  release(): void;
+}
+
+/**
+ * The native call for device-resident q, k, v: allocates out (unless given) and, only when the
+ * plan asks for it, the lse on the device (the kernels skip writing a null lse).
+ */
+function deviceCall(plan: AttentionPlan, cuda: CudaBindings, [q, k, v]: readonly Tensor[], outGiven: Tensor | null): DeviceCall {
   const device = q.device;
   const index = deviceIndex(device);
-  const mask = compile(plan, cuda);
-  const maskHandle = deviceMask(cuda, mask, index);
-  const out = outGiven ?? emptyDeviceTensor(device, q.shape, plan.dtype, plan.q.layout);
-  let lse: Tensor;
-  try {
-    lse = emptyDeviceTensor(device, [plan.q.batch, plan.q.heads, plan.q.seq], 'float32');
-  } catch (e) {
+  const maskHandle = deviceMask(cuda, compile(plan, cuda), index);
+  const out = outGiven ?? emptyOn(cuda, device, q.shape, plan.dtype, plan.q.layout);
+  const release = (lse: Tensor | null) => {
     if (outGiven === null) out.dispose();
+    lse?.dispose();
+  };
+  let lse: Tensor | null = null;
+  try {
+    if (plan.returnLse) lse = emptyOn(cuda, device, [plan.q.batch, plan.q.heads, plan.q.seq], 'float32');
+  } catch (e) {
+    release(null);
     throw e;
   }
-  const lseStorage = cudaStorageOf(lse)!;
   const args: CudaAttentionArgs = {
     device: index,
-    q: view(plan.q, q),
-    k: view(plan.k, k),
-    v: view(plan.v, v),
-    out: view(plan.q, out),
-    lse: { buffer: lseStorage.handle, offset: 0 },
+    q: deviceView(plan.q, storageOf(q).handle, plan.dtype),
+    k: deviceView(plan.k, storageOf(k).handle, plan.dtype),
+    v: deviceView(plan.v, storageOf(v).handle, plan.dtype),
+    out: deviceView(plan.q, storageOf(out).handle, plan.dtype),
+    lse: lse === null ? null : { buffer: storageOf(lse).handle, offset: 0 },
     mask: maskHandle,
-    scale: plan.scale,
-    softcap: plan.softcap,
-    alibi: plan.alibiSlopes ? Float32Array.from(plan.alibiSlopes) : null,
-    rope: plan.rope ? { base: plan.rope.base, interleaved: plan.rope.style === 'interleaved', offset: plan.rope.offset, dims: plan.rope.dims } : null,
+    ...scoreArgs(plan),
   };
-  return { args, out, lse };
+  return { args, out, lse, release: () => release(lse) };
 }
 
 const UNAVAILABLE = "options.backend 'cuda' is unavailable";
 
-/** Host results of a host-input call: options.out (written in place) or a new tensor, and the lse. */
-function hostOutputs(plan: AttentionPlan): { out: Tensor; lse: Tensor } {
+/** Host results of a host-input call: options.out (written in place) or a new tensor, and the lse when asked for. */
+function hostOutputs(plan: AttentionPlan): { out: Tensor; lse: Tensor | null } {
   const out = plan.out ?? Tensor.zeros(plan.q.tensor.shape, { dtype: plan.dtype, layout: plan.q.layout });
-  const lse = Tensor.zeros([plan.q.batch, plan.q.heads, plan.q.seq], { dtype: 'float32' });
+  const lse = plan.returnLse ? Tensor.zeros([plan.q.batch, plan.q.heads, plan.q.seq], { dtype: 'float32' }) : null;
   return { out, lse };
 }
 
-/** Runs a plan whose inputs are on a cuda device: outputs on that device. */
-export function runCudaSync(plan: AttentionPlan): { out: Tensor; lse: Tensor } {
+/** The device tensors of a call, for disposing once its results are on the host. */
+function deviceTensors(call: DeviceCall): Tensor[] {
+  return call.lse === null ? [call.out] : [call.out, call.lse];
+}
+
+/**
+ * Runs a device-input plan through `cuda` (sync). Exported with the CUDA functions as a
+ * parameter so that tests can count what a call allocates without a device.
+ * @internal
+ */
+export function runOnDeviceSync(plan: AttentionPlan, cuda: CudaBindings): AttentionOutputs {
+  const call = deviceCall(plan, cuda, [plan.q.tensor, plan.k.tensor, plan.v.tensor], plan.out);
+  try {
+    cuda.cudaAttentionSync(call.args);
+  } catch (e) {
+    call.release();
+    throw e;
+  }
+  return { out: call.out, lse: call.lse };
+}
+
+/** runOnDeviceSync() off the event loop. @internal */
+export async function runOnDevice(plan: AttentionPlan, cuda: CudaBindings, signal?: AbortSignal): Promise<AttentionOutputs> {
+  const call = deviceCall(plan, cuda, [plan.q.tensor, plan.k.tensor, plan.v.tensor], plan.out);
+  try {
+    await nativeCall(signal, (token) => cuda.cudaAttention(call.args, token));
+  } catch (e) {
+    call.release();
+    throw e;
+  }
+  return { out: call.out, lse: call.lse };
+}
+
+/** Runs a plan on a cuda device: device inputs give device outputs; host inputs round-trip through cuda:0. */
+export function runCudaSync(plan: AttentionPlan): AttentionOutputs {
   const device = planDevice(plan);
   const cuda = requireCuda(device, UNAVAILABLE);
-  if (plan.q.tensor.device !== 'cpu') {
-    const { args, out, lse } = deviceCall(plan, cuda, plan.q.tensor, plan.k.tensor, plan.v.tensor, plan.out);
-    try {
-      cuda.cudaAttentionSync(args);
-    } catch (e) {
-      if (plan.out === null) out.dispose();
-      lse.dispose();
-      throw e;
-    }
-    return { out, lse };
-  }
+  if (plan.q.tensor.device !== 'cpu') return runOnDeviceSync(plan, cuda);
   // Host inputs: copy in, run, copy out (slow: two PCIe transfers per call).
   const temps: Tensor[] = [];
   try {
-    for (const o of [plan.q, plan.k, plan.v]) temps.push(toDevice(o.tensor, device));
-    const call = deviceCall(plan, cuda, temps[0], temps[1], temps[2], null);
-    temps.push(call.out, call.lse);
+    for (const o of [plan.q, plan.k, plan.v]) temps.push(o.tensor.to(device));
+    const call = deviceCall(plan, cuda, temps, null);
+    temps.push(...deviceTensors(call));
     cuda.cudaAttentionSync(call.args);
     const host = hostOutputs(plan);
-    cuda.cudaCopyToHost(cudaStorageOf(call.out)!.handle, 0, host.out.data);
-    cuda.cudaCopyToHost(cudaStorageOf(call.lse)!.handle, 0, host.lse.data);
+    storageOf(call.out).copyToHost(host.out.data);
+    if (call.lse !== null) storageOf(call.lse).copyToHost(host.lse!.data);
     return host;
   } finally {
     for (const t of temps) t.dispose();
   }
 }
 
-/** runCudaSync() off the event loop: the kernels run on the device's stream, a worker thread waits. */
-export async function runCuda(plan: AttentionPlan): Promise<{ out: Tensor; lse: Tensor }> {
+/**
+ * runCudaSync() off the event loop: the kernels run on the device's stream, a thread of the addon
+ * waits. `signal` aborts it between launches and copies (lib/abort.ts).
+ */
+export async function runCuda(plan: AttentionPlan, signal?: AbortSignal): Promise<AttentionOutputs> {
   const device = planDevice(plan);
   const cuda = requireCuda(device, UNAVAILABLE);
-  if (plan.q.tensor.device !== 'cpu') {
-    const { args, out, lse } = deviceCall(plan, cuda, plan.q.tensor, plan.k.tensor, plan.v.tensor, plan.out);
-    try {
-      await cuda.cudaAttention(args);
-    } catch (e) {
-      if (plan.out === null) out.dispose();
-      lse.dispose();
-      throw e;
-    }
-    return { out, lse };
-  }
+  if (plan.q.tensor.device !== 'cpu') return runOnDevice(plan, cuda, signal);
   const temps: Tensor[] = [];
   try {
-    for (const o of [plan.q, plan.k, plan.v]) temps.push(await toDeviceAsync(o.tensor, device));
-    const call = deviceCall(plan, cuda, temps[0], temps[1], temps[2], null);
-    temps.push(call.out, call.lse);
-    await cuda.cudaAttention(call.args);
+    for (const o of [plan.q, plan.k, plan.v]) temps.push(await toDeviceAsync(o.tensor, device, signal));
+    const call = deviceCall(plan, cuda, temps, null);
+    temps.push(...deviceTensors(call));
+    await nativeCall(signal, (token) => cuda.cudaAttention(call.args, token));
     const host = hostOutputs(plan);
-    await cuda.cudaCopyToHostAsync(cudaStorageOf(call.out)!.handle, 0, host.out.data);
-    await cuda.cudaCopyToHostAsync(cudaStorageOf(call.lse)!.handle, 0, host.lse.data);
+    await storageOf(call.out).copyToHostAsync(host.out.data, signal);
+    if (call.lse !== null) await storageOf(call.lse).copyToHostAsync(host.lse!.data, signal);
     return host;
   } finally {
     for (const t of temps) t.dispose();

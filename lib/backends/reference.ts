@@ -1,9 +1,14 @@
-/** The pure-TypeScript backend: the tiled float32 FlashAttention algorithm (lib/reference/tiled.ts). */
+/**
+ * The pure-TypeScript backend: attention by the tiled float32 FlashAttention algorithm
+ * (lib/reference/tiled.ts), linear attention by the chunked float32 scan (lib/linear/reference.ts).
+ */
+import type { AttentionPlan } from '../attention/plan.js';
 import { encode16 } from '../dtypes.js';
+import type { LinearPlan } from '../linear/plan.js';
+import { linearChunked, stateTensors, toOutputTensor } from '../linear/reference.js';
 import { attentionTiled } from '../reference/tiled.js';
 import type { Tensor } from '../tensor.js';
-import type { AttentionPlan } from '../validate.js';
-import { allocateOutputs, operandView } from './operands.js';
+import { allocateOutputs, operandView, type LinearOutputs } from './operands.js';
 
 export function runReference(plan: AttentionPlan): { out: Tensor; lse: Tensor } {
   const res = attentionTiled({
@@ -33,4 +38,10 @@ export function runReference(plan: AttentionPlan): { out: Tensor; lse: Tensor } 
   else encode16(f32, plan.dtype, out.data as Uint16Array);
   (lse.data as Float32Array).set(res.lse);
   return { out, lse };
+}
+
+/** Linear attention by the chunked float32 algorithm. */
+export function runLinearReference(p: LinearPlan): LinearOutputs {
+  const r = linearChunked(p);
+  return { out: toOutputTensor(p, r.out), ...stateTensors(p, r.S, r.z) };
 }

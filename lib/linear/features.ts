@@ -20,9 +20,6 @@ export type ResolvedFeatureMap =
   | { kind: FeatureMapName }
   | { kind: 'favor'; features: number; seed: number; /** [features][Dk] row-major */ weights: Float32Array };
 
-/** Native code of each feature map (see LinearFeatureMap in native/include/attnflow.h). */
-export const FEATURE_CODE = { identity: 0, elu1: 1, relu: 2, favor: 3 } as const;
-
 const weightCache = new Map<string, Float32Array>();
 
 /** The FAVOR+ projection [features][dk], drawn from Rng(seed) row by row (cached, never mutated). */

@@ -18,8 +18,8 @@
 import { elementReader, encode16 } from '../dtypes.js';
 import { Tensor } from '../tensor.js';
 import { applyFeatureMap } from './features.js';
-import type { LinearOperand, LinearPlan, ResolvedDecay } from './validate.js';
-import { outputShape } from './validate.js';
+import type { LinearOperand, LinearPlan, ResolvedDecay } from './plan.js';
+import { outputShape } from './plan.js';
 
 /** Results in logical order: out [B, Hq, N, Dv], S [B, Hq, Df, Dv], z [B, Hq, Df]. */
 export interface LinearResult<T extends Float64Array | Float32Array> {
@@ -233,10 +233,4 @@ export function stateTensors(p: LinearPlan, S: ArrayLike<number>, z: ArrayLike<n
     S: Tensor.from(Float32Array.from(S), [p.batch, p.heads, p.df, p.dv]),
     z: Tensor.from(Float32Array.from(z), [p.batch, p.heads, p.df]),
   };
-}
-
-/** The 'reference' backend: the chunked float32 algorithm. */
-export function runLinearReference(p: LinearPlan): { out: Tensor; S: Tensor; z: Tensor } {
-  const r = linearChunked(p);
-  return { out: toOutputTensor(p, r.out), ...stateTensors(p, r.S, r.z) };
 }

@@ -23,39 +23,15 @@
 import type { Pattern } from './pattern.js';
 import { PatternNode } from './node.js';
 import { typeArg } from './errors.js';
-import {
-  DifferencePattern,
-  ForeignPattern,
-  IntersectPattern,
-  PerHeadPattern,
-  UnionPattern,
-} from './combinators.js';
-import {
-  BlockPattern,
-  CausalPattern,
-  DilatedPattern,
-  DocsPattern,
-  FullPattern,
-  GlobalPattern,
-  GroupedPattern,
-  LogPattern,
-  PrefixPattern,
-  RandomBlocksPattern,
-  RandomPattern,
-  SinkPattern,
-  SlidingPattern,
-  StridedPattern,
-  SummaryPattern,
-  WindowPattern,
-} from './primitives.js';
-import { bigbird, dsa, longformer, sparseTransformer, streaming } from './presets.js';
+import { ForeignPattern } from './combinators.js';
+import { buildCombinator as combine, buildNumeric as build } from './registry.js';
 import { parseNode } from './parse.js';
 import { describeValue } from '../describe.js';
 
 export type { Pattern } from './pattern.js';
 export { TileClass } from './pattern.js';
 export { PatternSyntaxError } from './errors.js';
-export { PATTERN_NAMES } from './parse.js';
+export { PATTERN_NAMES } from './registry.js';
 
 /**
  * Parses a pattern string. Throws PatternSyntaxError (`.position`, message with a caret) for
@@ -95,70 +71,71 @@ export function toPattern(p: Pattern | string): Pattern {
 const nodes = (fn: string, ps: readonly (Pattern | string)[]): PatternNode[] => ps.map((p, i) => toNode(p, fn, i));
 
 /**
- * Factory functions for every primitive, combinator and preset. Numbers must be integers in range
+ * Factory functions for every primitive, combinator and preset, built through the one registry
+ * of named patterns (registry.ts) that parsePattern uses too. Numbers must be integers in range
  * (TypeError for a non-number, RangeError for NaN, fractions, negatives, zero where a size is
  * needed, …); combinators take Patterns or pattern strings.
  */
 export const patterns = {
   /** every key */
-  full: (): Pattern => new FullPattern(),
+  full: (): Pattern => build('full', []),
   /** j ≤ p */
-  causal: (): Pattern => new CausalPattern(),
+  causal: (): Pattern => build('causal', []),
   /** p − left ≤ j ≤ p + right (right defaults to 0) */
-  window: (left: number, right = 0): Pattern => new WindowPattern(left, right),
+  window: (left: number, right = 0): Pattern => build('window', [left, right]),
   /** the w most recent keys including the query: p − w < j ≤ p (w ≥ 1) */
-  sliding: (w: number): Pattern => new SlidingPattern(w),
+  sliding: (w: number): Pattern => build('sliding', [w]),
   /** j ≤ p, (p − j) mod d = 0, (p − j)/d < w */
-  dilated: (w: number, d: number): Pattern => new DilatedPattern(w, d),
+  dilated: (w: number, d: number): Pattern => build('dilated', [w, d]),
   /** j = p or p − j a power of two */
-  log: (): Pattern => new LogPattern(),
+  log: (): Pattern => build('log', []),
   /** j ≤ p and (p − j) mod s = 0 */
-  strided: (s: number): Pattern => new StridedPattern(s),
+  strided: (s: number): Pattern => build('strided', [s]),
   /** j mod s ≥ s − c (1 ≤ c ≤ s) */
-  summary: (s: number, c = 1): Pattern => new SummaryPattern(s, c),
+  summary: (s: number, c = 1): Pattern => build('summary', [s, c]),
   /** j ∈ G or p ∈ G (at least one position) */
-  global: (...g: number[]): Pattern => new GlobalPattern(g),
+  global: (...g: number[]): Pattern => build('global', g),
   /** j < n (n ≥ 1) */
-  sink: (n: number): Pattern => new SinkPattern(n),
+  sink: (n: number): Pattern => build('sink', [n]),
   /** ⌊p/b⌋ = ⌊j/b⌋ */
-  block: (b: number): Pattern => new BlockPattern(b),
+  block: (b: number): Pattern => build('block', [b]),
   /** p and j in the same document; documents of the given lengths from position 0 */
-  docs: (...lens: number[]): Pattern => new DocsPattern(lens),
+  docs: (...lens: number[]): Pattern => build('docs', lens),
   /** j < n or j ≤ p */
-  prefix: (n: number): Pattern => new PrefixPattern(n),
+  prefix: (n: number): Pattern => build('prefix', [n]),
   /** k keys drawn from [0, p] per query, from (seed, p) */
-  random: (k: number, seed: number): Pattern => new RandomPattern(k, seed),
+  random: (k: number, seed: number): Pattern => build('random', [k, seed]),
   /** r key blocks of size b drawn from blocks 0 … ⌊p/b⌋ per query block, from (seed, ⌊p/b⌋) */
-  randomBlocks: (r: number, b: number, seed: number): Pattern => new RandomBlocksPattern(r, b, seed),
+  randomBlocks: (r: number, b: number, seed: number): Pattern => build('randomBlocks', [r, b, seed]),
   /** j ≤ p − w and (p − w − j) mod stride = 0 */
-  grouped: (stride: number, w: number): Pattern => new GroupedPattern(stride, w),
+  grouped: (stride: number, w: number): Pattern => build('grouped', [stride, w]),
   /** a | b | …: keys allowed by any (one pattern: that pattern) */
   union: (...ps: (Pattern | string)[]): Pattern => {
     const n = nodes('union', ps);
     if (n.length === 1) return n[0];
-    return new UnionPattern(n);
+    return combine('union', n);
   },
   /** a & b & …: keys allowed by all (one pattern: that pattern) */
   intersect: (...ps: (Pattern | string)[]): Pattern => {
     const n = nodes('intersect', ps);
     if (n.length === 1) return n[0];
-    return new IntersectPattern(n);
+    return combine('intersect', n);
   },
   /** a − b: keys allowed by a and not by b */
   difference: (a: Pattern | string, b: Pattern | string): Pattern => {
     const n = nodes('difference', [a, b]);
-    return new DifferencePattern(n[0], n[1]);
+    return combine('difference', n);
   },
   /** head h uses ps[h mod n] */
-  perHead: (...ps: (Pattern | string)[]): Pattern => new PerHeadPattern(nodes('perHead', ps)),
+  perHead: (...ps: (Pattern | string)[]): Pattern => combine('perHead', nodes('perHead', ps)),
   /** window(⌊w/2⌋, ⌊w/2⌋) | global(g…) */
-  longformer: (w: number, ...g: number[]): Pattern => longformer(w, ...g),
+  longformer: (w: number, ...g: number[]): Pattern => build('longformer', [w, ...g]),
   /** window(w, w) | randomBlocks(r, w, 0) | global(g…) */
-  bigbird: (w: number, r: number, ...g: number[]): Pattern => bigbird(w, r, ...g),
+  bigbird: (w: number, r: number, ...g: number[]): Pattern => build('bigbird', [w, r, ...g]),
   /** sliding(s) | strided(s) */
-  sparseTransformer: (s: number): Pattern => sparseTransformer(s),
+  sparseTransformer: (s: number): Pattern => build('sparseTransformer', [s]),
   /** causal & (sliding(w) | sink(sinks)) */
-  streaming: (sinks: number, w: number): Pattern => streaming(sinks, w),
+  streaming: (sinks: number, w: number): Pattern => build('streaming', [sinks, w]),
   /** causal & (sliding(w) | grouped(stride, w) | global(g…)) */
-  dsa: (w: number, stride: number, ...g: number[]): Pattern => dsa(w, stride, ...g),
+  dsa: (w: number, stride: number, ...g: number[]): Pattern => build('dsa', [w, stride, ...g]),
 };

@@ -189,6 +189,18 @@ export function normalizeRanges(pairs: number[]): number[] {
   return out;
 }
 
+/** index of the first element of sorted `a` that is ≥ x */
+export function lowerBound(a: ArrayLike<number>, x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /**
  * The deepest pattern tree the combinators build (unions and intersections of unions and
  * intersections are flattened, so only differences, perHead and mixed nesting add levels), and the

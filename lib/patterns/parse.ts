@@ -10,80 +10,8 @@
  * argument gets a range error at its position rather than a syntax error).
  */
 import { PatternSyntaxError, isArgError } from './errors.js';
-import { DifferencePattern, IntersectPattern, PerHeadPattern, UnionPattern } from './combinators.js';
 import { MAX_PATTERN_DEPTH, type PatternNode } from './node.js';
-import {
-  BlockPattern,
-  CausalPattern,
-  DilatedPattern,
-  DocsPattern,
-  FullPattern,
-  GlobalPattern,
-  GroupedPattern,
-  LogPattern,
-  PrefixPattern,
-  RandomBlocksPattern,
-  RandomPattern,
-  SinkPattern,
-  SlidingPattern,
-  StridedPattern,
-  SummaryPattern,
-  WindowPattern,
-} from './primitives.js';
-import { bigbird, dsa, longformer, sparseTransformer, streaming } from './presets.js';
-
-interface NumSpec {
-  kind: 'num';
-  /** parameter names; a trailing '…' marks a variadic last parameter */
-  params: string[];
-  min: number;
-  build(args: number[]): PatternNode;
-}
-interface PatSpec {
-  kind: 'pat';
-  min: number;
-  max: number;
-  build(args: PatternNode[]): PatternNode;
-}
-type Spec = NumSpec | PatSpec;
-
-const num = (params: string[], min: number, build: (a: number[]) => PatternNode): NumSpec => ({
-  kind: 'num',
-  params,
-  min,
-  build,
-});
-
-const SPECS: Record<string, Spec> = {
-  full: num([], 0, () => new FullPattern()),
-  causal: num([], 0, () => new CausalPattern()),
-  log: num([], 0, () => new LogPattern()),
-  window: num(['left', 'right'], 1, (a) => new WindowPattern(a[0], a.length > 1 ? a[1] : 0)),
-  sliding: num(['w'], 1, (a) => new SlidingPattern(a[0])),
-  dilated: num(['w', 'd'], 2, (a) => new DilatedPattern(a[0], a[1])),
-  strided: num(['s'], 1, (a) => new StridedPattern(a[0])),
-  summary: num(['s', 'c'], 1, (a) => new SummaryPattern(a[0], a.length > 1 ? a[1] : 1)),
-  global: num(['g…'], 1, (a) => new GlobalPattern(a)),
-  sink: num(['n'], 1, (a) => new SinkPattern(a[0])),
-  block: num(['b'], 1, (a) => new BlockPattern(a[0])),
-  docs: num(['len…'], 1, (a) => new DocsPattern(a)),
-  prefix: num(['n'], 1, (a) => new PrefixPattern(a[0])),
-  random: num(['k', 'seed'], 2, (a) => new RandomPattern(a[0], a[1])),
-  randomBlocks: num(['r', 'b', 'seed'], 3, (a) => new RandomBlocksPattern(a[0], a[1], a[2])),
-  grouped: num(['stride', 'w'], 2, (a) => new GroupedPattern(a[0], a[1])),
-  longformer: num(['w', 'g…'], 1, (a) => longformer(a[0], ...a.slice(1))),
-  bigbird: num(['w', 'r', 'g…'], 2, (a) => bigbird(a[0], a[1], ...a.slice(2))),
-  sparseTransformer: num(['s'], 1, (a) => sparseTransformer(a[0])),
-  streaming: num(['sinks', 'w'], 2, (a) => streaming(a[0], a[1])),
-  dsa: num(['w', 'stride', 'g…'], 2, (a) => dsa(a[0], a[1], ...a.slice(2))),
-  union: { kind: 'pat', min: 2, max: Infinity, build: (a) => new UnionPattern(a) },
-  intersect: { kind: 'pat', min: 2, max: Infinity, build: (a) => new IntersectPattern(a) },
-  difference: { kind: 'pat', min: 2, max: 2, build: (a) => new DifferencePattern(a[0], a[1]) },
-  perHead: { kind: 'pat', min: 1, max: Infinity, build: (a) => new PerHeadPattern(a) },
-};
-
-/** The names the language knows. */
-export const PATTERN_NAMES: readonly string[] = Object.keys(SPECS);
+import { buildCombinator, PATTERN_NAMES, PATTERN_SPECS, type NumSpec } from './registry.js';
 
 function editDistance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
@@ -169,7 +97,7 @@ class Parser {
         run.push(right);
       } else {
         const left = this.union(run, at);
-        run = [this.combine(op, () => new DifferencePattern(left, right))];
+        run = [this.combine(op, () => buildCombinator('difference', [left, right]))];
       }
     }
   }
@@ -182,11 +110,11 @@ class Parser {
       this.i++;
       parts.push(this.factor());
     }
-    return parts.length === 1 ? parts[0] : this.combine(at, () => new IntersectPattern(parts));
+    return parts.length === 1 ? parts[0] : this.combine(at, () => buildCombinator('intersect', parts));
   }
 
   private union(parts: PatternNode[], at: number): PatternNode {
-    return parts.length === 1 ? parts[0] : this.combine(at, () => new UnionPattern(parts));
+    return parts.length === 1 ? parts[0] : this.combine(at, () => buildCombinator('union', parts));
   }
 
   /** build() of an operator at `pos`, its argument errors (nesting too deep) as syntax errors there. */
@@ -225,7 +153,7 @@ class Parser {
     const start = this.i;
     while (this.i < this.s.length && /[A-Za-z0-9_]/.test(this.s[this.i])) this.i++;
     const name = this.s.slice(start, this.i);
-    const spec = Object.prototype.hasOwnProperty.call(SPECS, name) ? SPECS[name] : undefined;
+    const spec = Object.prototype.hasOwnProperty.call(PATTERN_SPECS, name) ? PATTERN_SPECS[name] : undefined;
     if (spec === undefined) {
       const hint = suggest(name);
       this.fail(start, `unknown pattern '${name}'${hint ? ` (did you mean '${hint}'?)` : ''}`, `one of ${PATTERN_NAMES.join(', ')}`);

@@ -10,12 +10,12 @@ import {
   CausalPattern,
   GlobalPattern,
   GroupedPattern,
-  RandomBlocksPattern,
   SinkPattern,
   SlidingPattern,
   StridedPattern,
   WindowPattern,
 } from './primitives.js';
+import { RandomBlocksPattern } from './random.js';
 
 function union(parts: PatternNode[]): PatternNode {
   return parts.length === 1 ? parts[0] : new UnionPattern(parts);

@@ -1,17 +1,24 @@
 /**
- * The FlashAttention-2 forward algorithm in TypeScript, in float32 arithmetic, exactly as the
- * native kernels run it: for each (batch, head, tile of blockQ queries) the Q tile is loaded
+ * The FlashAttention-2 forward algorithm in TypeScript, in float32 arithmetic, with the tiling,
+ * visiting order and online-softmax recurrence of the native kernels, written in the natural-log
+ * form of SPEC's formulas: for each (batch, head, tile of blockQ queries) the Q tile is loaded
  * (RoPE applied on load), then every tile of blockK keys is visited in order; its scores
  * S = scale·QKᵀ (then softcap, then ALiBi, then the pattern) update a running max m, a running
- * denominator l and an unnormalised output o (online softmax); finally out = o / l and
- * lse = m + log l. Tiles in which the pattern allows no pair are skipped. Non-finite values
+ * denominator l and an unnormalised output o (online softmax) with Math.exp; finally out = o / l
+ * and lse = m + log l.
+ *
+ * The native kernels compute the same quantities in base 2: they fold scale·log2(e) into Q as
+ * they load it (softcap and the ALiBi slopes are scaled by log2(e) likewise), exponentiate with
+ * exp2 (a polynomial on the CPU, exp2f on CUDA) and convert the lse back, and they sum dot
+ * products in the order of their SIMD lanes or tensor-core fragments. So they agree with this
+ * model to float32 rounding (far inside SPEC's tolerances), not bit for bit. Tiles in which the pattern allows no pair are skipped. Non-finite values
  * propagate as in the kernels (and the oracle): a NaN or +∞ score turns the row's l NaN for good;
  * a −∞ score has probability 0; l = 0 at the end means an empty row. The mask is evaluated
  * element by element with pattern.allows (never the compiled mask, nor classify), so comparing
  * a backend against this also checks the mask compiler.
  *
- * Every value the kernels hold in float32 is rounded to float32 here (Math.fround or
- * Float32Array storage); a product of two float32 values is exact in float64, so
+ * Every value this model holds in float32 is rounded to float32 (Math.fround or Float32Array
+ * storage); a product of two float32 values is exact in float64, so
  * fround(acc + a·b) is a fused multiply-add.
  */
 import { elementReader } from '../dtypes.js';

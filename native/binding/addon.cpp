@@ -44,10 +44,8 @@ Napi::Object cpuInfoObject(Napi::Env env) {
     o.Set("kernel", env.Null());
     o.Set("kernelError", k.error);
   } else {
-    Napi::Object active = Napi::Object::New(env);
-    active.Set("name", k.active);
-    active.Set("lanes", k.activeLanes);
-    o.Set("kernel", active);
+    o.Set("kernel", k.active);
+    o.Set("kernelLanes", k.activeLanes);
   }
   Napi::Array all = Napi::Array::New(env, k.kernels.size());
   for (size_t i = 0; i < k.kernels.size(); ++i) {
@@ -146,13 +144,17 @@ Napi::Value AttentionSync(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// Runs the backend on the libuv pool and settles a promise; the CPU backend's own thread pool
+// attention(args, token?): the backend on the CPU lane (worker.h); the CPU backend's thread pool
 // bounds the cores used, however many calls are in flight.
 Napi::Value Attention(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   KeepAlive keep;
   AttentionParams p = attentionParams(env, info[0], keep);
-  return binding::queueCall(env, "attnflow:attention", [p] { return attnflow::cpuAttentionForward(p); }, std::move(keep));
+  auto run = [p](const attnflow::CancelFlag& cancel) mutable {
+    p.cancel = &cancel;
+    return attnflow::cpuAttentionForward(p);
+  };
+  return binding::queueCall(env, binding::Lane::Cpu, run, std::move(keep), info[1]);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -161,6 +163,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
   registerCuda(env, exports);
   registerLinear(env, exports);
+  binding::registerCalls(env, exports);
   return exports;
 }
 

@@ -1,5 +1,5 @@
 // Node-API binding of the CUDA backend: device buffers (External handles freed by cudaFree or by
-// the garbage collector), host <-> device copies (synchronous, and asynchronous on the libuv pool),
+// the garbage collector), host <-> device copies (synchronous, and asynchronous on the CUDA lane),
 // device copies of BlockMasks, and attention on device tensors (a Promise, or synchronous).
 //
 // Lifetime rules, all enforced on the JS thread:
@@ -12,6 +12,7 @@
 //   - handles carry a type tag: a wrong or foreign value is a TypeError, never a crash.
 #include <napi.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -126,7 +127,10 @@ void checkRange(Napi::Env env, const DeviceBuffer* b, uint64_t offset, uint64_t 
 }
 
 // cudaCopyToDevice(handle, byteOffset, typedArray) / cudaCopyToHost(handle, byteOffset, typedArray),
-// and their Async versions (a Promise; the buffer is pinned and the typed array held until then).
+// and their Async versions (an extra cancel token argument; a Promise; the buffer is pinned and
+// the typed array held until then).
+constexpr size_t kCopyPiece = size_t(64) << 20;
+
 Napi::Value copy(const Napi::CallbackInfo& info, bool toDevice, bool async) {
   Napi::Env env = info.Env();
   DeviceBuffer* b = bufferOf(env, info[0], toDevice ? "dst" : "src");
@@ -138,21 +142,30 @@ Napi::Value copy(const Napi::CallbackInfo& info, bool toDevice, bool async) {
   checkRange(env, b, offset, bytes, name);
   const int device = b->device;
   uint8_t* devicePtr = static_cast<uint8_t*>(b->ptr) + offset;
-  auto run = [=] {
-    return toDevice ? attnflow::cudaCopyHostToDevice(device, devicePtr, host, bytes)
-                    : attnflow::cudaCopyDeviceToHost(device, host, devicePtr, bytes);
+  auto piece = [=](size_t at, size_t n) {
+    return toDevice ? attnflow::cudaCopyHostToDevice(device, devicePtr + at, host + at, n)
+                    : attnflow::cudaCopyDeviceToHost(device, host + at, devicePtr + at, n);
   };
   if (!async) {
     if (bytes == 0) return env.Undefined();
-    Status s = run();
+    Status s = piece(0, bytes);
     if (!s.ok) statusError(env, s);
     return env.Undefined();
   }
+  // In pieces, so that a cancelled copy stops between two of them.
+  auto run = [=](const attnflow::CancelFlag& cancel) {
+    for (size_t at = 0; at < bytes; at += kCopyPiece) {
+      if (attnflow::cancelRequested(&cancel)) return Status::Cancelled();
+      Status s = piece(at, std::min(kCopyPiece, bytes - at));
+      if (!s.ok) return s;
+    }
+    return Status::Ok();
+  };
   Holds holds;
   holds.hold(info[0]);
   holds.hold(info[2]);
   holds.pin(b);
-  return binding::queueCall(env, "attnflow:cudaCopy", run, std::move(holds));
+  return binding::queueCall(env, binding::Lane::Cuda, run, std::move(holds), info[3]);
 }
 
 Napi::Value CopyToDevice(const Napi::CallbackInfo& info) { return copy(info, true, false); }
@@ -318,17 +331,19 @@ Napi::Value AttentionSync(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// cudaAttention(args, token?): launches on the device's stream and waits for it on the CUDA lane
+// (worker.h), off the event loop.
 Napi::Value Attention(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CudaCall call;
   cudaCall(env, info[0], call);
-  // Launches on the device's stream and waits for it on the libuv pool, off the event loop.
-  const AttentionParams p = call.params;
   const CudaMaskArrays mask = call.mask;
   const int device = call.device;
-  return binding::queueCall(
-      env, "attnflow:cudaAttention", [=] { return attnflow::cudaAttentionForward(p, mask, device); },
-      std::move(call.holds));
+  auto run = [p = call.params, mask, device](const attnflow::CancelFlag& cancel) mutable {
+    p.cancel = &cancel;
+    return attnflow::cudaAttentionForward(p, mask, device);
+  };
+  return binding::queueCall(env, binding::Lane::Cuda, run, std::move(call.holds), info[1]);
 }
 
 // --- device state -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// Node-API binding of linear attention on device memory: cudaLinearAttention(args) → Promise and
+// Node-API binding of linear attention on device memory: cudaLinearAttention(args, token?) → Promise and
 // cudaLinearAttentionSync(args), where q, k, v, out, the gates and the state arrays are device
 // buffers ({ buffer, ... } as for cudaAttention) and the favor weights and per-head decays are
 // host Float32Arrays. Calls cudaLinearAttention (native/cuda/linear_scan.cu): the device's stream
@@ -71,11 +71,12 @@ Napi::Value Linear(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   LinearCall call;
   linearCall(env, info[0], call);
-  const LinearAttentionParams p = call.params;
-  const int device = call.device;
-  return binding::queueCall(
-      env, "attnflow:cudaLinearAttention", [=] { return attnflow::cudaLinearAttention(p, device); },
-      std::move(call.holds));
+  // On the CUDA lane (worker.h); a cancelled call stops before its launches.
+  auto run = [p = call.params, device = call.device](const attnflow::CancelFlag& cancel) mutable {
+    p.cancel = &cancel;
+    return attnflow::cudaLinearAttention(p, device);
+  };
+  return binding::queueCall(env, binding::Lane::Cuda, run, std::move(call.holds), info[1]);
 }
 
 }  // namespace

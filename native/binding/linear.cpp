@@ -1,7 +1,7 @@
 // Node-API binding of linear attention on the CPU: turns the argument object built by
-// lib/linear/cpu.ts into a LinearAttentionParams and calls cpuLinearAttention, on the calling
-// thread (linearAttentionSync) or on the libuv pool (linearAttention → Promise). The CUDA entry
-// points (device memory) are in cuda_linear.cpp. Everything native code
+// lib/backends/operands.ts into a LinearAttentionParams and calls cpuLinearAttention, on the
+// calling thread (linearAttentionSync) or on the addon's CPU lane (linearAttention → Promise,
+// worker.h). The CUDA entry points (device memory) are in cuda_linear.cpp. Everything native code
 // relies on is checked again here (types, lengths) and in validateLinearAttention (shapes,
 // strides, options), so a bad call from JS becomes a JS exception, never a crash.
 #include "linear_binding.h"
@@ -52,17 +52,22 @@ Napi::Value LinearSync(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-template <Backend run>
+// (args, token?) → Promise, on `lane` (worker.h).
+template <Backend run, binding::Lane lane>
 Napi::Value Linear(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   KeepAlive keep;
   LinearAttentionParams p = params(env, info[0], keep);
-  return binding::queueCall(env, "attnflow:linearAttention", [p] { return run(p); }, std::move(keep));
+  auto call = [p](const attnflow::CancelFlag& cancel) mutable {
+    p.cancel = &cancel;
+    return run(p);
+  };
+  return binding::queueCall(env, lane, call, std::move(keep), info[1]);
 }
 
 }  // namespace
 
 void registerLinear(Napi::Env env, Napi::Object exports) {
   exports.Set("linearAttentionSync", Napi::Function::New(env, LinearSync<attnflow::cpuLinearAttention>, "linearAttentionSync"));
-  exports.Set("linearAttention", Napi::Function::New(env, Linear<attnflow::cpuLinearAttention>, "linearAttention"));
+  exports.Set("linearAttention", Napi::Function::New(env, Linear<attnflow::cpuLinearAttention, binding::Lane::Cpu>, "linearAttention"));
 }

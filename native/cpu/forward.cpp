@@ -30,14 +30,23 @@ namespace {
 Scratch threadScratch(const Plan& P) { return carveScratch(threadScratchFloats(scratchFloats(P.D, P.Dp)), P.D, P.Dp); }
 
 // Runs every item (in the schedule's order), then merges the partial results of split rows.
-void runSchedule(const Plan& P, const Schedule& s, const AttentionKernel& kernel, ThreadPool& pool) {
+// Cancellation: once `cancel` is set, the remaining items return at once (one relaxed load per
+// item, none per tile), the merge pass is skipped and the call reports Cancelled.
+Status runSchedule(const Plan& P, const Schedule& s, const AttentionKernel& kernel, ThreadPool& pool,
+                   const CancelFlag* cancel) {
   std::vector<float> partials(static_cast<size_t>(s.slots) * partialStride(P.Dp));
   float* const partialData = partials.data();
-  auto run = [&](size_t i) { kernel.runItem(P, s.items[s.order[i]], threadScratch(P), partialData); };
+  auto run = [&](size_t i) {
+    if (!cancelRequested(cancel)) kernel.runItem(P, s.items[s.order[i]], threadScratch(P), partialData);
+  };
   pool.parallelFor(s.items.size(), run);
-  if (s.merges.empty()) return;
-  auto merge = [&](size_t i) { kernel.mergeRow(P, threadScratch(P), s.merges[i], partialData, s.mergeCount[i]); };
+  if (cancelRequested(cancel)) return Status::Cancelled();
+  if (s.merges.empty()) return Status::Ok();
+  auto merge = [&](size_t i) {
+    if (!cancelRequested(cancel)) kernel.mergeRow(P, threadScratch(P), s.merges[i], partialData, s.mergeCount[i]);
+  };
   pool.parallelFor(s.merges.size(), merge);
+  return cancelRequested(cancel) ? Status::Cancelled() : Status::Ok();
 }
 
 Status forward(const AttentionParams& p) {
@@ -52,9 +61,9 @@ Status forward(const AttentionParams& p) {
   ThreadPool& pool = ThreadPool::instance();
   PlanBuffers buffers;
   planCall(p, *kernel->attention, pool, P, buffers);
+  if (cancelRequested(p.cancel)) return Status::Cancelled();
   const Schedule schedule = scheduleItems(P, pool.threads());
-  runSchedule(P, schedule, *kernel->attention, pool);
-  return Status::Ok();
+  return runSchedule(P, schedule, *kernel->attention, pool, p.cancel);
 }
 
 }  // namespace

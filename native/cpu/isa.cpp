@@ -28,6 +28,12 @@ namespace avx512bf16 {
 extern const AttentionKernel kAttentionKernel;
 }  // namespace avx512bf16
 #endif
+#if defined(__aarch64__)
+namespace neon {
+extern const AttentionKernel kAttentionKernel;
+extern const linear::LinearKernel kLinearKernel;
+}  // namespace neon
+#endif
 
 namespace {
 
@@ -57,6 +63,10 @@ const CpuKernel kKernels[] = {
     {"avx512", "AVX-512 F, BW, DQ and VL, FMA and F16C", &avx512Supported, nullptr, &avx512::kAttentionKernel,
      &avx512::kLinearKernel},
     {"avx2", "AVX2, FMA and F16C", &avx2Supported, nullptr, &avx2::kAttentionKernel, &avx2::kLinearKernel},
+#endif
+#if defined(__aarch64__)
+    // NEON, FMA and half-precision conversion are part of the AArch64 base architecture.
+    {"neon", "AArch64 (NEON is baseline there)", &always, nullptr, &neon::kAttentionKernel, &neon::kLinearKernel},
 #endif
     {"portable", "nothing beyond the baseline instruction set", &always, nullptr, &portable::kAttentionKernel,
      &portable::kLinearKernel},

@@ -109,6 +109,7 @@ Status run(const LinearAttentionParams& p) {
   lp.initZ = p.initZ;
   lp.stateS = p.stateS;
   lp.stateZ = p.stateZ;
+  lp.cancel = p.cancel;
 
   const size_t items = static_cast<size_t>(B * Hq);
   if (items == 0) return Status::Ok();
@@ -120,7 +121,7 @@ Status run(const LinearAttentionParams& p) {
     runHead(lp, b, h, cpu::threadScratchFloats(floats));
   };
   cpu::ThreadPool::instance().parallelFor(items, body);
-  return Status::Ok();
+  return cancelRequested(p.cancel) ? Status::Cancelled() : Status::Ok();
 }
 
 }  // namespace

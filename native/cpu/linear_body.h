@@ -229,6 +229,7 @@ static void runHead(const LinPlan& p, int32_t b, int32_t h, float* scratch) {
   }
 
   for (int64_t n0 = 0; n0 < p.N; n0 += C) {
+    if (attnflow::cancelRequested(p.cancel)) return;  // the caller reports Cancelled; the state is not written
     const int L = static_cast<int>(p.N - n0 < C ? p.N - n0 : C);
 
     // --- load: φ(q), φ(k) (and kᵀ), v, gates -------------------------------------------------

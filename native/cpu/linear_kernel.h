@@ -44,6 +44,7 @@ struct LinPlan {
   const float* initZ;
   float* stateS;
   float* stateZ;
+  const CancelFlag* cancel;  // read between chunks: a set flag ends the scan early
 };
 
 // Per-thread scratch of runHead (float32; every buffer starts on a multiple of `lanes` floats

@@ -117,6 +117,8 @@ Status forward(const AttentionParams& p, const CudaMaskArrays& mask, int device)
   if (p.alibiSlopes != nullptr && !(st = uploadAlibi(p, kp, temps)).ok) return st;
   if (p.rope.enabled && !(st = rotateQK(p, kp, temps)).ok) return st;
 
+  // Cancellation is checked between launches; a launched kernel runs to completion.
+  if (cancelRequested(p.cancel)) return Status::Cancelled();
   const DType dtype = kp.q.dtype;
   st = useFa2(kp, dtype, forcedKernel()) ? launchFa2(kp, dtype, ctx) : launchGeneral(kp, dtype, ctx);
   if (!st.ok) {

@@ -134,6 +134,7 @@ Status run(const LinearAttentionParams& p, int device) {
   }
   unsigned long long* flag = nullptr;
   if (!(st = checkGates(p, Df, scratch, &flag)).ok) return st;
+  if (cancelRequested(p.cancel)) return Status::Cancelled();  // checked between launches
 
   const size_t bytes = geo.floats * sizeof(float);
   cudaError_t e =

@@ -2,6 +2,7 @@
 // The binding only turns JS values into these views; backends never see napi types.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -10,6 +11,12 @@
 namespace attnflow {
 
 enum class DType : int32_t { F32 = 0, F16 = 1, BF16 = 2 };
+
+// Set from any thread to ask a running call to stop early. Backends read it between work items
+// (CPU: a row of tiles, a chunk of a scan) and between kernel launches (CUDA), never per element;
+// a call that saw it returns Status::Cancelled() and leaves its outputs partly written.
+using CancelFlag = std::atomic<bool>;
+inline bool cancelRequested(const CancelFlag* f) { return f != nullptr && f->load(std::memory_order_relaxed); }
 
 inline size_t dtypeSize(DType t) { return t == DType::F32 ? 4 : 2; }
 
@@ -58,13 +65,16 @@ struct AttentionParams {
   const float* alibiSlopes = nullptr;  // one per query head, or null
   size_t alibiLen = 0;
   RopeParams rope;
+  const CancelFlag* cancel = nullptr;  // null: the call cannot be cancelled
 };
 
 struct Status {
   bool ok = true;
   std::string message;
+  bool cancelled = false;  // stopped early because the call's CancelFlag was set
   static Status Ok() { return {}; }
   static Status Error(std::string m) { return {false, std::move(m)}; }
+  static Status Cancelled() { return {false, "the call was cancelled", true}; }
 };
 
 // Checks everything a backend relies on: shapes agree, strides stay inside each buffer, the
@@ -156,6 +166,7 @@ struct LinearAttentionParams {
   float* stateZ = nullptr;
   size_t stateSLen = 0, stateZLen = 0;
   int32_t chunk = 64;  // chunk length (1 .. 256)
+  const CancelFlag* cancel = nullptr;  // null: the call cannot be cancelled
 };
 
 // Shapes, strides, lengths and options (not the values of device memory). Never trusts the caller.

@@ -2,17 +2,19 @@
 import assert from 'node:assert/strict';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
+import { existsSync, readdirSync } from 'node:fs';
 
-import { Tensor, attention, attentionSync, compileMask } from '../../dist/lib/index.js';
-import { attentionOracle } from '../../dist/lib/reference/oracle.js';
-import { operandView } from '../../dist/lib/backends/operands.js';
-import { planAttention } from '../../dist/lib/validate.js';
-import * as device from '../../dist/lib/device.js';
-import * as cudaBackend from '../../dist/lib/backends/cuda.js';
+import { Tensor, attention, attentionSync, compileMask } from '../../dist/index.js';
+import { attentionOracle } from '../../dist/reference/oracle.js';
+import { operandView } from '../../dist/backends/operands.js';
+import { planAttention } from '../../dist/attention/plan.js';
+import * as cudaState from '../../dist/native/cuda.js';
+import * as cudaBackend from '../../dist/backends/cuda.js';
+
+/** Device state (lib/native/cuda.ts) and the CUDA backend's tensor helpers, as one namespace. */
+const device = { ...cudaState, toDeviceAsync: cudaBackend.toDeviceAsync, emptyDeviceTensor: cudaBackend.emptyDeviceTensor };
 
 export { Tensor, attention, attentionSync, compileMask, device, cudaBackend, planAttention };
-
-device.installCudaDevices();
 
 /** SPEC bars on outputs, by dtype. */
 export const TOLERANCE = { float32: 1e-5, float16: 2e-3, bfloat16: 1e-2 };
@@ -27,6 +29,29 @@ export function lseTolerance(dtype, rope) {
 
 export const HAVE_CUDA = device.cudaAvailable();
 export const SKIP = HAVE_CUDA ? false : `no CUDA device: ${device.cudaUnavailableReason('cuda:0')}`;
+
+/**
+ * Whether this run is meant to use a GPU: the NVIDIA driver's device files are there, or
+ * ATTNFLOW_REQUIRE_GPU=1 says so. Such a run where attnflow cannot use the device (a missing
+ * package in the carry list, an addon that does not load) would skip every suite and still exit
+ * 0: it fails here instead, at import, so every suite file fails with the reason.
+ */
+export function gpuExpected() {
+  if (process.env.ATTNFLOW_REQUIRE_GPU === '1') return true;
+  if (existsSync('/dev/nvidiactl')) return true;
+  try {
+    return readdirSync('/proc/driver/nvidia/gpus').length > 0;
+  } catch {
+    return false;
+  }
+}
+
+if (!HAVE_CUDA && gpuExpected()) {
+  throw new Error(
+    `GPU suite: this machine has an NVIDIA GPU (or ATTNFLOW_REQUIRE_GPU=1) but attnflow cannot use it: ${device.cudaUnavailableReason('cuda:0')}. ` +
+      'Every suite would skip; check the carry list in test/gpu/README.md (node_modules/node-gyp-build, prebuilds/ or build/Release, dist).',
+  );
+}
 
 let seed = 7000;
 export function nextSeed() {

@@ -6,8 +6,8 @@ import { attentionOracle } from '../../lib/reference/oracle.js';
 import { alibiSlopes } from '../../lib/reference/alibi.js';
 import { toPattern } from '../../lib/patterns/index.js';
 import type { Tensor } from '../../lib/tensor.js';
-import type { AttentionOptions } from '../../lib/validate.js';
-import { planAttention } from '../../lib/validate.js';
+import type { AttentionOptions } from '../../lib/attention/plan.js';
+import { planAttention } from '../../lib/attention/plan.js';
 import { operandView } from '../../lib/backends/operands.js';
 
 /** SPEC's bars, by input dtype. */

@@ -6,11 +6,11 @@
  * leave options.out untouched.
  */
 import { describe, expect, it } from 'vitest';
-import { attention, attentionSync } from '../../lib/attention.js';
-import { mergeAttention } from '../../lib/merge.js';
+import { attention, attentionSync } from '../../lib/attention/run.js';
+import { mergeAttention } from '../../lib/attention/merge.js';
 import { Tensor } from '../../lib/tensor.js';
 import { patterns, toPattern } from '../../lib/patterns/index.js';
-import type { AttentionOptions } from '../../lib/validate.js';
+import type { AttentionOptions } from '../../lib/attention/plan.js';
 import { oracle } from '../helpers/oracle.js';
 import { asResult, wrongAnswer } from './check.js';
 import { cases, failureReport, Gen, isPoisoned, junk, judge, poison, show, suiteSeed, Tally, unclear } from './fuzz.js';

@@ -1,7 +1,7 @@
 /** Checks attention results against the float64 oracle (test/helpers/oracle.ts). */
 import { oracle, relError, toBhsd, TOLERANCE } from '../helpers/oracle.js';
 import { Tensor } from '../../lib/tensor.js';
-import type { AttentionOptions } from '../../lib/validate.js';
+import type { AttentionOptions } from '../../lib/attention/plan.js';
 
 export interface Result {
   out: Tensor;

@@ -2,16 +2,18 @@
  * Concurrency and resource use: 200 asynchronous attention calls in flight at once, valid ones
  * mixed with failing ones, all settle; every result is bit-for-bit the result of the same call
  * made alone (nothing depends on what else is in flight); failing calls reject with clear errors;
- * and the resident set stays bounded over many rounds of calls.
+ * the same with aborts mixed in (before the call, while calls run or wait, one signal shared by
+ * many); and the resident set stays bounded over many rounds of calls.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { attention, attentionSync, type AttentionWithLse } from '../../lib/attention.js';
+import { attention, attentionSync, type AttentionWithLse } from '../../lib/attention/run.js';
 import { clearMaskCache } from '../../lib/mask/index.js';
-import { loadNative, type NativeAttentionArgs } from '../../lib/native.js';
+import { loadNative } from '../../lib/native/load.js';
+import type { NativeAttentionArgs } from '../../lib/native/bindings.js';
 import { Tensor } from '../../lib/tensor.js';
-import type { AttentionOptions } from '../../lib/validate.js';
+import type { AttentionOptions } from '../../lib/attention/plan.js';
 import { asResult, wrongAnswer } from './check.js';
 import { failureReport, Gen, rssMiB, suiteSeed, unclear } from './fuzz.js';
 import { problem, type Problem } from './gen.js';
@@ -106,6 +108,78 @@ describe('concurrency', () => {
     });
     expect(failures, failureReport(failures, SEED)).toEqual([]);
     expect(jobs.filter((j) => j.expect === 'reject').length).toBeGreaterThan(30);
+  }, 60_000);
+
+  it('200 concurrent calls with aborts mixed in: the others are bit for bit what they are alone, aborted ones reject with AbortError or finish whole', async () => {
+    const g = new Gen(SEED + 2);
+    const failures: string[] = [];
+    type Kind = 'none' | 'before' | 'at once' | 'later in the loop' | 'timer' | 'shared';
+    interface Made {
+      c: number;
+      p: Problem;
+      options: AttentionOptions;
+      alone: AttentionWithLse;
+      kind: Kind;
+      controller: AbortController | null;
+      withOut: boolean;
+    }
+    const made: Made[] = [];
+    const shared = new AbortController();
+    for (let c = 0; c < 200; c++) {
+      const p = c % 20 === 0 ? bigProblem(g) : problem(g, 90);
+      const options: AttentionOptions = { ...p.options, backend: 'cpu', returnLse: true };
+      const alone = attentionSync(p.q, p.k, p.v, options) as AttentionWithLse;
+      const kind = g.pick(['none', 'none', 'none', 'before', 'at once', 'later in the loop', 'timer', 'shared'] as const);
+      const controller = kind === 'shared' ? shared : kind === 'none' ? null : new AbortController();
+      if (kind === 'before') controller!.abort();
+      made.push({ c, p, options, alone, kind, controller, withOut: g.bool(0.3) });
+    }
+    // Every call in flight at once, queued behind a long one (≈ 1 s on 2 cores), so that aborts
+    // meet calls waiting in the queue, running, or finished but not yet settled.
+    const plug = Tensor.randn([1, 8, 4096, 64], { seed: SEED });
+    const plugCall = attention(plug, plug, plug);
+    const laterInLoop = new Map<number, AbortController[]>();
+    const promises = made.map((m, i) => {
+      const out = m.withOut ? { out: Tensor.zeros(m.p.q.shape, { dtype: m.p.q.dtype, layout: m.options.layout ?? m.p.q.layout }) } : {};
+      const promise = attention(m.p.q, m.p.k, m.p.v, { ...m.options, ...out, signal: m.controller?.signal });
+      if (m.kind === 'at once') m.controller!.abort();
+      if (m.kind === 'later in the loop') {
+        const at = i + g.int(1, 30);
+        laterInLoop.set(at, [...(laterInLoop.get(at) ?? []), m.controller!]);
+      }
+      for (const c of laterInLoop.get(i) ?? []) c.abort();
+      return promise;
+    });
+    for (const cs of laterInLoop.values()) for (const c of cs) c.abort();
+    const timers = made
+      .filter((m) => m.kind === 'timer')
+      .map((m) => ({ c: m.controller!, ms: g.int(0, 1500) }))
+      .concat([{ c: shared, ms: 20 }])
+      .map(({ c, ms }) => new Promise((resolve) => setTimeout(() => resolve(c.abort()), ms)));
+    const settled = await Promise.allSettled(promises);
+    await Promise.all(timers);
+    await plugCall;
+    const count: Record<string, number> = {};
+    settled.forEach((s, i) => {
+      const m = made[i];
+      const what = `call ${m.c}: abort ${m.kind}${m.withOut ? ', out' : ''} (${m.p.desc})`;
+      const tally = `${m.kind}: ${s.status}`;
+      count[tally] = (count[tally] ?? 0) + 1;
+      if (s.status === 'rejected') {
+        const e = s.reason as { name?: string; message?: string };
+        if (m.kind === 'none' || !(e instanceof DOMException && e.name === 'AbortError')) failures.push(`${what}: rejected: ${e?.name}: ${e?.message}`);
+        return;
+      }
+      if (m.kind === 'before' || m.kind === 'at once') failures.push(`${what}: resolved, but it was aborted while it waited`);
+      // a call that finished before its abort took effect is whole
+      const r = asResult(s.value, true);
+      if (typeof r === 'string') failures.push(`${what}: ${r}`);
+      else if (!sameBits(bits(r.out), bits(m.alone.out)) || !sameBits(bits(r.lse!), bits(m.alone.lse))) failures.push(`${what}: differs from the same call made alone`);
+    });
+    console.log(`outcomes: ${JSON.stringify(count)}`);
+    expect(failures, failureReport(failures, SEED + 2)).toEqual([]);
+    expect(count['none: fulfilled'] ?? 0).toBeGreaterThan(50);
+    expect(count['later in the loop: rejected'] ?? 0, 'calls aborted while they waited in the queue').toBeGreaterThan(0);
   }, 60_000);
 
   it('the resident set stays bounded over many rounds of calls (valid and failing, through the API and the binding)', async () => {

@@ -3,7 +3,7 @@
  * combinator and preset, including ones that leave query rows empty) and attention problems
  * (shapes, dtypes, layouts, GQA, seqQ ≠ seqK, options) small enough for the float64 oracle.
  */
-import type { AttentionOptions } from '../../lib/validate.js';
+import type { AttentionOptions } from '../../lib/attention/plan.js';
 import { Tensor, type DType } from '../../lib/tensor.js';
 import { DTYPES, Gen } from './fuzz.js';
 

@@ -163,9 +163,11 @@ describe('describeValue: bad values in messages', () => {
       clear(() => compileMask('causal', { seqQ: v as number, seqK: 8, blockQ: 4, blockK: 4 }), TypeError, tail);
       clear(() => P.sliding(v as number), TypeError, /^sliding: w must be a positive integer, got /);
     }
-    // tile: null means no tile in renderMask, as in analyze (it used to read null.blockQ)
+    // tile: null means no tile in renderMask, and the backend's tile in analyze (it used to read null.blockQ)
     expect(renderMask('causal', { seqLen: 8, format: 'svg', tile: null as never })).toMatch(/^<svg/);
-    expect(analyze('causal', { seqLen: 8, layers: 1, tile: null as never }).tile).toEqual({ blockQ: 128, blockK: 64 });
+    const a = analyze('causal', { seqLen: 8, layers: 1, tile: null as never });
+    expect(a.tile).toEqual(analyze('causal', { seqLen: 8, layers: 1 }).tile);
+    expect(a.tileSource).not.toBe('option');
   });
 });
 

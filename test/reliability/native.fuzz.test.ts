@@ -16,7 +16,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadNative } from '../../lib/native.js';
+import { loadNative } from '../../lib/native/load.js';
 import { cases, failureReport, Gen, suiteSeed, Tally } from './fuzz.js';
 
 const SEED = suiteSeed(0x0a71e);

@@ -20,11 +20,11 @@
  * Softcap maps a ±Infinity score to ±cap (tanh), which is finite: IEEE-correct too.
  */
 import { describe, expect, it } from 'vitest';
-import { attentionSync } from '../../lib/attention.js';
-import { mergeAttention } from '../../lib/merge.js';
+import { attentionSync } from '../../lib/attention/run.js';
+import { mergeAttention } from '../../lib/attention/merge.js';
 import { toPattern } from '../../lib/patterns/index.js';
 import { Tensor, type DType } from '../../lib/tensor.js';
-import type { AttentionOptions } from '../../lib/validate.js';
+import type { AttentionOptions } from '../../lib/attention/plan.js';
 import { oracle, relError, toBhsd, TOLERANCE } from '../helpers/oracle.js';
 import { cases, failureReport, Gen, suiteSeed } from './fuzz.js';
 import { problem } from './gen.js';

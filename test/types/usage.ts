@@ -1,4 +1,4 @@
-// Compiled by test/types.test.ts against the package's published declarations (dist/lib/*.d.ts,
+// Compiled by test/types.test.ts against the package's published declarations (dist/*.d.ts,
 // through the package's own name): every public function, used as a user would.
 import {
   analyze,
@@ -20,6 +20,7 @@ import {
   Tensor,
   toPattern,
   type Analysis,
+  type AsyncOptions,
   type AttentionOptions,
   type AttentionWithLse,
   type BlockMask,
@@ -52,6 +53,9 @@ export async function usage(): Promise<void> {
   clearMaskCache();
   const a: Analysis = analyze(again, { seqLen: 256, layers: 4 });
   const depth: number | null = a.fullDepth;
+  const stacked: Analysis = analyze(['sliding(64)', 'sliding(64)', patterns.causal()], { seqLen: 256, layers: 6, sampleQueries: 16 });
+  const worst: number[] = stacked.receptiveField.minCoverage;
+  const saturation: number | null = stacked.saturationDepth;
   const svg: string = renderMask('log', { seqLen: 16, format: 'svg' });
   const text: string = formatInfo(info());
   const err: Error = new NativeUnavailableError('x');
@@ -60,6 +64,12 @@ export async function usage(): Promise<void> {
   const scan: LinearAttentionWithState = await linearAttention(q, kv, kv, { featureMap: 'elu1', decay: 0.95, returnState: true });
   const state: LinearState = scan.state;
   const next: Tensor = linearAttentionSync(q, kv, kv, { featureMap: { favor: 32, seed: 1 }, initialState: state, normalize: true, eps: 1e-6 });
+  // cancellation of the async functions
+  const controller = new AbortController();
+  const cancellable: AsyncOptions = { signal: controller.signal };
+  const aborted: Tensor = await attention(q, kv, kv, { causal: true, ...cancellable });
+  const abortedScan: LinearAttentionWithState = await linearAttention(q, kv, kv, { returnState: true, signal: AbortSignal.timeout(1000) });
+  void [aborted, abortedScan];
 
   // device tensors (guarded: a user's code runs on machines without a GPU too)
   if (cuda.isAvailable()) {
@@ -75,10 +85,12 @@ export async function usage(): Promise<void> {
   const devices: number = cuda.deviceCount();
   void [scan, next, why, devices];
 
-  void [host, shape, either, out, sync, merged, rows, depth, svg, text, err, syntax];
+  void [host, shape, either, out, sync, merged, rows, depth, worst, saturation, svg, text, err, syntax];
 
   // @ts-expect-error a pattern is a Pattern or a string
   await attention(q, kv, kv, { pattern: 42 });
+  // @ts-expect-error the synchronous functions take no signal
+  attentionSync(q, kv, kv, { signal: controller.signal });
   // @ts-expect-error dtypes are named
   Tensor.randn([2], { dtype: 'float64', seed: 1 });
 }
