@@ -98,8 +98,9 @@ describe('npm pack', () => {
       for (const spec of localImports(readFileSync(join(packed.dir, f), 'utf8'))) {
         const target = posix.join(posix.dirname(f), spec);
         // a declaration file's imports name the .js module: its types and the module ship together
+        // (the module is queued too, so that its own imports are followed)
         queue.push(types ? target.replace(/\.js$/, '.d.ts') : target);
-        if (types) reached.add(target);
+        if (types) queue.push(target);
       }
     }
     // a module of types only compiles to `export {};`: nothing to reach
