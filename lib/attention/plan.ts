@@ -6,6 +6,7 @@ import { describeValue } from '../describe.js';
 import type { DType } from '../dtypes.js';
 import { patterns, toPattern } from '../patterns/index.js';
 import type { Pattern } from '../patterns/pattern.js';
+import { resolvePositions, type Alignment, type ResolvedPositions } from '../positions.js';
 import { alibiSlopes } from '../reference/alibi.js';
 import type { ResolvedRope } from '../reference/problem.js';
 import { Tensor } from '../tensor.js';
@@ -43,6 +44,46 @@ export interface AttentionOptions {
   returnLse?: boolean;
   /** write the result into this tensor (same shape, dtype and layout as q) instead of a new one */
   out?: Tensor;
+  /**
+   * Where the queries sit when seqQ ≠ seqK: 'bottom-right' (default; the last seqQ positions, as
+   * FlashAttention ≥ 2.1) or 'top-left' (query i at position i, as PyTorch SDPA's is_causal).
+   */
+  alignment?: Alignment;
+  /**
+   * True key positions (keys kept by a cache after evicting others): seqK entries shared by every
+   * kv head, or kvHeads × seqK (head-major). A negative entry is an empty slot, never read.
+   * Patterns, ALiBi and RoPE use these positions. With them, bottom-right alignment puts the last
+   * query at the largest key position.
+   */
+  keyPositions?: Int32Array;
+  /** one position per query row (instead of the alignment rule) */
+  queryPositions?: Int32Array;
+  /**
+   * Also return each key's attention mass: `{ out, lse, keyMass }`, keyMass a float32
+   * [batch, kvHeads, seqK] tensor, the sum over the query rows of the kv head's query heads of the
+   * softmax probabilities.
+   */
+  returnKeyMass?: boolean;
+  /**
+   * Query-aware block selection (Quest): for each query block (blockSize rows) and kv head keep the
+   * `blocks` key blocks of blockSize keys with the highest upper bound on q·k (from per-block,
+   * per-channel key min/max), among the blocks the pattern reaches, plus the diagonal block; the
+   * attention over them is exact.
+   */
+  select?: SelectOptions;
+}
+
+export interface SelectOptions {
+  /** key blocks kept per query block and kv head (besides the diagonal block) */
+  blocks: number;
+  /** keys per block (default 64) */
+  blockSize?: number;
+}
+
+/** Select options with defaults resolved. */
+export interface ResolvedSelect {
+  readonly blocks: number;
+  readonly blockSize: number;
 }
 
 /** One operand's logical [batch, heads, seq, headDim] geometry. */
@@ -69,9 +110,31 @@ export interface AttentionPlan {
   readonly backend: BackendName;
   readonly returnLse: boolean;
   readonly out: Tensor | null;
+  readonly positions: ResolvedPositions;
+  readonly returnKeyMass: boolean;
+  readonly select: ResolvedSelect | null;
 }
 
-const OPTION_KEYS = new Set(['pattern', 'causal', 'scale', 'softcap', 'alibi', 'rope', 'layout', 'backend', 'returnLse', 'out']);
+const OPTION_KEYS = new Set([
+  'pattern', 'causal', 'scale', 'softcap', 'alibi', 'rope', 'layout', 'backend', 'returnLse', 'out',
+  'alignment', 'keyPositions', 'queryPositions', 'returnKeyMass', 'select',
+]);
+
+/** the largest select.blockSize (a BlockMask bit tile of blockSize columns must stay small) */
+export const MAX_SELECT_BLOCK = 4096;
+
+function resolveSelect(x: unknown): ResolvedSelect | null {
+  if (x === undefined) return null;
+  if (x === null || typeof x !== 'object' || Array.isArray(x)) throw new TypeError(`options.select must be an object { blocks, blockSize? } (got ${describeValue(x)})`);
+  for (const key of Object.keys(x)) {
+    if (key !== 'blocks' && key !== 'blockSize') throw new TypeError(`options.select.${key} is not an option (expected blocks, blockSize)`);
+  }
+  const o = x as SelectOptions;
+  const blocks = checkInteger('options.select.blocks', o.blocks, 1);
+  const blockSize = checkInteger('options.select.blockSize', o.blockSize ?? 64, 1);
+  if (blockSize > MAX_SELECT_BLOCK) throw new RangeError(`options.select.blockSize must be ≤ ${MAX_SELECT_BLOCK} (got ${blockSize})`);
+  return { blocks, blockSize };
+}
 const BACKENDS: readonly BackendName[] = ['auto', 'cuda', 'cpu', 'reference'];
 
 /** the smallest normal float32: a positive softcap below it would vanish or overflow 1/softcap in float32 */
@@ -134,7 +197,7 @@ function checkInteger(name: string, x: unknown, min: number): number {
   return x;
 }
 
-function resolveRope(r: unknown, headDim: number): ResolvedRope | null {
+export function resolveRope(r: unknown, headDim: number): ResolvedRope | null {
   if (r === undefined || r === null || r === false) return null;
   if (typeof r !== 'object') throw new TypeError(`options.rope must be an object like { base, style, offset, dims } (got ${describeValue(r)})`);
   const o = r as RopeOptions;
@@ -250,6 +313,9 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: unkno
   const backend = o.backend ?? 'auto';
   if (!BACKENDS.includes(backend)) throw new RangeError(`options.backend must be one of ${BACKENDS.map((b) => `'${b}'`).join(', ')} (got ${shown(backend)})`);
   if (o.returnLse !== undefined && typeof o.returnLse !== 'boolean') throw new TypeError(`options.returnLse must be a boolean (got ${describeValue(o.returnLse)})`);
+  if (o.returnKeyMass !== undefined && typeof o.returnKeyMass !== 'boolean') throw new TypeError(`options.returnKeyMass must be a boolean (got ${describeValue(o.returnKeyMass)})`);
+  const positions = resolvePositions(o, Q.seq, K.heads, K.seq);
+  const select = resolveSelect(o.select);
 
   let out: Tensor | null = null;
   if (o.out !== undefined) {
@@ -279,5 +345,8 @@ export function planAttention(q: unknown, k: unknown, v: unknown, options: unkno
     backend,
     returnLse: o.returnLse ?? false,
     out,
+    positions,
+    returnKeyMass: o.returnKeyMass ?? false,
+    select,
   };
 }

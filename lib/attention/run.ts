@@ -5,17 +5,33 @@ import { runCuda, runCudaSync } from '../backends/cuda.js';
 import { runReference } from '../backends/reference.js';
 import type { AttentionOutputs } from '../backends/operands.js';
 import { autoHostAddon } from '../backends/auto.js';
+import type { AddonBindings } from '../native/bindings.js';
 import { cudaUnavailableReason } from '../native/cuda.js';
+import { loadNative } from '../native/load.js';
+import { planSelection } from '../select/index.js';
+import type { Selection } from '../select/selection.js';
 import type { Tensor } from '../tensor.js';
 import { planAttention, type AttentionOptions, type AttentionPlan } from './plan.js';
 
-export type { AttentionOptions, BackendName, Layout, RopeOptions } from './plan.js';
+export type { AttentionOptions, BackendName, Layout, RopeOptions, SelectOptions } from './plan.js';
+export type { Alignment } from '../positions.js';
 
 export interface AttentionWithLse {
   out: Tensor;
   /** float32 [batch, heads, seqQ]: log-sum-exp of each query row's scores; −Infinity for empty rows */
   lse: Tensor;
 }
+
+/** What `returnKeyMass: true` returns (the lse comes along, free, whether or not returnLse is set). */
+export interface AttentionWithKeyMass extends AttentionWithLse {
+  /**
+   * float32 [batch, kvHeads, seqK]: for each key, the sum over the query rows of its kv head's
+   * query heads of the key's softmax probability (0 for a key no row attends)
+   */
+  keyMass: Tensor;
+}
+
+type AttentionReturn = Tensor | AttentionWithLse | AttentionWithKeyMass;
 
 /**
  * The backend that runs a plan: the inputs' device decides under 'auto', as in PyTorch. Device
@@ -37,9 +53,39 @@ function chooseBackend(plan: AttentionPlan): 'cpu' | 'reference' | 'cuda' {
   return 'cpu';
 }
 
-function result(plan: AttentionPlan, r: AttentionOutputs): Tensor | AttentionWithLse {
-  // every backend computes the lse when the plan asks for it
+function result(plan: AttentionPlan, r: AttentionOutputs): AttentionReturn {
+  // every backend computes the lse when the plan asks for it (or for key masses)
+  if (plan.returnKeyMass) return { out: r.out, lse: r.lse!, keyMass: r.keyMass! };
   return plan.returnLse ? { out: r.out, lse: r.lse! } : r.out;
+}
+
+/** The addon's selection scorer when a plan runs on the native CPU backend, else null (TypeScript). */
+export function selectionScorer(plan: AttentionPlan): AddonBindings | null {
+  return chooseBackend(plan) === 'cpu' ? loadNative() : null;
+}
+
+/** The selection of a plan with `select` (given by a KV cache, else computed from q and k). */
+function selectionOf(plan: AttentionPlan, backend: string, selection: Selection | null | undefined): Selection | null {
+  if (selection !== undefined) return selection;
+  return planSelection(plan, undefined, backend === 'cpu' ? loadNative() : null);
+}
+
+/**
+ * Runs a validated plan on its backend. A plan with `select` gets its selection computed first
+ * (from q and k) unless `selection` is given (a KV cache computes it from the bounds it keeps).
+ */
+export async function runPlan(plan: AttentionPlan, selection?: Selection | null, signal?: AbortSignal): Promise<AttentionOutputs> {
+  const backend = chooseBackend(plan);
+  const sel = selectionOf(plan, backend, selection);
+  throwIfAborted(signal);
+  return backend === 'cuda' ? runCuda(plan, signal) : backend === 'cpu' ? runCpu(plan, sel, signal) : runReference(plan, sel);
+}
+
+/** runPlan on the calling thread. */
+export function runPlanSync(plan: AttentionPlan, selection?: Selection | null): AttentionOutputs {
+  const backend = chooseBackend(plan);
+  const sel = selectionOf(plan, backend, selection);
+  return backend === 'cuda' ? runCudaSync(plan) : backend === 'cpu' ? runCpuSync(plan, sel) : runReference(plan, sel);
 }
 
 /**
@@ -47,24 +93,22 @@ function result(plan: AttentionPlan, r: AttentionOutputs): Tensor | AttentionWit
  * (native backends run on the addon's own threads; the reference backend runs on the calling
  * thread). `options.signal` aborts it (lib/abort.ts).
  */
+export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & AsyncOptions & { returnKeyMass: true }): Promise<AttentionWithKeyMass>;
 export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & AsyncOptions & { returnLse: true }): Promise<AttentionWithLse>;
-export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & AsyncOptions & { returnLse?: false }): Promise<Tensor>;
-export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & AsyncOptions): Promise<Tensor | AttentionWithLse>;
-export async function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & AsyncOptions): Promise<Tensor | AttentionWithLse> {
+export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & AsyncOptions & { returnLse?: false; returnKeyMass?: false }): Promise<Tensor>;
+export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & AsyncOptions): Promise<AttentionReturn>;
+export async function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & AsyncOptions): Promise<AttentionReturn> {
   const { signal, options: rest } = takeSignal(options);
   const plan = planAttention(q, k, v, rest);
-  const backend = chooseBackend(plan);
-  throwIfAborted(signal);
-  const run = backend === 'cuda' ? runCuda(plan, signal) : backend === 'cpu' ? runCpu(plan, signal) : runReference(plan);
-  return result(plan, await run);
+  return result(plan, await runPlan(plan, undefined, signal));
 }
 
 /** attention() on the calling thread. */
+export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & { returnKeyMass: true }): AttentionWithKeyMass;
 export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & { returnLse: true }): AttentionWithLse;
-export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & { returnLse?: false }): Tensor;
-export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor | AttentionWithLse;
-export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor | AttentionWithLse {
+export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & { returnLse?: false; returnKeyMass?: false }): Tensor;
+export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): AttentionReturn;
+export function attentionSync(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): AttentionReturn {
   const plan = planAttention(q, k, v, options);
-  const backend = chooseBackend(plan);
-  return result(plan, backend === 'cuda' ? runCudaSync(plan) : backend === 'cpu' ? runCpuSync(plan) : runReference(plan));
+  return result(plan, runPlanSync(plan));
 }

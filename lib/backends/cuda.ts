@@ -12,7 +12,6 @@ import { nativeCall } from '../abort.js';
 import type { DType } from '../dtypes.js';
 import type { LinearPlan } from '../linear/plan.js';
 import type { BlockMask } from '../mask/blockmask.js';
-import { compileMask } from '../mask/index.js';
 import { LINEAR_CUDA_ENTRY_POINTS, hasEntryPoints, type AddonBindings, type CudaAttentionArgs, type CudaBindings } from '../native/bindings.js';
 import { deviceMask, requireCuda } from '../native/cuda.js';
 import { nativeLinear } from '../native/load.js';
@@ -20,6 +19,7 @@ import { CudaStorage, allocStorage, copyToCudaAsync, cudaStorageOf } from '../na
 import { deviceView, scoreArgs } from '../native/views.js';
 import { deviceIndex } from '../storage.js';
 import { Tensor, type Layout } from '../tensor.js';
+import { planMask } from './masks.js';
 import { runLinearHost, runLinearHostSync, type AttentionOutputs, type LinearOutputs } from './operands.js';
 
 let tileShape: { blockQ: number; blockK: number } | undefined;
@@ -62,14 +62,9 @@ function storageOf(t: Tensor): CudaStorage {
 }
 
 function compile(plan: AttentionPlan, cuda: CudaBindings): BlockMask {
-  const tile = cudaTile(cuda);
-  return compileMask(plan.pattern, {
-    seqQ: plan.q.seq,
-    seqK: plan.k.seq,
-    heads: plan.q.heads,
-    blockQ: tile.blockQ,
-    blockK: tile.blockK,
-  });
+  // the selection is computed on the host from q and k, per batch element: not on this backend yet
+  if (plan.select) throw new Error("the cuda backend does not support select yet; use backend 'cpu' or 'reference'");
+  return planMask(plan, cudaTile(cuda), null);
 }
 
 /** The device a plan runs on: its inputs' device, or cuda:0 for host inputs. */
@@ -80,6 +75,7 @@ function planDevice(plan: AttentionPlan): string {
 
 /** One prepared call on device-resident q, k, v, and the outputs it allocated. */
 interface DeviceCall extends AttentionOutputs {
+  keyMass?: Tensor;
   args: CudaAttentionArgs;
   /** frees the outputs this call allocated (after a failed launch) */
   release(): void;
@@ -87,24 +83,29 @@ interface DeviceCall extends AttentionOutputs {
 
 /**
  * The native call for device-resident q, k, v: allocates out (unless given) and, only when the
- * plan asks for it, the lse on the device (the kernels skip writing a null lse).
+ * plan asks for them, the lse (also with key masses) and the key masses on the device (the kernels
+ * skip writing a null lse).
  */
 function deviceCall(plan: AttentionPlan, cuda: CudaBindings, [q, k, v]: readonly Tensor[], outGiven: Tensor | null): DeviceCall {
   const device = q.device;
   const index = deviceIndex(device);
   const maskHandle = deviceMask(cuda, compile(plan, cuda), index);
   const out = outGiven ?? emptyOn(cuda, device, q.shape, plan.dtype, plan.q.layout);
+  let keyMass: Tensor | undefined;
   const release = (lse: Tensor | null) => {
     if (outGiven === null) out.dispose();
     lse?.dispose();
+    keyMass?.dispose();
   };
   let lse: Tensor | null = null;
   try {
-    if (plan.returnLse) lse = emptyOn(cuda, device, [plan.q.batch, plan.q.heads, plan.q.seq], 'float32');
+    if (plan.returnLse || plan.returnKeyMass) lse = emptyOn(cuda, device, [plan.q.batch, plan.q.heads, plan.q.seq], 'float32');
+    if (plan.returnKeyMass) keyMass = emptyOn(cuda, device, [plan.k.batch, plan.k.heads, plan.k.seq], 'float32');
   } catch (e) {
-    release(null);
+    release(lse);
     throw e;
   }
+  const { queryPositions, queryStart, keyPositions } = plan.positions;
   const args: CudaAttentionArgs = {
     device: index,
     q: deviceView(plan.q, storageOf(q).handle, plan.dtype),
@@ -114,22 +115,32 @@ function deviceCall(plan: AttentionPlan, cuda: CudaBindings, [q, k, v]: readonly
     lse: lse === null ? null : { buffer: storageOf(lse).handle, offset: 0 },
     mask: maskHandle,
     ...scoreArgs(plan),
+    queryPositions,
+    queryStart,
+    keyPositions,
+    keyMass: keyMass === undefined ? null : { buffer: storageOf(keyMass).handle, offset: 0 },
   };
-  return { args, out, lse, release: () => release(lse) };
+  return { args, out, lse, keyMass, release: () => release(lse) };
 }
 
 const UNAVAILABLE = "options.backend 'cuda' is unavailable";
 
-/** Host results of a host-input call: options.out (written in place) or a new tensor, and the lse when asked for. */
-function hostOutputs(plan: AttentionPlan): { out: Tensor; lse: Tensor | null } {
+/** Host results of a host-input call: options.out (written in place) or a new tensor, and the lse and key masses when asked for. */
+function hostOutputs(plan: AttentionPlan): AttentionOutputs {
   const out = plan.out ?? Tensor.zeros(plan.q.tensor.shape, { dtype: plan.dtype, layout: plan.q.layout });
-  const lse = plan.returnLse ? Tensor.zeros([plan.q.batch, plan.q.heads, plan.q.seq], { dtype: 'float32' }) : null;
-  return { out, lse };
+  const lse = plan.returnLse || plan.returnKeyMass ? Tensor.zeros([plan.q.batch, plan.q.heads, plan.q.seq], { dtype: 'float32' }) : null;
+  if (!plan.returnKeyMass) return { out, lse };
+  return { out, lse, keyMass: Tensor.zeros([plan.k.batch, plan.k.heads, plan.k.seq], { dtype: 'float32' }) };
 }
 
 /** The device tensors of a call, for disposing once its results are on the host. */
 function deviceTensors(call: DeviceCall): Tensor[] {
-  return call.lse === null ? [call.out] : [call.out, call.lse];
+  return [call.out, ...(call.lse === null ? [] : [call.lse]), ...(call.keyMass === undefined ? [] : [call.keyMass])];
+}
+
+/** A device call's results. */
+function outputsOf(call: DeviceCall): AttentionOutputs {
+  return call.keyMass === undefined ? { out: call.out, lse: call.lse } : { out: call.out, lse: call.lse, keyMass: call.keyMass };
 }
 
 /**
@@ -145,7 +156,7 @@ export function runOnDeviceSync(plan: AttentionPlan, cuda: CudaBindings): Attent
     call.release();
     throw e;
   }
-  return { out: call.out, lse: call.lse };
+  return outputsOf(call);
 }
 
 /** runOnDeviceSync() off the event loop. @internal */
@@ -157,7 +168,7 @@ export async function runOnDevice(plan: AttentionPlan, cuda: CudaBindings, signa
     call.release();
     throw e;
   }
-  return { out: call.out, lse: call.lse };
+  return outputsOf(call);
 }
 
 /** Runs a plan on a cuda device: device inputs give device outputs; host inputs round-trip through cuda:0. */
@@ -175,6 +186,7 @@ export function runCudaSync(plan: AttentionPlan): AttentionOutputs {
     const host = hostOutputs(plan);
     storageOf(call.out).copyToHost(host.out.data);
     if (call.lse !== null) storageOf(call.lse).copyToHost(host.lse!.data);
+    if (call.keyMass !== undefined) storageOf(call.keyMass).copyToHost(host.keyMass!.data);
     return host;
   } finally {
     for (const t of temps) t.dispose();
@@ -198,6 +210,7 @@ export async function runCuda(plan: AttentionPlan, signal?: AbortSignal): Promis
     const host = hostOutputs(plan);
     await storageOf(call.out).copyToHostAsync(host.out.data, signal);
     if (call.lse !== null) await storageOf(call.lse).copyToHostAsync(host.lse!.data, signal);
+    if (call.keyMass !== undefined) await storageOf(call.keyMass).copyToHostAsync(host.keyMass!.data, signal);
     return host;
   } finally {
     for (const t of temps) t.dispose();

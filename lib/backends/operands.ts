@@ -37,6 +37,8 @@ export interface AttentionOutputs {
   out: Tensor;
   /** float32 [batch, heads, seqQ]; null where the plan did not ask for it and the backend skipped it */
   lse: Tensor | null;
+  /** float32 [batch, kvHeads, seqK] with returnKeyMass */
+  keyMass?: Tensor;
 }
 
 /** What a backend returns for a linear-attention plan: the output, and the final state when asked for. */

@@ -4,7 +4,9 @@
  * i ∈ [0, seqQ) (the compiler maps them to positions p = i + seqK − seqQ), columns are key
  * indices j ∈ [0, seqK).
  *
- * For row r = h·numQBlocks + qb (h = 0 when the mask is shared by all heads):
+ * For row r = m·numQBlocks + qb, where the backends read row m = ⌊h / (Hq / heads)⌋ for query
+ * head h of Hq (m = 0 when the mask is shared by all heads; m = h for a mask per head; the kv head
+ * of h for a mask built at run time per kv head):
  *   colIdx[rowPtr[r] .. rowPtr[r+1])  ascending key-block indices of tiles with ≥ 1 allowed pair;
  *   partial[e] = −1 when tile e is full (every in-bounds pair allowed: the kernel applies no
  *                mask, only the sequence bounds), else the index t of its bit tile.
@@ -19,7 +21,11 @@ export interface BlockMask {
   readonly blockK: number;
   readonly numQBlocks: number;
   readonly numKBlocks: number;
-  /** 1 when one mask serves every head; otherwise the number of heads it was compiled for. */
+  /**
+   * 1 when one mask serves every head; otherwise the number of heads it was compiled for (or, for
+   * a mask built at run time per kv head, the number of kv heads). Backends require it to divide
+   * the number of query heads.
+   */
   readonly heads: number;
   readonly rowPtr: Int32Array;
   readonly colIdx: Int32Array;

@@ -62,6 +62,28 @@ export interface NativeAttentionArgs extends NativeScoreArgs {
   out: NativeView;
   lse: Float32Array | null;
   mask: NativeMaskArgs;
+  /** one position per query row, or null: query i at queryStart + i */
+  queryPositions?: Int32Array | null;
+  /** null / absent: bottom-right (seqK − seqQ) */
+  queryStart?: number | null;
+  /** seqK or kvHeads × seqK key positions (negative: empty slot), or null: key j at j */
+  keyPositions?: Int32Array | null;
+  /** float32 [batch, kvHeads, seqK] written with each key's attention mass, or null */
+  keyMass?: Float32Array | null;
+}
+
+/** The argument object of questSelect (see attnflow::QuestSelectParams in native/include/attnflow.h). */
+export interface NativeQuestSelectArgs {
+  q: Float32Array;
+  rows: number;
+  headDim: number;
+  min: Float32Array;
+  max: Float32Array;
+  boundsOffset: number;
+  numBlocks: number;
+  /** per block: 0 never, 1 ranked, 2 always */
+  flags: Uint8Array;
+  blocks: number;
 }
 
 /** The argument object of the linear-attention entry points (native/binding/linear.cpp). */
@@ -170,6 +192,12 @@ export interface CudaAttentionArgs extends NativeScoreArgs {
   out: CudaView;
   lse: { buffer: CudaBufferHandle; offset: number } | null;
   mask: CudaMaskHandle;
+  /** host arrays (see NativeAttentionArgs) */
+  queryPositions?: Int32Array | null;
+  queryStart?: number | null;
+  keyPositions?: Int32Array | null;
+  /** device float32 [batch, kvHeads, seqK] written with the key masses, or null */
+  keyMass?: { buffer: CudaBufferHandle; offset: number } | null;
 }
 
 /** A device float32 array: { buffer, offset } (offset in floats). */
@@ -244,6 +272,8 @@ export interface AddonBindings extends CudaBindings, LinearBindings {
   info(): { cpu: NativeCpuInfo; cuda: NativeCudaInfo };
   attentionSync(args: NativeAttentionArgs): void;
   attention(args: NativeAttentionArgs, token?: NativeCancelToken): Promise<void>;
+  /** the kept blocks of one query-aware selection row, ascending (lib/select/quest.ts) */
+  questSelect(args: NativeQuestSelectArgs): Int32Array;
   /** a new cancel token for one async call (native/binding/worker.cpp) */
   cancelToken(): NativeCancelToken;
   /** cancels the call holding `token`: it rejects with code 'ABORT_ERR' */

@@ -4,6 +4,7 @@
  * simple on purpose; every other backend is measured against it.
  */
 import { elementReader } from '../dtypes.js';
+import { checkGeometry, geometryOf } from './geometry.js';
 import type { AttentionProblem, AttentionResult, OperandView } from './problem.js';
 import { applyRope, checkRope, ropeInvFreq } from './rope.js';
 
@@ -48,13 +49,28 @@ export function checkProblem(p: AttentionProblem): void {
     throw new RangeError(`alibiSlopes must have one slope per query head (${q.heads}), got ${p.alibiSlopes.length}`);
   }
   if (p.rope !== null) checkRope(p.rope, q.headDim);
+  checkGeometry(p);
+}
+
+export interface OracleOptions {
+  /** also return each key's attention mass (see attentionOracle) */
+  readonly keyMass?: boolean;
+}
+
+/** The oracle's result; keyMass [B, Hkv, Sk] when asked for. */
+export interface OracleResult extends AttentionResult<Float64Array> {
+  readonly keyMass?: Float64Array;
 }
 
 /**
  * Attention in float64, from the definition: for each (b, h, i), scores against every key j of
- * kv head ⌊h/(Hq/Hkv)⌋ that the pattern allows at (pos(i) = i + Sk − Sq, j, h); s = scale·q·k,
- * then softcap, then ALiBi; a max-subtracted softmax; out = Σ p·v, lse = max + log Σ. A row with
- * no allowed key gives out 0 and lse −Infinity. Output in contiguous bhsd order.
+ * kv head ⌊h/(Hq/Hkv)⌋ that the pattern allows at (pos(i), pos(j), h) — by default
+ * pos(i) = i + Sk − Sq and pos(j) = j; see AttentionProblem.positions — and, with a selection,
+ * that lies in a selected key block; s = scale·q·k (RoPE at the true positions), then softcap, then
+ * ALiBi on |pos(i) − pos(j)|; a max-subtracted softmax; out = Σ p·v, lse = max + log Σ. A row with
+ * no allowed key gives out 0 and lse −Infinity. Output in contiguous bhsd order. With
+ * `keyMass`, also keyMass[b, hk, j] = Σ over the rows i of the heads h of kv head hk of the
+ * softmax probability of key j (0 for keys no row attends; NaN rows add NaN).
  *
  * Non-finite values follow IEEE arithmetic on that formula over the allowed keys only (keys the
  * pattern does not allow are never read): a NaN score makes the max NaN, so the row's out and lse
@@ -63,7 +79,7 @@ export function checkProblem(p: AttentionProblem): void {
  * Σ exp(s) = 0: it is reported like an empty row (out 0, lse −Infinity = log 0), which keeps
  * splitting the keys and merging the parts (mergeAttention) exact.
  */
-export function attentionOracle(p: AttentionProblem): AttentionResult<Float64Array> {
+export function attentionOracle(p: AttentionProblem, options: OracleOptions = {}): OracleResult {
   checkProblem(p);
   const { q, k, v, pattern, scale, softcap, alibiSlopes, rope } = p;
   const B = q.batch;
@@ -74,7 +90,9 @@ export function attentionOracle(p: AttentionProblem): AttentionResult<Float64Arr
   const Sk = k.seq;
   const Dv = v.headDim;
   const group = Hq / Hkv;
-  const shift = Sk - Sq;
+  const geo = geometryOf(p);
+  const keyPos = geo.keyPos;
+  const ks = geo.keyStride;
 
   const rq = elementReader(q.data, q.dtype);
   const rk = elementReader(k.data, k.dtype);
@@ -87,6 +105,7 @@ export function attentionOracle(p: AttentionProblem): AttentionResult<Float64Arr
   const keys = new Float64Array(Sk * D); // kv head's keys, RoPE applied
   const scores = new Float64Array(Sk);
   const allowed = new Uint8Array(Sk);
+  const keyMass = options.keyMass ? new Float64Array(B * Hkv * Sk) : undefined;
 
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < Hq; h++) {
@@ -95,25 +114,27 @@ export function attentionOracle(p: AttentionProblem): AttentionResult<Float64Arr
         for (let j = 0; j < Sk; j++) {
           const base = k.offset + b * k.strides[0] + hk * k.strides[1] + j * k.strides[2];
           for (let d = 0; d < D; d++) keys[j * D + d] = rk(base + d * k.strides[3]);
-          if (rope && invFreq) applyRope(keys, j, rope, invFreq, j * D);
+          const kp = keyPos === null ? j : keyPos[hk * ks + j];
+          if (rope && invFreq && kp >= 0) applyRope(keys, kp, rope, invFreq, j * D);
         }
       }
       const slope = alibiSlopes ? alibiSlopes[h] : 0;
       for (let i = 0; i < Sq; i++) {
-        const pos = i + shift;
+        const pos = geo.queryPos[i];
         const qBase = q.offset + b * q.strides[0] + h * q.strides[1] + i * q.strides[2];
         for (let d = 0; d < D; d++) qRow[d] = rq(qBase + d * q.strides[3]);
         if (rope && invFreq) applyRope(qRow, pos, rope, invFreq);
 
         let max = -Infinity;
         for (let j = 0; j < Sk; j++) {
-          allowed[j] = pattern.allows(pos, j, h) ? 1 : 0;
+          const kp = keyPos === null ? j : keyPos[hk * ks + j];
+          allowed[j] = kp >= 0 && pattern.allows(pos, kp, h) && geo.selected(b, hk, i, j) ? 1 : 0;
           if (!allowed[j]) continue;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += qRow[d] * keys[j * D + d];
           let s = scale * dot;
           if (softcap > 0) s = softcap * Math.tanh(s / softcap);
-          if (alibiSlopes) s -= slope * Math.abs(pos - j);
+          if (alibiSlopes) s -= slope * Math.abs(pos - kp);
           scores[j] = s;
           if (s > max || Number.isNaN(s)) max = s; // a NaN, once in, stays (s > NaN is false)
         }
@@ -134,8 +155,12 @@ export function attentionOracle(p: AttentionProblem): AttentionResult<Float64Arr
         }
         for (let d = 0; d < Dv; d++) out[o + d] /= sum;
         lse[row] = max + Math.log(sum);
+        if (keyMass) {
+          const km = (b * Hkv + hk) * Sk;
+          for (let j = 0; j < Sk; j++) if (allowed[j]) keyMass[km + j] += Math.exp(scores[j] - max) / sum;
+        }
       }
     }
   }
-  return { out, lse };
+  return keyMass ? { out, lse, keyMass } : { out, lse };
 }

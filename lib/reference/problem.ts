@@ -1,5 +1,7 @@
 import type { DType } from '../dtypes.js';
 import type { Pattern } from '../patterns/pattern.js';
+import type { ResolvedPositions } from '../positions.js';
+import type { Selection } from '../select/selection.js';
 
 /**
  * A strided read-only view of one attention operand, in logical [batch, heads, seq, headDim]
@@ -30,9 +32,11 @@ export interface ResolvedRope {
 
 /**
  * One validated attention call, with every option resolved. Query i sits at position
- * i + k.seq − q.seq (bottom-right alignment); query head h reads kv head ⌊h / (Hq/Hkv)⌋.
+ * i + k.seq − q.seq (bottom-right alignment) and key j at j, unless `positions` says otherwise;
+ * query head h reads kv head ⌊h / (Hq/Hkv)⌋.
  * Scores: s = scale·(q·k); if softcap > 0, s ← softcap·tanh(s / softcap); then
- * s ← s − alibiSlopes[h]·|pos(i) − j| when slopes are given; keys outside the pattern are dropped.
+ * s ← s − alibiSlopes[h]·|pos(i) − pos(j)| when slopes are given; keys outside the pattern (and,
+ * with a selection, outside the selected key blocks of the row's query block) are dropped.
  */
 export interface AttentionProblem {
   readonly q: OperandView;
@@ -45,6 +49,10 @@ export interface AttentionProblem {
   /** one slope per query head, or null */
   readonly alibiSlopes: Float64Array | null;
   readonly rope: ResolvedRope | null;
+  /** true positions of queries and keys; absent: the default geometry above */
+  readonly positions?: ResolvedPositions;
+  /** query-aware block selection, applied on top of the pattern */
+  readonly selection?: Selection | null;
 }
 
 /**

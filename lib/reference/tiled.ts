@@ -22,6 +22,7 @@
  * fround(acc + a·b) is a fused multiply-add.
  */
 import { elementReader } from '../dtypes.js';
+import { geometryOf } from './geometry.js';
 import { checkProblem } from './oracle.js';
 import type { AttentionProblem, AttentionResult } from './problem.js';
 import { applyRope, ropeInvFreq } from './rope.js';
@@ -55,7 +56,10 @@ export function attentionTiled(p: AttentionProblem, opts: TiledOptions = {}): At
   const Sk = k.seq;
   const Dv = v.headDim;
   const group = Hq / Hkv;
-  const shift = Sk - Sq;
+  const geo = geometryOf(p);
+  const queryPos = geo.queryPos;
+  const keyPos = geo.keyPos;
+  const ks = geo.keyStride;
   const scale = fround(p.scale);
   const softcap = fround(p.softcap);
   const [qs0, qs1, qs2, qs3] = q.strides;
@@ -86,13 +90,11 @@ export function attentionTiled(p: AttentionProblem, opts: TiledOptions = {}): At
       const slope = alibiSlopes ? fround(alibiSlopes[h]) : 0;
       for (let q0 = 0; q0 < Sq; q0 += blockQ) {
         const rows = Math.min(blockQ, Sq - q0);
-        const p0 = q0 + shift; // position of the tile's first query
-
-        // Load the Q tile (RoPE on load).
+        // Load the Q tile (RoPE on load, at each query's position).
         for (let r = 0; r < rows; r++) {
           const base = q.offset + b * qs0 + h * qs1 + (q0 + r) * qs2;
           for (let d = 0; d < D; d++) qT[r * D + d] = rq(base + d * qs3);
-          if (rope && invFreq) applyRope(qT, p0 + r, rope, invFreq, r * D);
+          if (rope && invFreq) applyRope(qT, queryPos[q0 + r], rope, invFreq, r * D);
         }
         m.fill(-Infinity);
         l.fill(0);
@@ -105,7 +107,8 @@ export function attentionTiled(p: AttentionProblem, opts: TiledOptions = {}): At
           let any = false;
           for (let r = 0; r < rows; r++) {
             for (let c = 0; c < cols; c++) {
-              const a = pattern.allows(p0 + r, k0 + c, h);
+              const kp = keyPos === null ? k0 + c : keyPos[hk * ks + k0 + c];
+              const a = kp >= 0 && pattern.allows(queryPos[q0 + r], kp, h) && geo.selected(b, hk, q0 + r, k0 + c);
               mask[r * blockK + c] = a ? 1 : 0;
               if (a) any = true;
             }
@@ -116,13 +119,14 @@ export function attentionTiled(p: AttentionProblem, opts: TiledOptions = {}): At
           for (let c = 0; c < cols; c++) {
             const kb = k.offset + b * ks0 + hk * ks1 + (k0 + c) * ks2;
             for (let d = 0; d < D; d++) kT[c * D + d] = rk(kb + d * ks3);
-            if (rope && invFreq) applyRope(kT, k0 + c, rope, invFreq, c * D);
+            const kp = keyPos === null ? k0 + c : keyPos[hk * ks + k0 + c];
+            if (rope && invFreq && kp >= 0) applyRope(kT, kp, rope, invFreq, c * D);
             const vb = v.offset + b * vs0 + hk * vs1 + (k0 + c) * vs2;
             for (let d = 0; d < Dv; d++) vT[c * Dv + d] = rv(vb + d * vs3);
           }
 
           for (let r = 0; r < rows; r++) {
-            const pos = p0 + r;
+            const pos = queryPos[q0 + r];
             const sRow = r * blockK;
             const qRow = r * D;
 
@@ -138,7 +142,7 @@ export function attentionTiled(p: AttentionProblem, opts: TiledOptions = {}): At
               for (let d = 0; d < D; d++) dot = fround(dot + qT[qRow + d] * kT[kRow + d]);
               let s = fround(scale * dot);
               if (softcap > 0) s = fround(softcap * fround(Math.tanh(fround(s / softcap))));
-              if (alibiSlopes) s = fround(s - slope * Math.abs(pos - (k0 + c)));
+              if (alibiSlopes) s = fround(s - slope * Math.abs(pos - (keyPos === null ? k0 + c : keyPos[hk * ks + k0 + c])));
               sT[sRow + c] = s;
               if (s > rowMax || Number.isNaN(s)) rowMax = s;
             }

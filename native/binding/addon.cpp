@@ -127,6 +127,7 @@ AttentionParams attentionParams(Napi::Env env, Napi::Value arg, KeepAlive& keep)
   // validateAttention see it (an empty lse is right only for an empty problem).
   p.lse = binding::optionalFloat32(a, args, "lse", &p.lseLen, keep);
   binding::alibiAndRope(a, args, p, keep);
+  binding::positionsAndKeyMass(a, args, p, keep);
   // Every getter has run: from here on no JS runs until the call is done (or, for the
   // asynchronous call, JS that could resize buffers meets the checks above).
   keep.verify(a);
@@ -157,7 +158,39 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   return binding::queueCall(env, binding::Lane::Cpu, run, std::move(keep), info[1]);
 }
 
+// questSelect({ q, rows, headDim, min, max, boundsOffset, numBlocks, flags, blocks }) -> Int32Array
+// of the kept blocks (see attnflow::QuestSelectParams). Synchronous: it is O(blocks * headDim).
+Napi::Value QuestSelect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Args a(env, "attnflow native");
+  if (!info[0].IsObject()) a.fail("questSelect expects an argument object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  KeepAlive keep;
+  attnflow::QuestSelectParams p;
+  p.q = typedArrayData<float>(a, o.Get("q"), napi_float32_array, "q", &p.qLen, keep);
+  p.rows = binding::intField(a, o, "rows");
+  p.headDim = binding::intField(a, o, "headDim");
+  size_t maxLen = 0;
+  p.min = typedArrayData<float>(a, o.Get("min"), napi_float32_array, "min", &p.boundsLen, keep);
+  p.max = typedArrayData<float>(a, o.Get("max"), napi_float32_array, "max", &maxLen, keep);
+  if (maxLen != p.boundsLen) a.fail("min and max differ in length");
+  p.boundsOffset = binding::nonNegative(a, o.Get("boundsOffset"), "boundsOffset");
+  p.numBlocks = binding::intField(a, o, "numBlocks");
+  p.flags = typedArrayData<uint8_t>(a, o.Get("flags"), napi_uint8_array, "flags", &p.flagsLen, keep);
+  p.blocks = binding::intField(a, o, "blocks");
+  keep.verify(a);
+  if (p.numBlocks < 0) a.fail("numBlocks must be >= 0");
+  Napi::Int32Array out = Napi::Int32Array::New(env, static_cast<size_t>(p.numBlocks));
+  p.out = out.Data();
+  p.outLen = out.ElementLength();
+  int32_t count = 0;
+  Status s = attnflow::cpuQuestSelect(p, &count);
+  if (!s.ok) throw Napi::Error::New(env, s.message);
+  return Napi::Int32Array::New(env, static_cast<size_t>(count), out.ArrayBuffer(), 0);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("questSelect", Napi::Function::New(env, QuestSelect, "questSelect"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("attentionSync", Napi::Function::New(env, AttentionSync, "attentionSync"));
   exports.Set("attention", Napi::Function::New(env, Attention, "attention"));

@@ -1,6 +1,7 @@
 // Argument conversion shared by the parts of the Node-API binding; see args.h.
 #include "args.h"
 
+#include <cmath>
 #include <cstdio>
 #include <limits>
 
@@ -175,6 +176,40 @@ void linearOptions(const Args& a, Napi::Object o, attnflow::LinearAttentionParam
   p.normalize = o.Get("normalize").ToBoolean();
   p.eps = static_cast<float>(numberField(a, o, "eps"));
   p.chunk = intField(a, o, "chunk");
+}
+
+}  // namespace binding
+
+namespace binding {
+
+namespace {
+
+// An Int32Array field, or null/undefined → nullptr (length 0); like optionalFloat32.
+const int32_t* optionalInt32(const Args& a, Napi::Object o, const char* key, size_t* length, KeepAlive& keep) {
+  static int32_t dummy[1];
+  Napi::Value v = o.Get(key);
+  *length = 0;
+  if (v.IsNull() || v.IsUndefined()) return nullptr;
+  const int32_t* data = typedArrayData<int32_t>(a, v, napi_int32_array, key, length, keep);
+  return data ? data : dummy;
+}
+
+}  // namespace
+
+void positions(const Args& a, Napi::Object args, attnflow::AttentionParams& p, KeepAlive& keep) {
+  p.queryPositions = optionalInt32(a, args, "queryPositions", &p.queryPositionsLen, keep);
+  Napi::Value qs = args.Get("queryStart");
+  if (!qs.IsNull() && !qs.IsUndefined()) {
+    const double x = number(a, qs, "queryStart");
+    if (!(x == std::floor(x)) || x < -2147483648.0 || x > 2147483647.0) a.fail("queryStart must be an integer in 32 bits");
+    p.queryStart = static_cast<int64_t>(x);
+  }
+  p.keyPositions = optionalInt32(a, args, "keyPositions", &p.keyPositionsLen, keep);
+}
+
+void positionsAndKeyMass(const Args& a, Napi::Object args, attnflow::AttentionParams& p, KeepAlive& keep) {
+  positions(a, args, p, keep);
+  p.keyMass = optionalFloat32(a, args, "keyMass", &p.keyMassLen, keep);
 }
 
 }  // namespace binding

@@ -91,6 +91,10 @@ void maskGeometry(const Args& a, Napi::Object m, attnflow::BlockMaskView& v);
 // scale and softcap, then (after the caller's lse) alibi and rope.
 void scaleAndSoftcap(const Args& a, Napi::Object args, attnflow::AttentionParams& p);
 void alibiAndRope(const Args& a, Napi::Object args, attnflow::AttentionParams& p, KeepAlive& keep);
+// Optional positions (queryPositions and keyPositions: host Int32Arrays; queryStart: an int32), null
+// or undefined for none; with the keyMass output (a host Float32Array) for the CPU entry points.
+void positions(const Args& a, Napi::Object args, attnflow::AttentionParams& p, KeepAlive& keep);
+void positionsAndKeyMass(const Args& a, Napi::Object args, attnflow::AttentionParams& p, KeepAlive& keep);
 
 // The options of linear attention shared by the CPU and CUDA entry points: featureMap,
 // favorWeights and features, decay, decayHead and gateStrides, normalize, eps, chunk (the

@@ -307,7 +307,28 @@ void parseCall(Napi::Env env, Napi::Value arg, CudaCall& call) {
     call.holds.pin(b);
   }
   binding::alibiAndRope(a, args, p, call.holds.keep);
-  // Every getter has run: nothing moved under the host arrays taken above (alibi).
+  binding::positions(a, args, p, call.holds.keep);
+  Napi::Value km = args.Get("keyMass");
+  if (!km.IsNull() && !km.IsUndefined()) {
+    if (!km.IsObject()) typeError(env, "keyMass must be { buffer, offset } or null");
+    Napi::Object ko = km.As<Napi::Object>();
+    Napi::Value bv = ko.Get("buffer");
+    DeviceBuffer* b = bufferOf(env, bv, "keyMass.buffer");
+    if (b->device != device) rangeError(env, "keyMass is on another device than the call");
+    const uint64_t offset = sizeArg(env, ko.Get("offset"), "keyMass.offset");
+    const uint64_t n = static_cast<uint64_t>(p.k.shape[0]) * static_cast<uint64_t>(p.k.shape[1]) *
+                       static_cast<uint64_t>(p.k.shape[2]);
+    const uint64_t elems = b->bytes / 4;
+    if (offset > elems || n > elems - offset) {
+      rangeError(env, "keyMass needs " + std::to_string(n) + " floats at offset " + std::to_string(offset) +
+                          " but its buffer holds " + std::to_string(elems));
+    }
+    p.keyMass = b->ptr == nullptr ? nullptr : reinterpret_cast<float*>(static_cast<uint8_t*>(b->ptr) + offset * 4);
+    p.keyMassLen = p.keyMass == nullptr ? 0 : static_cast<size_t>(n);
+    call.holds.hold(bv);
+    call.holds.pin(b);
+  }
+  // Every getter has run: nothing moved under the host arrays taken above (alibi, positions).
   call.holds.keep.verify(a);
 }
 

@@ -32,7 +32,14 @@ struct Operand {
 struct AttentionCall {
   int32_t B, Hq, Hkv, Sq, Sk, D;
   int32_t group;  // Hq / Hkv: query head h reads kv head h / group
-  int64_t shift;  // Sk - Sq: query i sits at position i + shift
+  int64_t shift;  // query i sits at position i + shift (bottom-right: Sk - Sq), unless qpos
+  // Explicit positions (AttentionParams::queryPositions / keyPositions), host memory as resolved
+  // (the CUDA backend points them at its device copies); null: the default positions.
+  const int32_t* qpos;  // [Sq] query positions, or null
+  const int32_t* kpos;  // key (hk, j) at kpos[hk * kposStride + j] (negative: an empty slot), or null: j
+  int64_t kposStride;   // Sk, or 0 when one list serves every kv head
+  // Key masses (AttentionParams::keyMass): [B][Hkv][Sk] float32 in the backend's memory, or null.
+  float* keyMass;
   Operand q, k, v;
   void* out;
   DType outType;
@@ -50,7 +57,7 @@ struct AttentionCall {
   // Scores are kept in log2 units, so the softmax runs on exp2: s2 = log2(e) * s.
   //   no softcap: s2 = scaleLog2 * q.k
   //   softcap:    s2 = capOut * tanh(scale * q.k * capInv)
-  //   ALiBi:      s2 -= alibi2[h] * |pos(i) - j|
+  //   ALiBi:      s2 -= alibi2[h] * |pos(i) - pos(j)|   (queryPosition, keyPosition)
   float scale;      // the caller's scale
   float scaleLog2;  // scale * log2(e)
   bool softcap;
@@ -75,11 +82,24 @@ AF_HD float rowLse(float m2, float l) {
   return l == 0.f ? -INFINITY : static_cast<float>(static_cast<double>(m2) * kLn2 + log(static_cast<double>(l)));
 }
 
+// Query i's position, and key j's of kv head hk (negative: an empty slot).
+AF_HD int64_t queryPosition(const AttentionCall& c, int64_t i) { return c.qpos ? c.qpos[i] : i + c.shift; }
+AF_HD int64_t keyPosition(const AttentionCall& c, int64_t hk, int64_t j) {
+  return c.kpos ? c.kpos[hk * c.kposStride + j] : j;
+}
+
+// The mask row of query head h and query tile qb: query head h reads row h / (Hq / maskHeads)
+// (one row for every head, one per kv head, or one per head).
+AF_HD int64_t maskRow(const AttentionCall& c, int h, int qb) {
+  return static_cast<int64_t>(h / (c.Hq / c.maskHeads)) * c.numQBlocks + qb;
+}
+
 // GQA decode: how many query heads of one kv group share one work item of `tileRows` rows. When
 // the heads of a group read the same mask row and the queries fit in half a tile, packing them
 // lets each K/V tile be read once for all of them; otherwise 1.
 AF_HD int packedHeads(const AttentionCall& c, int tileRows) {
-  if (c.group > 1 && c.maskHeads == 1 && c.numQBlocks == 1 && 2 * c.Sq <= tileRows) {
+  const bool groupShares = (c.Hq / c.maskHeads) % c.group == 0;  // the heads of a group read one mask row
+  if (c.group > 1 && groupShares && c.numQBlocks == 1 && 2 * c.Sq <= tileRows) {
     const int fit = tileRows / c.Sq;
     return c.group < fit ? c.group : fit;
   }

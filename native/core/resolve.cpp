@@ -33,7 +33,11 @@ Status resolveAttention(const AttentionParams& p, TileShape tile, const char* ke
   c.Hkv = static_cast<int32_t>(p.k.shape[1]);
   c.Sk = static_cast<int32_t>(p.k.shape[2]);
   c.group = c.Hkv > 0 ? c.Hq / c.Hkv : 0;
-  c.shift = static_cast<int64_t>(c.Sk) - c.Sq;
+  c.shift = p.queryStart == kBottomRight ? static_cast<int64_t>(c.Sk) - c.Sq : p.queryStart;
+  c.qpos = p.queryPositions;
+  c.kpos = p.keyPositions;
+  c.kposStride = p.keyPositions && p.keyPositionsLen == static_cast<size_t>(c.Hkv) * c.Sk ? c.Sk : 0;
+  c.keyMass = p.keyMass;
   c.q = operandOf(p.q);
   c.k = operandOf(p.k);
   c.v = operandOf(p.v);

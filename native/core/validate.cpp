@@ -112,8 +112,9 @@ Status checkMask(const AttentionParams& p) {
   if (m.numKBlocks != nkb) {
     return Status::Error("mask.numKBlocks (" + str(m.numKBlocks) + ") must be ceil(seqK / blockK) = " + str(nkb));
   }
-  if (m.heads != 1 && m.heads != Hq) {
-    return Status::Error("mask.heads (" + str(m.heads) + ") must be 1 or the number of query heads (" + str(Hq) + ")");
+  // query head h reads row h / (Hq / heads): one row for every head, one per kv head, or one per head
+  if (m.heads < 1 || Hq % m.heads != 0) {
+    return Status::Error("mask.heads (" + str(m.heads) + ") must divide the number of query heads (" + str(Hq) + ")");
   }
   const int64_t wpr = ceilDiv(m.blockK, 32);
   if (m.wordsPerRow != wpr) {
@@ -167,6 +168,39 @@ Status checkMask(const AttentionParams& p) {
   }
   if (static_cast<uint64_t>(m.rowPtr[rows]) != m.nnz) {
     return Status::Error("mask.rowPtr ends at " + str(m.rowPtr[rows]) + " but nnz = " + ustr(m.nnz));
+  }
+  return Status::Ok();
+}
+
+// Positions and key masses: lengths match the shapes, and every position that RoPE or ALiBi will
+// turn into a number (plus the RoPE offset) stays inside int32.
+Status checkPositions(const AttentionParams& p) {
+  const int64_t B = p.q.shape[0], Sq = p.q.shape[2], Hkv = p.k.shape[1], Sk = p.k.shape[2];
+  if (p.queryPositions != nullptr) {
+    if (p.queryPositionsLen != static_cast<uint64_t>(Sq)) {
+      return Status::Error("queryPositions has length " + ustr(p.queryPositionsLen) + " but seqQ = " + str(Sq));
+    }
+  } else if (p.queryPositionsLen != 0) {
+    return Status::Error("queryPositions is null but queryPositionsLen = " + ustr(p.queryPositionsLen));
+  }
+  if (p.queryStart != kBottomRight && (p.queryStart < INT32_MIN || p.queryStart + Sq - 1 > INT32_MAX)) {
+    return Status::Error("queryStart (" + str(p.queryStart) + ") puts query positions outside 32 bits");
+  }
+  if (p.keyPositions != nullptr) {
+    if (p.keyPositionsLen != static_cast<uint64_t>(Sk) &&
+        p.keyPositionsLen != static_cast<uint64_t>(Hkv) * static_cast<uint64_t>(Sk)) {
+      return Status::Error("keyPositions has length " + ustr(p.keyPositionsLen) + " but must hold seqK (" + str(Sk) +
+                           ") or kvHeads * seqK (" + ustr(static_cast<uint64_t>(Hkv) * static_cast<uint64_t>(Sk)) +
+                           ") positions");
+    }
+  } else if (p.keyPositionsLen != 0) {
+    return Status::Error("keyPositions is null but keyPositionsLen = " + ustr(p.keyPositionsLen));
+  }
+  if (p.keyMass != nullptr) {
+    const uint64_t n = static_cast<uint64_t>(B) * static_cast<uint64_t>(Hkv) * static_cast<uint64_t>(Sk);
+    if (p.keyMassLen != n) return Status::Error("keyMass has length " + ustr(p.keyMassLen) + " but batch * kvHeads * seqK = " + ustr(n));
+  } else if (p.keyMassLen != 0) {
+    return Status::Error("keyMass is null but keyMassLen = " + ustr(p.keyMassLen));
   }
   return Status::Ok();
 }
@@ -257,6 +291,7 @@ Status validateAttention(const AttentionParams& p) {
       return Status::Error("rope.base must be positive and finite, got " + std::to_string(p.rope.base));
     }
   }
+  if (!(s = checkPositions(p)).ok) return s;
   return checkMask(p);
 }
 

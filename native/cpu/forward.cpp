@@ -5,6 +5,7 @@
 // NaN / ±inf in q, k, v follow IEEE evaluation of the naive formula over each row's allowed keys,
 // split rows included (a NaN part makes the merged row NaN, an empty part adds nothing): see the
 // head of kernel_body.h.
+#include <algorithm>
 #include <exception>
 #include <new>
 #include <string>
@@ -29,6 +30,16 @@ namespace {
 
 Scratch threadScratch(const Plan& P) { return carveScratch(threadScratchFloats(scratchFloats(P.D, P.Dp)), P.D, P.Dp); }
 
+// Where item `it` keeps its key-mass record: its slot's part of massParts when its row is split
+// (mergeRow reads it), else this thread's own buffer, kept between calls.
+float* massRecord(const Plan& P, const Item& it) {
+  if (it.slot >= 0) return P.massParts + P.massOffset[it.slot];
+  thread_local std::vector<float> record;
+  const size_t need = massItemFloats(P, it);
+  if (record.size() < need) record.resize(need);
+  return record.data();
+}
+
 // Runs every item (in the schedule's order), then merges the partial results of split rows.
 // Cancellation: once `cancel` is set, the remaining items return at once (one relaxed load per
 // item, none per tile), the merge pass is skipped and the call reports Cancelled.
@@ -37,7 +48,11 @@ Status runSchedule(const Plan& P, const Schedule& s, const AttentionKernel& kern
   std::vector<float> partials(static_cast<size_t>(s.slots) * partialStride(P.Dp));
   float* const partialData = partials.data();
   auto run = [&](size_t i) {
-    if (!cancelRequested(cancel)) kernel.runItem(P, s.items[s.order[i]], threadScratch(P), partialData);
+    if (cancelRequested(cancel)) return;
+    const Item& it = s.items[s.order[i]];
+    Scratch S = threadScratch(P);
+    if (P.keyMass) S.mass = massRecord(P, it);
+    kernel.runItem(P, it, S, partialData);
   };
   pool.parallelFor(s.items.size(), run);
   if (cancelRequested(cancel)) return Status::Cancelled();
@@ -56,6 +71,7 @@ Status forward(const AttentionParams& p) {
   Plan P{};
   st = core::resolveAttention(p, cpuTileShape(), "the CPU kernel's", "cpuTileShape", &P);
   if (!st.ok) return st;
+  if (P.keyMass) std::fill(P.keyMass, P.keyMass + p.keyMassLen, 0.f);  // the kernels add into it
   if (P.B == 0 || P.Sq == 0) return Status::Ok();
 
   ThreadPool& pool = ThreadPool::instance();
@@ -63,6 +79,9 @@ Status forward(const AttentionParams& p) {
   planCall(p, *kernel->attention, pool, P, buffers);
   if (cancelRequested(p.cancel)) return Status::Cancelled();
   const Schedule schedule = scheduleItems(P, pool.threads());
+  std::vector<float> massParts(static_cast<size_t>(schedule.massFloats));
+  P.massParts = massParts.data();
+  P.massOffset = schedule.massOffset.data();
   return runSchedule(P, schedule, *kernel->attention, pool, p.cancel);
 }
 

@@ -59,17 +59,19 @@ bool bf16DotPays() {
 const CpuKernel kKernels[] = {
 #if defined(__x86_64__) || defined(_M_X64)
     {"avx512bf16", "AVX-512 F, BW, DQ, VL and BF16, FMA and F16C", &avx512Bf16Supported, &bf16DotPays,
-     &avx512bf16::kAttentionKernel, &avx512::kLinearKernel},
+     &avx512bf16::kAttentionKernel, &avx512::kLinearKernel, &questScoresAvx2},
     {"avx512", "AVX-512 F, BW, DQ and VL, FMA and F16C", &avx512Supported, nullptr, &avx512::kAttentionKernel,
-     &avx512::kLinearKernel},
-    {"avx2", "AVX2, FMA and F16C", &avx2Supported, nullptr, &avx2::kAttentionKernel, &avx2::kLinearKernel},
+     &avx512::kLinearKernel, &questScoresAvx2},
+    {"avx2", "AVX2, FMA and F16C", &avx2Supported, nullptr, &avx2::kAttentionKernel, &avx2::kLinearKernel,
+     &questScoresAvx2},
 #endif
 #if defined(__aarch64__)
     // NEON, FMA and half-precision conversion are part of the AArch64 base architecture.
-    {"neon", "AArch64 (NEON is baseline there)", &always, nullptr, &neon::kAttentionKernel, &neon::kLinearKernel},
+    {"neon", "AArch64 (NEON is baseline there)", &always, nullptr, &neon::kAttentionKernel, &neon::kLinearKernel,
+     &questScoresPortable},
 #endif
     {"portable", "nothing beyond the baseline instruction set", &always, nullptr, &portable::kAttentionKernel,
-     &portable::kLinearKernel},
+     &portable::kLinearKernel, &questScoresPortable},
 };
 constexpr size_t kCount = sizeof(kKernels) / sizeof(kKernels[0]);
 

@@ -10,6 +10,11 @@
 //   simd_<isa>.h        the vector primitives (the only code that is specific to the ISA)
 //   kernel_<isa>.cpp    #include "simd_<isa>.h", then kernel_body.h inside namespace <isa>
 //   linear_<isa>.cpp    #include "simd_<isa>.h", then linear_body.h inside namespace <isa>
+//   questScores         select_body.h is GCC vector code (8 fixed lanes, so that the TypeScript
+//                       side reproduces its sums bit for bit): the portable compilation serves any
+//                       ISA whose baseline the compiler vectorises it for (NEON on AArch64), the
+//                       AVX2 one (select_avx2.cpp) every x86 row with AVX2 (avx512 and avx512bf16
+//                       too: 8 lanes are one AVX2 vector, and one compilation keeps the sums equal)
 //   isa.cpp             one row of kKernels (name, requirement, supported()), best first
 //   CMakeLists.txt      the compiler flags of *_<isa>.cpp
 #pragma once
@@ -19,6 +24,7 @@
 #include "attnflow.h"
 #include "kernel.h"
 #include "linear_kernel.h"
+#include "select.h"
 
 namespace attnflow {
 namespace cpu {
@@ -33,6 +39,7 @@ struct CpuKernel {
   bool (*preferred)();
   const AttentionKernel* attention;
   const linear::LinearKernel* linear;
+  QuestScoresFn questScores;  // the Quest block scores of option `select` (select_body.h)
   int lanes() const { return attention->lanes; }
 };
 

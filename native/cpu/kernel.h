@@ -22,15 +22,27 @@ constexpr int kBK = 64;
 using OperandPlan = core::Operand;
 
 struct Plan : core::AttentionCall {
+  int32_t lanes;  // the kernel's vector width: query columns are padded to multiples of it
   int32_t Dp;    // D rounded up to a multiple of the kernel's lanes (row stride of O and packed V)
   float qScale;  // multiplies q: scaleLog2, or scale when the softcap is applied to the scores
 
-  // RoPE: cos/sin tables [pos - ropeLo][dims/2] for positions pos in [ropeLo, Sk)
+  // RoPE: cos/sin tables [row][dims/2]. Without explicit positions row = pos - ropeLo; with them,
+  // query i's row is ropeRowQ[i] and key (hk, j)'s ropeRowK[hk * Sk + j] (-1: an empty slot, not
+  // rotated).
   bool rope, ropeInterleaved;
   int32_t ropeDims;
   int64_t ropeLo;
   const float* ropeCos;
   const float* ropeSin;
+  const int32_t* ropeRowQ;
+  const int32_t* ropeRowK;
+
+  // Key masses (AttentionCall::keyMass, zeroed by the driver): an item keeps each tile's
+  // probabilities and the max they are relative to in Scratch::mass (massTileFloats per tile);
+  // rows split across items keep theirs in massParts at massOffset[slot] until mergeRow, which
+  // knows the row's final max and sum.
+  float* massParts;
+  const int64_t* massOffset;  // [slots]
 
   // How K and V tiles are read: straight from the caller's float32 buffer (direct) or copied /
   // converted (16-bit, RoPE, odd strides, streaming decode) into per-thread scratch first.
@@ -53,6 +65,18 @@ struct Item {
 
 static inline size_t partialStride(int Dp) { return static_cast<size_t>(kBQ) * Dp + 2 * kBQ; }
 
+// Floats of key-mass record per tile of an item with qw columns: the probabilities [kBK][qw] and
+// the max [qw] they are relative to.
+static inline size_t massTileFloats(int qw) { return static_cast<size_t>(kBK) * qw + qw; }
+
+// Floats of key-mass record of a whole item: its query columns (rows x packed heads) padded to
+// whole vectors, for each of its tiles.
+static inline size_t massItemFloats(const Plan& P, const Item& it) {
+  const int rows = P.Sq - it.qb * kBQ < kBQ ? P.Sq - it.qb * kBQ : kBQ;
+  const int qw = (rows * it.ng + P.lanes - 1) / P.lanes * P.lanes;
+  return static_cast<size_t>(it.e1 - it.e0) * massTileFloats(qw);
+}
+
 // Per-thread scratch (float32; every buffer starts on a 64-byte boundary), sized by
 // scratchFloats(D, Dp).
 struct Scratch {
@@ -66,6 +90,7 @@ struct Scratch {
   float* vBuf;   // [kBK][Dp]      converted V tile
   float* row;    // [Dp]           one converted row
   float* p2;     // [kBK/2][kBQ]   bf16 pairs of probabilities (the bf16 dot-product path)
+  float* mass;   // key-mass record of the item (see Plan::massParts), set per item by the driver
 };
 
 size_t scratchFloats(int D, int Dp);

@@ -16,7 +16,7 @@
 //
 // The including file provides the primitives of simd_avx512.h, imin/roundLanes and the f32 body's
 // functions used here (transposeMask, softmaxTile, packV, zeroNonFiniteRows, addNonFiniteRows,
-// computePVMasked, beginItem, endItem).
+// computePVMasked, beginItem, setAlibiTile, endItem, recordMass).
 static_assert(kLanes == 16 && kStC == 4, "the bf16 dot-product path is written for 16 lanes, 4 vectors a tile");
 
 static inline __m512 dotBf16(__m512 acc, __m512i a, __m512i b) {
@@ -300,9 +300,9 @@ static void runItemDot(const Plan& P, const Item& it, const Scratch& S, float* p
   const int Dp = P.Dp, D2 = P.D / 2;
   uint64_t maskT[64];
   float colMax[kBQ];
-  float colSlope[kBQ], colRel[kBQ];
+  float colSlope[kBQ], colRel[kBQ], keyRel[kBK];
   int64_t colPos[kBQ];
-  const ColumnInfo ci{colSlope, colRel};
+  const ColumnInfo ci{colSlope, colRel, keyRel};
   beginItem(P, S, h, i0, nqi, nq, qw, colSlope, colPos);
   if (it.e1 > it.e0) packQDot(P, S, b, h, i0, nqi, nq, qw);
 
@@ -316,8 +316,7 @@ static void runItemDot(const Plan& P, const Item& it, const Scratch& S, float* p
     const int j0 = kt * kBK;
     const int nk = imin(kBK, P.Sk - j0);
     const uint16_t* kp = kHead + static_cast<int64_t>(j0) * P.k.ss;
-    if (P.alibi2)
-      for (int c = 0; c < qw; ++c) colRel[c] = static_cast<float>(colPos[c] - j0);
+    if (P.alibi2) setAlibiTile(P, hk, j0, nk, qw, colPos, colRel, keyRel);
 
     if (t < 0 && !P.softcap && !P.alibi2) {
       for (int c = 0; c < qw; ++c) colMax[c] = S.m[c];
@@ -331,6 +330,7 @@ static void runItemDot(const Plan& P, const Item& it, const Scratch& S, float* p
       computeSTDotMasked(kp, P.k.ss, q2, qw, D2, P.qScale, nk, S.sT, maskT);
       softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, maskT, nullptr);
     }
+    if (P.keyMass) recordMass(S, e - it.e0, nk, qw);
     if (t >= 0 && !tileFiniteBf16(P, b, hk, j0, nk)) {
       // the f32 path's exact treatment of non-finite V in a partial tile
       packV(P, S, b, hk, j0, nk, -1);
@@ -345,5 +345,5 @@ static void runItemDot(const Plan& P, const Item& it, const Scratch& S, float* p
     packVDot(P, S, b, hk, j0, nk);
     computePVDot(p2, qw, reinterpret_cast<const uint32_t*>(S.vBuf), nk, nq, S.o, Dp, S.alpha, t >= 0 ? maskT : nullptr);
   }
-  endItem(P, S, it, i0, nqi, nq, partials);
+  endItem(P, S, it, i0, nqi, nq, qw, partials);
 }

@@ -110,7 +110,7 @@ static void packQ(const Plan& P, const Scratch& S, int b, int h, int i0, int nqi
       const int64_t off = b * P.q.sb + (h + g) * P.q.sh + static_cast<int64_t>(i) * P.q.ss;
       loadRow(P.q, off, P.q.sd, D, row);
       if (P.rope) {
-        const int64_t pi = i + P.shift - P.ropeLo;
+        const int64_t pi = P.ropeRowQ ? P.ropeRowQ[i] : i + P.shift - P.ropeLo;
         ropeRow(row, P.ropeCos + pi * half, P.ropeSin + pi * half, half, P.ropeInterleaved);
       }
       for (int d = 0; d < D; ++d) row[d] *= sc;
@@ -145,8 +145,8 @@ static void packK(const Plan& P, const Scratch& S, int b, int hk, int j0, int nk
     if (nextJ0 >= 0 && nextJ0 + r < P.Sk) prefetchRow(P.k, off + static_cast<int64_t>(nextJ0 - j0) * P.k.ss, D);
     loadRow(P.k, off, P.k.sd, D, dst);
     if (P.rope) {
-      const int64_t pj = j0 + r - P.ropeLo;
-      ropeRow(dst, P.ropeCos + pj * half, P.ropeSin + pj * half, half, P.ropeInterleaved);
+      const int64_t pj = P.ropeRowK ? P.ropeRowK[static_cast<int64_t>(hk) * P.Sk + j0 + r] : j0 + r - P.ropeLo;
+      if (pj >= 0) ropeRow(dst, P.ropeCos + pj * half, P.ropeSin + pj * half, half, P.ropeInterleaved);
     }
   }
 }
@@ -190,11 +190,13 @@ static void transposeMask(const uint32_t* tileBits, int nqi, int nq, uint64_t* T
   transpose64(T);
 }
 
-// Per-tile column data for ALiBi: the slope of each column's head (log2 units) and the
-// distance base pos(i) - j0 of its query.
+// Per-tile data for ALiBi: the slope of each column's head (log2 units), the position of its
+// query relative to the tile's first key index j0, and each key's position relative to j0
+// (j itself unless keys have explicit positions).
 struct ColumnInfo {
-  const float* slope;  // [qw]
-  const float* rel;    // [qw]
+  const float* slope;   // [qw]
+  const float* rel;     // [qw]
+  const float* keyRel;  // [nk]
 };
 
 // Column max of one kLanes-query column of the tile, applying (as compiled in) softcap, ALiBi and the
@@ -222,7 +224,7 @@ static inline V maxPass(const Plan& P, float* col, int qw, int nk, V mx, int c, 
     for (int j = 0; j < nk; ++j) {
       V s = vload(col + j * qw);
       if constexpr (CAP) s = vmul(capOut, vtanh(vmul(s, capInv)));
-      if constexpr (ALIBI) s = vfnma(slope, vabs(vsub(rel, vset1(static_cast<float>(j)))), s);
+      if constexpr (ALIBI) s = vfnma(slope, vabs(vsub(rel, vset1(ci.keyRel[j]))), s);
       if constexpr (MASK) s = vkeep(s, static_cast<uint32_t>(maskT[j] >> (kLanes * c)) & kLaneBits);
       vstore(col + j * qw, s);
       mx = vmax(mx, s);
@@ -383,6 +385,8 @@ __attribute__((noinline, cold)) static void addNonFiniteRows(const Plan& P, cons
   }
 }
 
+#include "kernel_mass.h"
+
 // The start of an item: empty running max, sum and output; the ALiBi slope and query position of
 // each column.
 static void beginItem(const Plan& P, const Scratch& S, int h, int i0, int nqi, int nq, int qw, float* colSlope,
@@ -396,17 +400,28 @@ static void beginItem(const Plan& P, const Scratch& S, int h, int i0, int nqi, i
     for (int c = 0; c < qw; ++c) {
       const int cc = c < nq ? c : 0;
       colSlope[c] = P.alibi2[h + cc / nqi];
-      colPos[c] = i0 + cc % nqi + P.shift;
+      colPos[c] = core::queryPosition(P, i0 + cc % nqi);
     }
   }
 }
 
-// The end of an item: its rows finished, or (split-KV) its partial result in its slot.
-static void endItem(const Plan& P, const Scratch& S, const Item& it, int i0, int nqi, int nq, float* partials) {
+// The ALiBi distances of key tile j0: each column's query position and each key's position
+// relative to j0 (explicit key positions, or j itself).
+static void setAlibiTile(const Plan& P, int hk, int j0, int nk, int qw, const int64_t* colPos, float* colRel,
+                         float* keyRel) {
+  for (int c = 0; c < qw; ++c) colRel[c] = static_cast<float>(colPos[c] - j0);
+  for (int j = 0; j < nk; ++j) keyRel[j] = static_cast<float>(core::keyPosition(P, hk, j0 + j) - j0);
+}
+
+// The end of an item: its rows finished (and their key masses added), or (split-KV) its partial
+// result in its slot (its key-mass record stays in massParts for mergeRow).
+static void endItem(const Plan& P, const Scratch& S, const Item& it, int i0, int nqi, int nq, int qw,
+                    float* partials) {
   const int b = it.b, h = it.h, Dp = P.Dp;
   if (it.slot < 0) {
     for (int c = 0; c < nq; ++c)
       finishRow(P, S, b, h + c / nqi, i0 + c % nqi, S.o + static_cast<int64_t>(c) * Dp, S.m[c], S.l[c]);
+    if (P.keyMass) addKeyMass(P, S.mass, it.e0, it.e1, qw, nq, b, h / P.group, S.m, S.l);
   } else {
     float* base = partials + static_cast<size_t>(it.slot) * partialStride(Dp);
     for (int64_t x = 0, n = static_cast<int64_t>(nq) * Dp; x < n; ++x) base[x] = S.o[x];
@@ -433,9 +448,9 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
   const int D = P.D, Dp = P.Dp;
   uint64_t maskT[64];
   float colMax[kBQ];
-  float colSlope[kBQ], colRel[kBQ];
+  float colSlope[kBQ], colRel[kBQ], keyRel[kBK];
   int64_t colPos[kBQ];
-  const ColumnInfo ci{colSlope, colRel};
+  const ColumnInfo ci{colSlope, colRel, keyRel};
 #if defined(ATTNFLOW_KERNEL_BF16DOT)
   if (P.bf16Dot) {
     runItemDot(P, it, S, partials);
@@ -478,9 +493,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
       vp = S.vBuf;
       vs = Dp;
     }
-    if (P.alibi2) {
-      for (int c = 0; c < qw; ++c) colRel[c] = static_cast<float>(colPos[c] - j0);
-    }
+    if (P.alibi2) setAlibiTile(P, hk, j0, nk, qw, colPos, colRel, keyRel);
 
     if (t < 0 && !P.softcap && !P.alibi2) {
       // nothing to apply to the scores: the column maxima come out of the S^T kernel
@@ -503,6 +516,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
         softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, maskT, nullptr);
       }
     }
+    if (P.keyMass) recordMass(S, e - it.e0, nk, qw);
     uint64_t bad = 0;  // partial tile: rows of V holding inf / NaN, zeroed in the copy vp now points at
     if (t >= 0 && !tileFinite(vp, vs, nk, Dp)) bad = zeroNonFiniteRows(S, nk, Dp, &vp, &vs);
     if (t < 0)
@@ -512,7 +526,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     if (bad) addNonFiniteRows(P, S, b, hk, j0, nq, qw, maskT, bad);
   }
 
-  endItem(P, S, it, i0, nqi, nq, partials);
+  endItem(P, S, it, i0, nqi, nq, qw, partials);
 }
 
 // Combines `count` partial results of one row (split-KV) through their log-sum-exp. A part with
@@ -525,6 +539,7 @@ static void mergeRowImpl(const Plan& P, const Scratch& S, const Item& first, con
   const int Dp = P.Dp;
   const size_t stride = partialStride(Dp);
   float* acc = S.o;  // one row
+  float Mc[kBQ], Lc[kBQ];
   for (int c = 0; c < nq; ++c) {
     float M = -__builtin_inff();
     for (int s = 0; s < count; ++s) {
@@ -546,6 +561,18 @@ static void mergeRowImpl(const Plan& P, const Scratch& S, const Item& first, con
       }
     }
     finishRow(P, S, first.b, first.h + c / nqi, i0 + c % nqi, acc, M, L);
+    Mc[c] = M;
+    Lc[c] = L;
+  }
+  if (P.keyMass) {
+    // the parts cover the row's tiles as the schedule split them
+    const int64_t n = first.e1 - first.e0;
+    for (int s = 0; s < count; ++s) {
+      const int a = static_cast<int>(first.e0 + n * s / count);
+      const int z = static_cast<int>(first.e0 + n * (s + 1) / count);
+      addKeyMass(P, P.massParts + P.massOffset[first.slot + s], a, z, roundLanes(nq), nq, first.b, first.h / P.group,
+                 Mc, Lc);
+    }
   }
 }
 

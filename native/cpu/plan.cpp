@@ -52,6 +52,50 @@ void buildRopeTable(const RopeParams& rope, int64_t lo, int64_t hi, std::vector<
   pool.parallelFor(blocks, body);
 }
 
+// RoPE tables for explicit positions: one row per position in use. When the positions span little
+// more than their count, the rows are the dense range [lo, hi] (row = pos - lo); otherwise (a cache
+// that kept keys spread over a long sequence) one row per distinct position, each from its own
+// sincos. Row indices per query and per key slot go to rowQ / rowK (-1 for an empty key slot).
+void ropeRows(const RopeParams& rope, const Plan& P, std::vector<float>& cosT, std::vector<float>& sinT,
+              std::vector<int32_t>& rowQ, std::vector<int32_t>& rowK, ThreadPool& pool) {
+  const int64_t nk = static_cast<int64_t>(P.Hkv) * P.Sk;
+  auto keyPos = [&](int64_t x) { return core::keyPosition(P, x / P.Sk, x % P.Sk); };  // x = hk * Sk + j
+  std::vector<int64_t> all;
+  all.reserve(static_cast<size_t>(P.Sq + nk));
+  for (int64_t i = 0; i < P.Sq; ++i) all.push_back(core::queryPosition(P, i));
+  for (int64_t x = 0; x < nk; ++x)
+    if (keyPos(x) >= 0) all.push_back(keyPos(x));
+  rowQ.resize(static_cast<size_t>(P.Sq));
+  rowK.resize(static_cast<size_t>(nk));
+  const int64_t lo = *std::min_element(all.begin(), all.end());
+  const int64_t hi = *std::max_element(all.begin(), all.end());
+  if (hi - lo + 1 <= 4 * static_cast<int64_t>(all.size()) + 64) {
+    buildRopeTable(rope, lo, hi + 1, cosT, sinT, pool);
+    for (int64_t i = 0; i < P.Sq; ++i) rowQ[i] = static_cast<int32_t>(core::queryPosition(P, i) - lo);
+    for (int64_t x = 0; x < nk; ++x) rowK[x] = keyPos(x) >= 0 ? static_cast<int32_t>(keyPos(x) - lo) : -1;
+    return;
+  }
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  const int half = rope.dims / 2;
+  cosT.assign(all.size() * half, 0.f);
+  sinT.assign(all.size() * half, 0.f);
+  std::vector<double> inv(half);
+  for (int t = 0; t < half; ++t) inv[t] = std::pow(static_cast<double>(rope.base), -2.0 * t / rope.dims);
+  auto body = [&](size_t blk) {
+    for (size_t r = blk * 64; r < std::min(all.size(), blk * 64 + 64); ++r)
+      for (int t = 0; t < half; ++t) {
+        const double a = (static_cast<double>(all[r]) + rope.offset) * inv[t];
+        cosT[r * half + t] = static_cast<float>(std::cos(a));
+        sinT[r * half + t] = static_cast<float>(std::sin(a));
+      }
+  };
+  pool.parallelFor((all.size() + 63) / 64, body);
+  auto row = [&](int64_t pos) { return static_cast<int32_t>(std::lower_bound(all.begin(), all.end(), pos) - all.begin()); };
+  for (int64_t i = 0; i < P.Sq; ++i) rowQ[i] = row(core::queryPosition(P, i));
+  for (int64_t x = 0; x < nk; ++x) rowK[x] = keyPos(x) >= 0 ? row(keyPos(x)) : -1;
+}
+
 }  // namespace
 
 size_t scratchFloats(int D, int Dp) {
@@ -83,12 +127,14 @@ Scratch carveScratch(float* base, int D, int Dp) {
   s.row = p;
   p += DpA;
   s.p2 = p;
+  s.mass = nullptr;
   return s;
 }
 
 void planCall(const AttentionParams& p, const AttentionKernel& kernel, ThreadPool& pool, Plan& P,
               PlanBuffers& buffers) {
   const int lanes = kernel.lanes;
+  P.lanes = lanes;
   P.Dp = (P.D + lanes - 1) / lanes * lanes;
   // The query tile is scaled once as it is packed; with a softcap the scale must come before the
   // tanh and log2(e) after it.
@@ -102,8 +148,15 @@ void planCall(const AttentionParams& p, const AttentionKernel& kernel, ThreadPoo
   if (P.rope) {
     P.ropeInterleaved = p.rope.interleaved;
     P.ropeDims = p.rope.dims;
-    P.ropeLo = std::min<int64_t>(0, P.shift);
-    buildRopeTable(p.rope, P.ropeLo, P.Sk, buffers.ropeCos, buffers.ropeSin, pool);
+    if (P.qpos || P.kpos) {
+      ropeRows(p.rope, P, buffers.ropeCos, buffers.ropeSin, buffers.ropeRowQ, buffers.ropeRowK, pool);
+      P.ropeRowQ = buffers.ropeRowQ.data();
+      P.ropeRowK = buffers.ropeRowK.data();
+    } else {
+      // queries sit at [shift, shift + Sq) (past Sk when aligned top-left with Sq > Sk), keys at [0, Sk)
+      P.ropeLo = std::min<int64_t>(0, P.shift);
+      buildRopeTable(p.rope, P.ropeLo, std::max<int64_t>(P.Sk, P.shift + P.Sq), buffers.ropeCos, buffers.ropeSin, pool);
+    }
     P.ropeCos = buffers.ropeCos.data();
     P.ropeSin = buffers.ropeSin.data();
   }

@@ -16,11 +16,13 @@ namespace cpu {
 // Memory the plan points into; lives as long as the call.
 struct PlanBuffers {
   std::vector<float> alibi2, ropeCos, ropeSin;
+  std::vector<int32_t> ropeRowQ, ropeRowK;
 };
 
 // Completes the plan of a resolved call (`P` holds the core::AttentionCall of `p`) for `kernel`:
 // padding to its lanes, the query scale, ALiBi slopes in log2 units, RoPE tables (built on
-// `pool`), whether K and V tiles are read in place, whether its bf16 dot-product path applies.
+// `pool`; rows for explicit positions), whether K and V tiles are read in place, whether its
+// bf16 dot-product path applies.
 void planCall(const AttentionParams& p, const AttentionKernel& kernel, ThreadPool& pool, Plan& P,
               PlanBuffers& buffers);
 
@@ -33,6 +35,9 @@ struct Schedule {
   std::vector<Item> merges;         // the first item of each split row...
   std::vector<int32_t> mergeCount;  // ...and how many partial results it has
   int32_t slots = 0;                // partial results in all
+  // Key masses only: where each slot's key-mass record starts in Plan::massParts, and its size.
+  std::vector<int64_t> massOffset;
+  int64_t massFloats = 0;
 };
 Schedule scheduleItems(const Plan& P, unsigned threads);
 

@@ -20,7 +20,7 @@ namespace {
 
 // Entries [e0, e1) of the mask row of (head h, query tile qb).
 void rowRange(const Plan& P, int h, int qb, int32_t& e0, int32_t& e1) {
-  const int64_t mr = static_cast<int64_t>(P.maskHeads == 1 ? 0 : h) * P.numQBlocks + qb;
+  const int64_t mr = core::maskRow(P, h, qb);
   e0 = P.rowPtr[mr];
   e1 = P.rowPtr[mr + 1];
 }
@@ -28,13 +28,14 @@ void rowRange(const Plan& P, int h, int qb, int32_t& e0, int32_t& e1) {
 // Key tiles visited by the whole call.
 int64_t totalTiles(const Plan& P) {
   int64_t total = 0;
-  for (int h = 0; h < (P.maskHeads == 1 ? 1 : P.Hq); ++h)
+  const int headsPerRow = P.Hq / P.maskHeads;  // query heads that read one mask row
+  for (int h = 0; h < P.Hq; h += headsPerRow)
     for (int qb = 0; qb < P.numQBlocks; ++qb) {
       int32_t e0, e1;
       rowRange(P, h, qb, e0, e1);
       total += e1 - e0;
     }
-  return total * static_cast<int64_t>(P.B) * (P.maskHeads == 1 ? P.Hq : 1);
+  return total * static_cast<int64_t>(P.B) * headsPerRow;
 }
 
 }  // namespace
@@ -79,6 +80,15 @@ Schedule scheduleItems(const Plan& P, unsigned threads) {
             cost.push_back((z - a) * (nq + 8) + 1);
           }
         }
+
+  if (P.keyMass) {
+    s.massOffset.reserve(static_cast<size_t>(s.slots));
+    for (const Item& it : s.items)
+      if (it.slot >= 0) {
+        s.massOffset.push_back(s.massFloats);
+        s.massFloats += static_cast<int64_t>(massItemFloats(P, it));
+      }
+  }
 
   // Items of one (batch, kv head) stay together, so the threads share its K/V in cache; within it
   // the largest go first (stable, so equal items keep their order: consecutive query tiles

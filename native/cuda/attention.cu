@@ -1,5 +1,5 @@
 // cudaAttentionForward: resolves the call (native/core), points it at the device copies of the
-// mask and the ALiBi slopes, runs the RoPE pre-pass, picks a kernel, launches on the device's
+// mask, the ALiBi slopes and explicit positions, runs the RoPE pre-pass, picks a kernel, launches on the device's
 // stream and waits.
 //
 // Kernel choice (ATTNFLOW_CUDA_KERNEL=auto|fa2|general overrides it, for tests):
@@ -66,6 +66,34 @@ Status uploadAlibi(const AttentionParams& p, KernelParams& kp, Temps& temps) {
   return Status::Ok();
 }
 
+// Explicit positions: device copies replace the host arrays the resolved call points at (for the
+// RoPE pre-pass and ALiBi in the general kernel).
+Status uploadPositions(const AttentionParams& p, KernelParams& kp, Temps& temps) {
+  auto upload = [&](const int32_t* src, size_t n, const int32_t** dst, const char* what) -> Status {
+    void* d = nullptr;
+    Status s = temps.alloc(n * sizeof(int32_t), &d, what);
+    if (!s.ok) return s;
+    // From pageable memory: the call returns once the source has been staged.
+    cudaError_t e = cudaMemcpyAsync(d, src, n * sizeof(int32_t), cudaMemcpyHostToDevice, temps.ctx.stream);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      return Status::Error(deviceName(temps.ctx.device) + ": uploading " + what + ": " +
+                           describeError("cudaMemcpyAsync", e));
+    }
+    *dst = static_cast<const int32_t*>(d);
+    return Status::Ok();
+  };
+  kp.qpos = kp.kpos = nullptr;
+  Status st;
+  if (p.queryPositions != nullptr && !(st = upload(p.queryPositions, p.queryPositionsLen, &kp.qpos, "query positions")).ok) {
+    return st;
+  }
+  if (p.keyPositions != nullptr && !(st = upload(p.keyPositions, p.keyPositionsLen, &kp.kpos, "key positions")).ok) {
+    return st;
+  }
+  return Status::Ok();
+}
+
 // RoPE: rotated copies of q and k, contiguous [B, H, S, D] in the input dtype, replace them.
 Status rotateQK(const AttentionParams& p, KernelParams& kp, Temps& temps) {
   const DType dtype = kp.q.dtype;
@@ -77,9 +105,9 @@ Status rotateQK(const AttentionParams& p, KernelParams& kp, Temps& temps) {
   if (!st.ok) return st;
   st = temps.alloc(static_cast<size_t>(kp.B) * kp.Hkv * kp.Sk * D * elt, &kr, "RoPE copy of k");
   if (!st.ok) return st;
-  st = launchRope(kp.q, dtype, kp.B, kp.Hq, kp.Sq, kp.D, kp.shift, p.rope, qr, temps.ctx);
+  st = launchRope(kp.q, dtype, kp.B, kp.Hq, kp.Sq, kp.D, kp.shift, p.rope, qr, temps.ctx, kp.qpos, 0);
   if (!st.ok) return st;
-  st = launchRope(kp.k, dtype, kp.B, kp.Hkv, kp.Sk, kp.D, 0, p.rope, kr, temps.ctx);
+  st = launchRope(kp.k, dtype, kp.B, kp.Hkv, kp.Sk, kp.D, 0, p.rope, kr, temps.ctx, kp.kpos, kp.kposStride);
   if (!st.ok) return st;
   kp.q = Operand{qr, dtype, static_cast<int64_t>(kp.Hq) * kp.Sq * D, static_cast<int64_t>(kp.Sq) * D, D, 1};
   kp.k = Operand{kr, dtype, static_cast<int64_t>(kp.Hkv) * kp.Sk * D, static_cast<int64_t>(kp.Sk) * D, D, 1};
@@ -103,7 +131,15 @@ Status forward(const AttentionParams& p, const CudaMaskArrays& mask, int device)
   if (!st.ok) return st;
   DeviceContext& ctx = *ctxp;
 
-  if (kp.B == 0 || kp.Sq == 0) return Status::Ok();  // nothing to compute
+  if (kp.B == 0 || kp.Sq == 0) {  // nothing to compute; no query row gives any key mass
+    if (kp.keyMass == nullptr || p.keyMassLen == 0) return Status::Ok();
+    cudaError_t e = cudaMemsetAsync(kp.keyMass, 0, p.keyMassLen * sizeof(float), ctx.stream);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      return Status::Error(deviceName(device) + ": zeroing key masses: " + describeError("cudaMemsetAsync", e));
+    }
+    return waitStream(ctx, "zeroing key masses");
+  }
   if (kp.D > kMaxGeneralHeadDim) {
     return Status::Error(deviceName(device) + ": the CUDA backend supports head dims up to " +
                          std::to_string(kMaxGeneralHeadDim) + ", got " + std::to_string(kp.D) + " (use backend 'cpu')");
@@ -114,13 +150,14 @@ Status forward(const AttentionParams& p, const CudaMaskArrays& mask, int device)
   kp.bits = mask.bits;
 
   Temps temps(ctx);
+  if (!(st = uploadPositions(p, kp, temps)).ok) return st;
   if (p.alibiSlopes != nullptr && !(st = uploadAlibi(p, kp, temps)).ok) return st;
   if (p.rope.enabled && !(st = rotateQK(p, kp, temps)).ok) return st;
 
   // Cancellation is checked between launches; a launched kernel runs to completion.
   if (cancelRequested(p.cancel)) return Status::Cancelled();
   const DType dtype = kp.q.dtype;
-  st = useFa2(kp, dtype, forcedKernel()) ? launchFa2(kp, dtype, ctx) : launchGeneral(kp, dtype, ctx);
+  st = useFa2(kp, dtype, forcedKernel()) ? launchFa2(kp, dtype, ctx) : launchGeneral(kp, dtype, ctx, p.mask.rowPtr);
   if (!st.ok) {
     // Kernels already queued may still read the temporaries: their frees are stream-ordered.
     return st;

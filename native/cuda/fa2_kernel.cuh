@@ -51,7 +51,7 @@ __global__ void __launch_bounds__(kThreads, D == 64 ? 3 : 1) forwardKernel(const
   const T* const kBase = static_cast<const T*>(p.k.data) + b * p.k.sb + hk * p.k.sh;
   const T* const vBase = static_cast<const T*>(p.v.data) + b * p.v.sb + hk * p.v.sh;
 
-  const int64_t mrow = static_cast<int64_t>(p.maskHeads == 1 ? 0 : h) * nqb + qb;
+  const int64_t mrow = core::maskRow(p, h, qb);
   const int e0 = p.rowPtr[mrow], e1 = p.rowPtr[mrow + 1];
 
   // Prologue: Q and the first K/V tile in one group; Q into registers.

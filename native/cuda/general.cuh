@@ -94,13 +94,21 @@ struct Items {
   int splits;    // thread blocks per item (split-KV); 1: the block writes the output itself
   float* ws;     // splits > 1: per block, o [64][D] then m [64] then l [64]
   bool vecKV;    // K and V rows can be read in 16-byte pieces (see vectorLoads)
+  // Key masses (p.keyMass): each block records the probabilities of its rows for its keys (its
+  // tiles' 64-key slots, nk = 64 * tiles of them) and the max each half-tile's are relative to; each
+  // item its rows' final max and sum. massKernel (general_mass.cuh) then turns the records into
+  // masses. No key is read twice: the records are.
+  float* massP;            // block blk: [row][nk] at massP + massOff[blk] * 64
+  float* massM;            // block blk: [row][nk / 32] at massM + massOff[blk] / 32 * 64
+  const int64_t* massOff;  // per block: key slots recorded by the blocks before it
+  float* finalML;          // per item: max [64] then sum [64] of its rows
 };
 
 struct Item {
   int b, hk, qb, h0, nqi, nrows;
 };
 
-__device__ __forceinline__ Item decodeItem(const KernelParams& p, const Items& it, int64_t item) {
+__host__ __device__ __forceinline__ Item decodeItem(const KernelParams& p, const Items& it, int64_t item) {
   Item r;
   const int chunk = static_cast<int>(item % it.chunks);
   item /= it.chunks;
@@ -187,7 +195,7 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
   }
 
   // This block's range of the mask row.
-  const int64_t mrow = static_cast<int64_t>(p.maskHeads == 1 ? 0 : it.h0) * p.numQBlocks + it.qb;
+  const int64_t mrow = core::maskRow(p, it.h0, it.qb);
   const int64_t r0 = p.rowPtr[mrow], r1 = p.rowPtr[mrow + 1];
   const int ea = static_cast<int>(r0 + (r1 - r0) * split / items.splits);
   const int ez = static_cast<int>(r0 + (r1 - r0) * (split + 1) / items.splits);
@@ -208,12 +216,16 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
     const int r = warp + kWarps * j;
     const int rr = r < it.nrows ? r : 0;
     slope[j] = p.alibi2 != nullptr ? p.alibi2[it.h0 + rr / it.nqi] : 0.f;
-    pos[j] = static_cast<int64_t>(i0 + rr % it.nqi) + p.shift;
+    pos[j] = core::queryPosition(p, i0 + rr % it.nqi);
   }
 
   const T* const kBase = static_cast<const T*>(p.k.data) + it.b * p.k.sb + it.hk * p.k.sh;
   const T* const vBase = static_cast<const T*>(p.v.data) + it.b * p.v.sb + it.hk * p.v.sh;
   const int64_t tileWords = static_cast<int64_t>(kTileQ) * p.wordsPerRow;
+  // key-mass records of this block (see Items)
+  const int nkRec = (ez - ea) * kTileK;
+  float* const recP = p.keyMass != nullptr ? items.massP + items.massOff[blockIdx.x] * kTileQ : nullptr;
+  float* const recM = p.keyMass != nullptr ? items.massM + items.massOff[blockIdx.x] / kHalf * kTileQ : nullptr;
 
   for (int e = ea; e < ez; ++e) {
     const int kt = p.colIdx[e];
@@ -223,6 +235,7 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
     for (int hf = 0; hf * kHalf < nk; ++hf) {
       const int kb = j0 + hf * kHalf;
       const int nks = min(kHalf, nk - hf * kHalf);
+      const int kk0 = (e - ea) * kTileK + hf * kHalf;  // this half's first slot in the mass records
       __syncthreads();  // the previous half is no longer read (and sQ is complete the first time)
       if (items.vecKV) {
         stageKeysVector<T>(kBase, vBase, p.k.ss, p.v.ss, kb, nks, D, sK, sV, tid);
@@ -257,7 +270,10 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
           } else {
             x *= p.scaleLog2;
           }
-          if (p.alibi2 != nullptr) x -= slope[j] * fabsf(static_cast<float>(pos[j] - (kb + lane)));
+          if (p.alibi2 != nullptr) {
+            const int64_t kpos = lane < nks ? core::keyPosition(p, it.hk, kb + lane) : 0;
+            x -= slope[j] * fabsf(static_cast<float>(pos[j] - kpos));
+          }
           bool ok = lane < nks;
           if (part >= 0) {
             const uint32_t w = p.bits[part * tileWords + static_cast<int64_t>(r % it.nqi) * p.wordsPerRow + hf];
@@ -273,6 +289,10 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
 #pragma unroll
           for (int i = 0; i < kMaxPerLane; ++i) o[j][i] *= alpha;
           pr[j] = ok ? pj : -1.f;  // -1: masked, skipped in P V (0 * NaN must not reach the row)
+          if (recP != nullptr) {
+            recP[static_cast<int64_t>(r) * nkRec + kk0 + lane] = ok ? pj : 0.f;
+            if (lane == 0) recM[static_cast<int64_t>(r) * (nkRec / kHalf) + kk0 / kHalf] = ms;
+          }
         }
       }
 
@@ -311,6 +331,11 @@ __global__ void __launch_bounds__(kThreads) generalKernel(const KernelParams p, 
         if (d < D) out[d * p.osd] = fromFloat<T>(empty ? 0.f : o[j][c] * inv);
       }
       if (p.lse != nullptr && lane == 0) p.lse[(static_cast<int64_t>(it.b) * p.Hq + h) * p.Sq + i] = core::rowLse(m[j], l[j]);
+      if (p.keyMass != nullptr && lane == 0) {
+        float* ml = items.finalML + static_cast<int64_t>(blockIdx.x) * 2 * kTileQ;
+        ml[r] = m[j];
+        ml[kTileQ + r] = l[j];
+      }
     } else {
       float* ws = items.ws + static_cast<size_t>(blockIdx.x) * wsStride(D);
 #pragma unroll
@@ -367,6 +392,11 @@ __global__ void __launch_bounds__(kThreads) combineKernel(const KernelParams p, 
       if (d < D) out[d * p.osd] = fromFloat<T>(empty ? 0.f : acc[c] * inv);
     }
     if (p.lse != nullptr && lane == 0) p.lse[(static_cast<int64_t>(it.b) * p.Hq + h) * p.Sq + i] = core::rowLse(M, L);
+    if (p.keyMass != nullptr && lane == 0) {
+      float* ml = items.finalML + static_cast<int64_t>(blockIdx.x) * 2 * kTileQ;
+      ml[r] = M;
+      ml[kTileQ + r] = L;
+    }
   }
 }
 
@@ -375,7 +405,7 @@ __global__ void __launch_bounds__(kThreads) combineKernel(const KernelParams p, 
 template <typename T>
 __global__ void __launch_bounds__(128) ropeKernel(const Operand src, int B, int H, int S, int D, int64_t posShift,
                                                   int dims, bool interleaved, double log2Base, int64_t offset,
-                                                  T* dst) {
+                                                  T* dst, const int32_t* positions, int64_t posStride) {
   const int64_t rows = static_cast<int64_t>(B) * H * S;
   const int half = dims / 2;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
@@ -385,11 +415,12 @@ __global__ void __launch_bounds__(128) ropeKernel(const Operand src, int B, int 
     const int b = static_cast<int>(bh / H);
     const T* x = static_cast<const T*>(src.data) + b * src.sb + h * src.sh + static_cast<int64_t>(s) * src.ss;
     T* y = dst + row * D;
-    const double position = static_cast<double>(s + posShift + offset);
+    const int64_t at = positions != nullptr ? positions[h * posStride + s] : s + posShift;
+    const double position = static_cast<double>(at + offset);
     for (int d = threadIdx.x; d < D; d += blockDim.x) {
       const float self = toFloat(x[d * src.sd]);
       float r = self;
-      if (d < dims) {
+      if (d < dims && (positions == nullptr || at >= 0)) {
         int t, partner;
         bool first;
         if (interleaved) {
@@ -447,6 +478,8 @@ inline Items planItems(const KernelParams& p, int multiprocessors, int64_t* coun
   }
   items.splits = splits;
   items.ws = nullptr;
+  items.massP = items.massM = items.finalML = nullptr;
+  items.massOff = nullptr;
   items.vecKV = vectorLoads(p.k, p.D) && vectorLoads(p.v, p.D);
   return items;
 }

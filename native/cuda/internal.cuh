@@ -90,6 +90,8 @@ inline bool fa2Supports(const KernelParams& p, DType dtype) {
 // to the general kernel's split-KV path); `forced` 1 = the tensor-core kernel wherever it
 // applies, 2 = always the general kernel (ATTNFLOW_CUDA_KERNEL=fa2 / general).
 inline bool useFa2(const KernelParams& p, DType dtype, int forced) {
+  // explicit positions (ALiBi distances) and key masses: the general kernel
+  if (p.qpos != nullptr || p.kpos != nullptr || p.keyMass != nullptr) return false;
   if (forced == 2 || !fa2Supports(p, dtype)) return false;
   return forced == 1 || p.Sq > 16;
 }
@@ -100,13 +102,17 @@ Status launchFa2BF16(const KernelParams& p, const DeviceContext& ctx);
 
 // The general kernel (general.cu): any dtype (float32 arithmetic), any strides, headDim <= 256,
 // with split-KV and GQA head packing for short queries (decode). Allocates its workspace on the
-// stream.
-Status launchGeneral(const KernelParams& p, DType dtype, DeviceContext& ctx);
+// stream. `hostRowPtr` is the host copy of the mask's rowPtr (the key-mass records are laid out
+// from it).
+Status launchGeneral(const KernelParams& p, DType dtype, DeviceContext& ctx, const int32_t* hostRowPtr);
 
 // RoPE pre-pass (general.cu): writes rope(x) for every (b, h, s) of `src` into `dst`, a
-// contiguous [B, H, S, D] buffer of the same dtype. Position of row s: s + posShift + offset.
+// contiguous [B, H, S, D] buffer of the same dtype. Position of row s of head h:
+// positions[h * posStride + s] when `positions` (device) is given — a negative one leaves the row
+// unrotated (an empty key slot) —, else s + posShift; the offset is added to either.
 Status launchRope(const Operand& src, DType dtype, int B, int H, int S, int D, int64_t posShift,
-                  const RopeParams& rope, void* dst, const DeviceContext& ctx);
+                  const RopeParams& rope, void* dst, const DeviceContext& ctx, const int32_t* positions = nullptr,
+                  int64_t posStride = 0);
 
 }  // namespace cudaimpl
 }  // namespace attnflow

@@ -53,8 +53,21 @@ struct RopeParams {
   int32_t dims = 0;  // leading dims rotated, even, <= headDim
 };
 
+// queryStart value meaning "bottom-right": query i sits at position i + Sk - Sq.
+constexpr int64_t kBottomRight = INT64_MIN;
+
 // One attention forward call. q: [B, Hq, Sq, D]; k, v: [B, Hkv, Sk, D]; out like q, in q's
-// dtype; lse: contiguous float32 [B, Hq, Sq] or null. Query i sits at position i + Sk - Sq.
+// dtype; lse: contiguous float32 [B, Hq, Sq] or null.
+//
+// Positions: query i sits at queryPositions[i] when given, else at queryStart + i (kBottomRight:
+// i + Sk - Sq); key j of kv head hk at keyPositions[hk * Sk + j] when given with Hkv * Sk entries,
+// at keyPositions[j] when given with Sk entries (one list for every kv head), else at j (negative:
+// an empty slot, which the mask must never allow). Positions only enter RoPE and ALiBi; which
+// pairs attend is the mask's business (built for the same positions).
+//
+// keyMass: contiguous float32 [B, Hkv, Sk] or null. When given, it receives, for each key, the sum
+// over the query rows of its kv head's query heads of the key's softmax probability, computed in
+// the same pass over the keys as the output (a NaN row makes the mass of the keys it attends NaN).
 struct AttentionParams {
   TensorView q, k, v, out;
   float* lse = nullptr;
@@ -65,6 +78,13 @@ struct AttentionParams {
   const float* alibiSlopes = nullptr;  // one per query head, or null
   size_t alibiLen = 0;
   RopeParams rope;
+  const int32_t* queryPositions = nullptr;
+  size_t queryPositionsLen = 0;
+  int64_t queryStart = kBottomRight;
+  const int32_t* keyPositions = nullptr;
+  size_t keyPositionsLen = 0;
+  float* keyMass = nullptr;
+  size_t keyMassLen = 0;
   const CancelFlag* cancel = nullptr;  // null: the call cannot be cancelled
 };
 
@@ -76,6 +96,29 @@ struct Status {
   static Status Error(std::string m) { return {false, std::move(m)}; }
   static Status Cancelled() { return {false, "the call was cancelled", true}; }
 };
+
+// Query-aware block selection (option `select`, lib/select/quest.ts) for one (batch, kv head, query
+// block): the Quest bound of block kb is the largest, over the `rows` query rows q [rows][headDim],
+// of sum_d max(q_d * min_d, q_d * max_d) with min/max the block's per-channel key bounds at
+// min/max + boundsOffset + kb * headDim. Blocks with flags[kb] == 1 are ranked by it (NaN counts
+// as +inf; ties: the lower block first) and the best `blocks` kept; blocks with flags[kb] == 2 are
+// always kept; 0: never. out receives the kept blocks ascending, *count how many.
+struct QuestSelectParams {
+  const float* q = nullptr;
+  size_t qLen = 0;
+  int32_t rows = 0, headDim = 0;
+  const float* min = nullptr;
+  const float* max = nullptr;
+  size_t boundsLen = 0;
+  int64_t boundsOffset = 0;
+  int32_t numBlocks = 0;
+  const uint8_t* flags = nullptr;
+  size_t flagsLen = 0;
+  int32_t blocks = 0;
+  int32_t* out = nullptr;
+  size_t outLen = 0;
+};
+Status cpuQuestSelect(const QuestSelectParams& p, int32_t* count);
 
 // Checks everything a backend relies on: shapes agree, strides stay inside each buffer, the
 // mask's CSR is well formed and matches the shapes. Never trusts the caller.

@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   testDecode(kernels, quick);
   testSplitAndPacking(kernels, quick);
   testNonFinite(kernels, quick);
+  testPositionsAndKeyMass(kernels, quick);
   testConcurrent();
   testLinear(kernels, quick);
   testBf16DotPath(kernels);

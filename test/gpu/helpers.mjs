@@ -71,19 +71,26 @@ export function inputs({ b = 1, hq = 2, hkv = hq, sq, sk, d, dtype = 'float32', 
   };
 }
 
-/** The float64 oracle on host tensors: out [B, Hq, Sq, D] and lse [B, Hq, Sq], contiguous. */
+/**
+ * The float64 oracle on host tensors: out [B, Hq, Sq, D] and lse [B, Hq, Sq], contiguous (and
+ * keyMass [B, Hkv, Sk] with options.returnKeyMass); explicit positions and alignment included.
+ */
 export function oracle(q, k, v, options = {}) {
   const plan = planAttention(q, k, v, { ...options, backend: 'reference', returnLse: undefined, out: undefined });
-  return attentionOracle({
-    q: operandView(plan.q),
-    k: operandView(plan.k),
-    v: operandView(plan.v),
-    pattern: plan.pattern,
-    scale: plan.scale,
-    softcap: plan.softcap,
-    alibiSlopes: plan.alibiSlopes,
-    rope: plan.rope,
-  });
+  return attentionOracle(
+    {
+      q: operandView(plan.q),
+      k: operandView(plan.k),
+      v: operandView(plan.v),
+      pattern: plan.pattern,
+      scale: plan.scale,
+      softcap: plan.softcap,
+      alibiSlopes: plan.alibiSlopes,
+      rope: plan.rope,
+      positions: plan.positions,
+    },
+    { keyMass: plan.returnKeyMass },
+  );
 }
 
 /** A (host or device) result in logical bhsd order, as float64. */

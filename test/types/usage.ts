@@ -9,6 +9,7 @@ import {
   cuda,
   formatInfo,
   info,
+  KVCache,
   linearAttention,
   linearAttentionSync,
   mergeAttention,
@@ -19,16 +20,21 @@ import {
   renderMask,
   Tensor,
   toPattern,
+  type Alignment,
   type Analysis,
   type AsyncOptions,
   type AttentionOptions,
+  type AttentionWithKeyMass,
   type AttentionWithLse,
   type BlockMask,
   type CudaMemoryStats,
   type DType,
+  type KVCacheOptions,
   type LinearAttentionWithState,
   type LinearState,
   type Pattern,
+  type PolicyName,
+  type SelectOptions,
 } from 'attnflow';
 
 export async function usage(): Promise<void> {
@@ -86,6 +92,22 @@ export async function usage(): Promise<void> {
   void [scan, next, why, devices];
 
   void [host, shape, either, out, sync, merged, rows, depth, worst, saturation, svg, text, err, syntax];
+
+  // a bounded KV cache, key masses, explicit positions, top-left alignment, selection
+  const cache = new KVCache({ batch: 1, kvHeads: 2, headDim: 64, dtype, budget: 64, policy: 'h2o', sinks: 4, recent: 16 });
+  const step: Tensor = await cache.attention(q, kv, kv, { rope: { base: 10000 } });
+  const stepLse: AttentionWithLse = cache.attentionSync(q, kv, kv, { returnLse: true, select: { blocks: 4 } });
+  const kept: Int32Array = cache.positions(0);
+  const counts: number[] = [cache.seen, cache.length, cache.bytes];
+  const options2: KVCacheOptions = { batch: 1, kvHeads: 2, headDim: 64, budget: [32, 48], policy: { type: 'streaming', sinks: 2 } };
+  const policy: PolicyName = 'adaptive';
+  const masses: AttentionWithKeyMass = await attention(q, kv, kv, { returnKeyMass: true, keyPositions: new Int32Array(128), alignment: 'bottom-right' });
+  const km: Tensor = masses.keyMass;
+  const topLeft: Tensor = attentionSync(q, kv, kv, { causal: true, alignment: 'top-left' as Alignment });
+  const sel: SelectOptions = { blocks: 8, blockSize: 64 };
+  void [step, stepLse, kept, counts, options2, policy, km, topLeft, sel];
+  // @ts-expect-error the cache decides key positions
+  await cache.attention(q, kv, kv, { keyPositions: new Int32Array(1) });
 
   // @ts-expect-error a pattern is a Pattern or a string
   await attention(q, kv, kv, { pattern: 42 });

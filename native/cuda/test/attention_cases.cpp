@@ -1,8 +1,11 @@
 // The list of attention cases of the CUDA emulator test: the tensor-core kernel (prefill, GQA,
 // per-head masks, ALiBi, softcap, RoPE, empty rows and patterns, forced onto decode), the general
 // kernel (float32, decode with split-KV and packed heads, vector and scalar K/V staging, odd head
-// dims, bshd), and non-finite inputs on both.
+// dims, bshd), explicit query and key positions (RoPE and ALiBi on true positions, empty key
+// slots, masks per kv head, top-left alignment) with key masses, and non-finite inputs on both.
+#include <algorithm>
 #include <cmath>
+#include <random>
 #include <cstdio>
 #include <utility>
 
@@ -114,6 +117,67 @@ int runAttentionCases(bool quick, const char* filter, int* runs) {
     c.name = "general bf16 d20 bshd decode seqQ 1, 5 rows per item, scalar K/V staging";
     c.B = 1, c.Hq = 5, c.Hkv = 1, c.Sq = 1, c.Sk = 90, c.D = 20, c.dtype = DType::BF16, c.bshd = true, c.sms = 1000;
     c.allow = causal;
+    add(c);
+  }
+  // Explicit positions (a KV cache after eviction: keys at scattered positions, empty slots), top-left
+  // alignment, and key masses.
+  auto scattered = [](int Hkv, int Sk, int span, int empties, bool perHead, unsigned seed) {
+    std::mt19937 g(seed);
+    std::vector<int32_t> out;
+    for (int h = 0; h < (perHead ? Hkv : 1); ++h) {
+      std::vector<int32_t> all(span);
+      for (int i = 0; i < span; ++i) all[i] = i;
+      std::shuffle(all.begin(), all.end(), g);
+      std::vector<int32_t> keep(all.begin(), all.begin() + (Sk - empties));
+      for (int e = 0; e < empties; ++e) keep.push_back(-1);
+      std::shuffle(keep.begin(), keep.end(), g);
+      out.insert(out.end(), keep.begin(), keep.end());
+    }
+    return out;
+  };
+  {
+    Case c;
+    c.name = "positions general f32 d64 decode GQA 8:2 per-kv-head keys, keyMass, split";
+    c.B = 2, c.Hq = 8, c.Hkv = 2, c.Sq = 1, c.Sk = 300, c.D = 64, c.dtype = DType::F32, c.sms = 3, c.allow = causal;
+    c.keyPos = scattered(c.Hkv, c.Sk, 1000, 9, true, 7);
+    c.queryStart = 1000;  // the newest position
+    c.maskPerKvHead = true, c.keyMass = true, c.alibi = true;
+    c.rope.enabled = true, c.rope.dims = 64, c.rope.base = 10000.f;
+    add(c);
+  }
+  {
+    Case c;
+    c.name = "positions general f16 d64 prefill 100x200, sliding on true positions, keyMass";
+    c.B = 1, c.Hq = 2, c.Hkv = 1, c.Sq = 100, c.Sk = 200, c.D = 64, c.dtype = DType::F16, c.sms = 1000;
+    c.allow = [](int, int64_t p, int64_t j) { return j <= p && j > p - 150; };
+    c.keyPos = scattered(1, c.Sk, 400, 5, false, 8);
+    c.queryPos.resize(c.Sq);
+    for (int i = 0; i < c.Sq; ++i) c.queryPos[i] = 300 + i;
+    c.keyMass = true;
+    add(c);
+  }
+  {
+    Case c;
+    c.name = "positions general bf16 d128 shared keys, ALiBi, keyMass";
+    c.B = 1, c.Hq = 4, c.Hkv = 2, c.Sq = 5, c.Sk = 130, c.D = 128, c.dtype = DType::BF16, c.sms = 1000, c.allow = causal;
+    c.keyPos = scattered(c.Hkv, c.Sk, 500, 0, false, 9);
+    c.queryStart = 495;
+    c.alibi = true, c.keyMass = true;
+    add(c);
+  }
+  {
+    Case c;
+    c.name = "general f32 d32 keyMass plain (GQA 4:1 packed decode, split)";
+    c.B = 1, c.Hq = 4, c.Hkv = 1, c.Sq = 2, c.Sk = 500, c.D = 32, c.dtype = DType::F32, c.sms = 2, c.allow = causal;
+    c.keyMass = true;
+    add(c);
+  }
+  {
+    Case c;
+    c.name = "fa2 f16 d64 top-left causal (70x150)";
+    c.Hq = 2, c.Hkv = 1, c.Sq = 70, c.Sk = 150, c.D = 64, c.dtype = DType::F16, c.allow = causal;
+    c.queryStart = 0;
+    c.rope.enabled = true, c.rope.dims = 64, c.rope.base = 10000.f;
     add(c);
   }
   // Non-finite inputs (NaN / +inf / -inf in q, k, v at attended and masked positions, in partial

@@ -3,6 +3,7 @@
 // IEEE semantics for non-finite inputs, the kernel run, the comparison.
 #include "attention_check.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include "emu.h"
 #include "fa2_kernel.cuh"
 #include "general.cuh"
+#include "general_mass.cuh"
 
 namespace emutest {
 namespace {
@@ -28,10 +30,10 @@ Mask buildMask(const Case& c) {
   Mask m;
   const int bq = kTileQ, bk = kTileK, wpr = (bk + 31) / 32;
   const int nqb = (c.Sq + bq - 1) / bq, nkb = (c.Sk + bk - 1) / bk;
-  const int heads = c.perHead ? c.Hq : 1;
-  const int64_t shift = static_cast<int64_t>(c.Sk) - c.Sq;
+  const int heads = c.perHead ? c.Hq : c.maskPerKvHead ? c.Hkv : 1;
   m.rowPtr.push_back(0);
-  for (int h = 0; h < heads; ++h) {
+  for (int mh = 0; mh < heads; ++mh) {
+    const int h = c.maskPerKvHead ? mh * (c.Hq / c.Hkv) : mh;  // a query head this row serves
     for (int qb = 0; qb < nqb; ++qb) {
       for (int kb = 0; kb < nkb; ++kb) {
         std::vector<uint32_t> tile(static_cast<size_t>(bq) * wpr, 0);
@@ -43,7 +45,7 @@ Mask buildMask(const Case& c) {
             const int j = kb * bk + cc;
             if (j >= c.Sk) continue;
             ++inRange;
-            if (c.allow(h, i + shift, j)) {
+            if (c.allowed(h, i, j)) {
               ++allowed;
               tile[static_cast<size_t>(r) * wpr + (cc >> 5)] |= 1u << (cc & 31);
             }
@@ -179,21 +181,21 @@ void ropeRow(std::vector<double>& x, int64_t pos, const RopeParams& r) {
 }
 
 struct Reference {
-  std::vector<double> out, lse;
+  std::vector<double> out, lse, keyMass;
 };
 
 Reference reference(const Case& c, const Operand4& q, const Operand4& k, const Operand4& v, const std::vector<double>& slopes) {
   Reference r;
   const int D = c.D, group = c.Hq / c.Hkv;
-  const int64_t shift = static_cast<int64_t>(c.Sk) - c.Sq;
   const double scale = c.scale > 0 ? c.scale : 1.0 / std::sqrt(static_cast<double>(D));
+  r.keyMass.assign(static_cast<size_t>(c.B) * c.Hkv * c.Sk, 0.0);
   r.out.assign(static_cast<size_t>(c.B) * c.Hq * c.Sq * D, 0.0);
   r.lse.assign(static_cast<size_t>(c.B) * c.Hq * c.Sq, -INFINITY);
   for (int b = 0; b < c.B; ++b)
     for (int h = 0; h < c.Hq; ++h) {
       const int hk = h / group;
       for (int i = 0; i < c.Sq; ++i) {
-        const int64_t p = i + shift;
+        const int64_t p = c.qpos(i);
         std::vector<double> qi(q.values.begin() + ((static_cast<size_t>(b) * c.Hq + h) * c.Sq + i) * D,
                                q.values.begin() + ((static_cast<size_t>(b) * c.Hq + h) * c.Sq + i + 1) * D);
         if (c.rope.enabled) ropeRow(qi, p, c.rope);
@@ -206,16 +208,17 @@ Reference reference(const Case& c, const Operand4& q, const Operand4& k, const O
         double mx = -INFINITY;
         bool nanRow = false;
         for (int j = 0; j < c.Sk; ++j) {
-          if (!c.allow(c.perHead ? h : 0, p, j)) continue;
+          if (!c.allowed(h, i, j)) continue;
           allowed[j] = 1;
+          const int64_t kp = c.kpos(hk, j);
           std::vector<double> kj(k.values.begin() + ((static_cast<size_t>(b) * c.Hkv + hk) * c.Sk + j) * D,
                                  k.values.begin() + ((static_cast<size_t>(b) * c.Hkv + hk) * c.Sk + j + 1) * D);
-          if (c.rope.enabled) ropeRow(kj, j, c.rope);
+          if (c.rope.enabled) ropeRow(kj, kp, c.rope);
           double dot = 0;
           for (int d = 0; d < D; ++d) dot += qi[d] * kj[d];
           double x = dot * scale;
           if (c.softcap > 0) x = c.softcap * std::tanh(x / c.softcap);
-          if (c.alibi) x -= slopes[h] * std::fabs(static_cast<double>(p - j));
+          if (c.alibi) x -= slopes[h] * std::fabs(static_cast<double>(p - kp));
           s[j] = x;
           if (std::isnan(x)) nanRow = true;
           else mx = std::max(mx, x);
@@ -232,6 +235,7 @@ Reference reference(const Case& c, const Operand4& q, const Operand4& k, const O
         for (int j = 0; j < c.Sk; ++j) {
           if (!allowed[j]) continue;
           const double w = std::exp(s[j] - mx) / l;
+          r.keyMass[(static_cast<size_t>(b) * c.Hkv + hk) * c.Sk + j] += w;
           const double* vj = &v.values[((static_cast<size_t>(b) * c.Hkv + hk) * c.Sk + j) * D];
           for (int d = 0; d < D; ++d) o[d] += w * vj[d];
         }
@@ -261,19 +265,21 @@ double relError(const std::vector<double>& a, const std::vector<double>& ref) {
 }
 
 template <typename T>
-void runRope(const Operand& src, int B, int H, int S, int D, int64_t posShift, const RopeParams& rope, void* dst) {
+void runRope(const Operand& src, int B, int H, int S, int D, int64_t posShift, const RopeParams& rope, void* dst,
+             const int32_t* positions, int64_t posStride) {
   const int64_t rows = static_cast<int64_t>(B) * H * S;
   if (rows == 0) return;
   // The launcher's grid is min(rows, 65535 * 16); a smaller grid exercises the grid-stride loop.
   const unsigned grid = static_cast<unsigned>(std::min<int64_t>(rows, 7));
   emu::launch(grid, 128, 0, [&] {
     gen::ropeKernel<T>(src, B, H, S, D, posShift, rope.dims, rope.interleaved,
-                       std::log2(static_cast<double>(rope.base)), rope.offset, static_cast<T*>(dst));
+                       std::log2(static_cast<double>(rope.base)), rope.offset, static_cast<T*>(dst), positions,
+                       posStride);
   });
 }
 
 template <typename T>
-void runGeneral(const KernelParams& kp, int sms, int* splitsOut, bool* vecOut) {
+void runGeneral(const KernelParams& kp, int sms, int* splitsOut, bool* vecOut, const int32_t* hostRowPtr) {
   int64_t count = 0;
   gen::Items items = gen::planItems(kp, sms, &count);
   *splitsOut = items.splits;
@@ -284,10 +290,26 @@ void runGeneral(const KernelParams& kp, int sms, int* splitsOut, bool* vecOut) {
     ws.assign(static_cast<size_t>(count) * items.splits * kTileQ * (kp.D + 2), NAN);
     items.ws = ws.data();
   }
+  std::vector<int64_t> off;
+  std::vector<float> massP, massM, finalML;
+  if (kp.keyMass != nullptr) {
+    off.resize(static_cast<size_t>(count * items.splits));
+    const int64_t slots = gen::massOffsets(kp, items, count, hostRowPtr, off.data());
+    massP.assign(static_cast<size_t>(slots) * kTileQ + 1, NAN);  // poisoned: unrecorded slots must not be read
+    massM.assign(static_cast<size_t>(slots) / gen::kHalf * kTileQ + 1, NAN);
+    finalML.assign(static_cast<size_t>(count) * 2 * kTileQ, NAN);
+    items.massP = massP.data();
+    items.massM = massM.data();
+    items.finalML = finalML.data();
+    items.massOff = off.data();
+  }
   emu::launch(static_cast<unsigned>(count * items.splits), gen::kThreads, gen::generalSmemBytes(kp.D),
               [&] { gen::generalKernel<T>(kp, items); });
   if (items.splits > 1) {
     emu::launch(static_cast<unsigned>(count), gen::kThreads, 0, [&] { gen::combineKernel<T>(kp, items); });
+  }
+  if (kp.keyMass != nullptr) {
+    emu::launch(static_cast<unsigned>(count * items.splits), gen::kThreads, 0, [&] { gen::massKernel(kp, items); });
   }
 }
 
@@ -331,6 +353,21 @@ bool runAttentionCase(const Case& c, unsigned seed) {
     p.alibiSlopes = slopesF.data();
     p.alibiLen = slopesF.size();
   }
+  p.queryStart = c.queryStart;
+  if (!c.queryPos.empty()) {
+    p.queryPositions = c.queryPos.data();
+    p.queryPositionsLen = c.queryPos.size();
+  }
+  if (!c.keyPos.empty()) {
+    p.keyPositions = c.keyPos.data();
+    p.keyPositionsLen = c.keyPos.size();
+  }
+  std::vector<float> keyMass;
+  if (c.keyMass) {
+    keyMass.assign(static_cast<size_t>(c.B) * c.Hkv * c.Sk, NAN);  // poisoned: the launcher zeroes it
+    p.keyMass = keyMass.data();
+    p.keyMassLen = keyMass.size();
+  }
   Status st = validateAttention(p);
   if (!st.ok) {
     std::printf("FAIL %s: validateAttention: %s\n", c.name.c_str(), st.message.c_str());
@@ -347,6 +384,8 @@ bool runAttentionCase(const Case& c, unsigned seed) {
     core::alibiLog2(p, c.Hq, alibi2.data());
     kp.alibi2 = alibi2.data();
   }
+  // the emulator's "device" memory is host memory: the resolved call's positions need no upload
+  if (c.keyMass) std::fill(keyMass.begin(), keyMass.end(), 0.f);  // launchGeneral's cudaMemsetAsync
   emu::gGlobals = {{q.bytes.data(), q.bytes.size()}, {k.bytes.data(), k.bytes.size()}, {v.bytes.data(), v.bytes.size()}};
   std::vector<unsigned char> qr, kr;
   if (c.rope.enabled) {
@@ -355,16 +394,16 @@ bool runAttentionCase(const Case& c, unsigned seed) {
     kr.assign(static_cast<size_t>(c.B) * c.Hkv * c.Sk * c.D * elt, 0xff);
     switch (c.dtype) {
       case DType::F32:
-        runRope<float>(kp.q, c.B, c.Hq, c.Sq, c.D, kp.shift, c.rope, qr.data());
-        runRope<float>(kp.k, c.B, c.Hkv, c.Sk, c.D, 0, c.rope, kr.data());
+        runRope<float>(kp.q, c.B, c.Hq, c.Sq, c.D, kp.shift, c.rope, qr.data(), kp.qpos, 0);
+        runRope<float>(kp.k, c.B, c.Hkv, c.Sk, c.D, 0, c.rope, kr.data(), kp.kpos, kp.kposStride);
         break;
       case DType::F16:
-        runRope<__half>(kp.q, c.B, c.Hq, c.Sq, c.D, kp.shift, c.rope, qr.data());
-        runRope<__half>(kp.k, c.B, c.Hkv, c.Sk, c.D, 0, c.rope, kr.data());
+        runRope<__half>(kp.q, c.B, c.Hq, c.Sq, c.D, kp.shift, c.rope, qr.data(), kp.qpos, 0);
+        runRope<__half>(kp.k, c.B, c.Hkv, c.Sk, c.D, 0, c.rope, kr.data(), kp.kpos, kp.kposStride);
         break;
       case DType::BF16:
-        runRope<__nv_bfloat16>(kp.q, c.B, c.Hq, c.Sq, c.D, kp.shift, c.rope, qr.data());
-        runRope<__nv_bfloat16>(kp.k, c.B, c.Hkv, c.Sk, c.D, 0, c.rope, kr.data());
+        runRope<__nv_bfloat16>(kp.q, c.B, c.Hq, c.Sq, c.D, kp.shift, c.rope, qr.data(), kp.qpos, 0);
+        runRope<__nv_bfloat16>(kp.k, c.B, c.Hkv, c.Sk, c.D, 0, c.rope, kr.data(), kp.kpos, kp.kposStride);
         break;
     }
     const int64_t D = c.D;
@@ -377,9 +416,11 @@ bool runAttentionCase(const Case& c, unsigned seed) {
   int splits = 1;
   bool vec = false;
   switch (c.dtype) {
-    case DType::F32: runGeneral<float>(kp, c.sms, &splits, &vec); break;
-    case DType::F16: fa2 ? runFa2<__half>(kp) : runGeneral<__half>(kp, c.sms, &splits, &vec); break;
-    case DType::BF16: fa2 ? runFa2<__nv_bfloat16>(kp) : runGeneral<__nv_bfloat16>(kp, c.sms, &splits, &vec); break;
+    case DType::F32: runGeneral<float>(kp, c.sms, &splits, &vec, mask.rowPtr.data()); break;
+    case DType::F16: fa2 ? runFa2<__half>(kp) : runGeneral<__half>(kp, c.sms, &splits, &vec, mask.rowPtr.data()); break;
+    case DType::BF16:
+      fa2 ? runFa2<__nv_bfloat16>(kp) : runGeneral<__nv_bfloat16>(kp, c.sms, &splits, &vec, mask.rowPtr.data());
+      break;
   }
 
   // Compare.
@@ -395,9 +436,13 @@ bool runAttentionCase(const Case& c, unsigned seed) {
   const double bar = c.dtype == DType::F32 ? 1e-5 : c.dtype == DType::F16 ? 2e-3 : 1e-2;
   const double lseBar = c.dtype == DType::F32 ? 1e-5 : !c.rope.enabled ? 1e-4 : c.dtype == DType::F16 ? 2e-3 : 1e-2;
   const double e = relError(got, ref.out), el = relError(gotLse, ref.lse);
-  const bool ok = e <= bar && el <= lseBar;  // NaN (pattern mismatch) fails both
-  std::printf("%s %-58s %-7s %-6s splits %2d  out %.2e (bar %.0e)  lse %.2e\n", ok ? "ok  " : "FAIL",
-              c.name.c_str(), fa2 ? "fa2" : "general", fa2 ? "" : vec ? "vecKV" : "scalar", splits, e, bar, el);
+  double em = 0;
+  if (c.keyMass) em = relError(std::vector<double>(keyMass.begin(), keyMass.end()), ref.keyMass);
+  const bool ok = e <= bar && el <= lseBar && em <= 1e-5;  // NaN (pattern mismatch) fails
+  char mass[32] = "";
+  if (c.keyMass) std::snprintf(mass, sizeof mass, "  keyMass %.2e", em);
+  std::printf("%s %-58s %-7s %-6s splits %2d  out %.2e (bar %.0e)  lse %.2e%s\n", ok ? "ok  " : "FAIL",
+              c.name.c_str(), fa2 ? "fa2" : "general", fa2 ? "" : vec ? "vecKV" : "scalar", splits, e, bar, el, mass);
   return ok;
 }
 

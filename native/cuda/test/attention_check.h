@@ -39,6 +39,27 @@ struct Case {
   };
   std::vector<Poke> pokes;
   bool colOnes = false;  // k[..][..][..][0] = 1 for every key (with q[..][0] = -inf: all scores -inf)
+  // Explicit positions (see AttentionParams): query i at queryPos[i] (empty: queryStart + i, or
+  // bottom-right), key j of kv head hk at keyPos[hk * Sk + j] (or keyPos[j] when it holds Sk
+  // entries; negative: an empty slot); the mask and the reference use them.
+  std::vector<int32_t> queryPos, keyPos;
+  int64_t queryStart = attnflow::kBottomRight;
+  bool maskPerKvHead = false;  // mask rows per kv head (BlockMask.heads = Hkv)
+  bool keyMass = false;
+  int64_t qpos(int i) const {
+    if (!queryPos.empty()) return queryPos[i];
+    return (queryStart == attnflow::kBottomRight ? static_cast<int64_t>(Sk) - Sq : queryStart) + i;
+  }
+  int64_t kpos(int hk, int j) const {
+    if (keyPos.empty()) return j;
+    return keyPos.size() == static_cast<size_t>(Sk) ? keyPos[j] : keyPos[static_cast<size_t>(hk) * Sk + j];
+  }
+  // whether query i of head h may read key j (the pattern on the true positions)
+  bool allowed(int h, int i, int j) const {
+    const int hk = h / (Hq / Hkv);
+    const int64_t kp = kpos(hk, j);
+    return kp >= 0 && allow(perHead ? h : 0, qpos(i), kp);
+  }
 };
 
 inline bool causal(int, int64_t p, int64_t j) { return j <= p; }

@@ -6,8 +6,10 @@
 // are checked against float64 references with the SPEC's bars.
 //
 // What it checks: the kernels' index arithmetic, masking (full / partial / out-of-sequence
-// tiles, per-head masks), online softmax, GQA, split-KV and its combine, the RoPE pre-pass,
-// softcap, ALiBi, LSE, empty rows, non-finite inputs (against the IEEE semantics of
+// tiles, per-head and per-kv-head masks), online softmax, GQA, split-KV and its combine, the RoPE
+// pre-pass, softcap, ALiBi, LSE, empty rows, explicit query and key positions (RoPE and ALiBi on
+// true positions, empty key slots, top-left alignment), key masses (records, combine,
+// massKernel), non-finite inputs (against the IEEE semantics of
 // native/cpu/kernel_body.h: the pattern of non-finite outputs and lse must equal the
 // reference's), K/V staging by 16-byte pieces and element by element; the linear-attention scan
 // (chunks, value slices, every feature map and decay, the state) and its gate check; shared-memory

@@ -76,6 +76,20 @@ inline float __shfl_sync(unsigned, float v, int srcLane) {
 
 inline unsigned __ballot_sync(unsigned, int pred) { return emu::ballot(pred != 0); }
 
+// A float atomic add (threads of the emulated block run concurrently).
+inline float atomicAdd(float* p, float v) {
+  uint32_t* u = reinterpret_cast<uint32_t*>(p);
+  uint32_t old = __atomic_load_n(u, __ATOMIC_RELAXED);
+  for (;;) {
+    float f;
+    std::memcpy(&f, &old, 4);
+    const float sum = f + v;
+    uint32_t nw;
+    std::memcpy(&nw, &sum, 4);
+    if (__atomic_compare_exchange_n(u, &old, nw, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) return f;
+  }
+}
+
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
 
