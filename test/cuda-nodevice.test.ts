@@ -4,7 +4,7 @@
  * where a device is present (test/gpu/ covers that machine).
  */
 import { describe, expect, it } from 'vitest';
-import { attention, attentionSync, compileMask, linearAttention, linearAttentionSync, Tensor } from '../lib/index.js';
+import { attention, attentionSync, compileMask, KVCache, linearAttention, linearAttentionSync, Tensor } from '../lib/index.js';
 import type { DeviceStorage } from '../lib/storage.js';
 import { emptyDeviceTensor, runCuda, runCudaSync, runOnDevice, runOnDeviceSync, toDeviceAsync } from '../lib/backends/cuda.js';
 import { CudaStorage } from '../lib/native/cuda-storage.js';
@@ -128,6 +128,21 @@ describe.skipIf(cuda.isAvailable())('CUDA without a device', () => {
     expect(e.message).toMatch(REASON);
     const r = await rejected(runCuda(plan));
     expect(r.message).toMatch(/^options\.backend 'cuda' is unavailable: cuda:0: /);
+  });
+
+  it('a KVCache on a cuda device names the device and the reason', () => {
+    const options = { batch: 1, kvHeads: 2, headDim: 16, budget: 8, policy: 'window' } as const;
+    for (const [dev, name] of [['cuda', 'cuda:0'], ['cuda:3', 'cuda:3']] as const) {
+      const e = thrown(() => new KVCache({ ...options, device: dev }));
+      expect(e.message).toMatch(new RegExp(`^new KVCache: ${name}: `));
+      expect(e.message).toMatch(REASON);
+    }
+    expect(new KVCache({ ...options, device: 'cpu' }).device).toBe('cpu');
+  });
+
+  it('select with backend cuda names the device and the reason', () => {
+    const e = thrown(() => attentionSync(q, k, v, { backend: 'cuda', select: { blocks: 1, blockSize: 4 } }));
+    expect(e.message).toMatch(/^options\.backend 'cuda' is unavailable: cuda:0: /);
   });
 
   it('device state functions throw naming the device', () => {

@@ -215,7 +215,8 @@ describe('KVCache: bad input', () => {
     expect(() => new KVCache({ ...base, policy: 'lru' as never })).toThrow(/options\.policy must be one of/);
     expect(() => new KVCache({ ...base, policy: 'streaming', sinks: 16 })).toThrow(/options\.sinks \(16\) must be smaller than the budget/);
     expect(() => new KVCache({ ...base, policy: 'h2o', sinks: 4, recent: 13 })).toThrow(/sinks \+ recent/);
-    expect(() => new KVCache({ ...base, device: 'cuda' })).toThrow(/options\.device/);
+    expect(() => new KVCache({ ...base, device: 'gpu' })).toThrow(/options\.device must be 'cpu', 'cuda' or 'cuda:N' \(got "gpu"\)/);
+    expect(() => new KVCache({ ...base, device: 1 as never })).toThrow(TypeError);
     expect(() => new KVCache({ ...base, headDim: 1.5 })).toThrow(TypeError);
     expect(() => new KVCache({ ...base, extra: 1 } as never)).toThrow(/options\.extra is not a KVCache option/);
   });

@@ -68,7 +68,9 @@ export interface AttentionOptions {
    * Query-aware block selection (Quest): for each query block (blockSize rows) and kv head keep the
    * `blocks` key blocks of blockSize keys with the highest upper bound on q·k (from per-block,
    * per-channel key min/max), among the blocks the pattern reaches, plus the diagonal block; the
-   * attention over them is exact.
+   * attention over them is exact. The selection is computed on the host on every backend (for
+   * device tensors, q and k are copied back once per call; a device KVCache keeps its bounds on the
+   * host instead) and run as a BlockMask by the backend's own kernels.
    */
   select?: SelectOptions;
 }

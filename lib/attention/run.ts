@@ -59,15 +59,18 @@ function result(plan: AttentionPlan, r: AttentionOutputs): AttentionReturn {
   return plan.returnLse ? { out: r.out, lse: r.lse! } : r.out;
 }
 
-/** The addon's selection scorer when a plan runs on the native CPU backend, else null (TypeScript). */
+/**
+ * The addon's selection scorer when a plan runs on a native backend (CPU or CUDA: the selection is
+ * computed on the host either way, so both choose the same blocks), else null (TypeScript).
+ */
 export function selectionScorer(plan: AttentionPlan): AddonBindings | null {
-  return chooseBackend(plan) === 'cpu' ? loadNative() : null;
+  return chooseBackend(plan) === 'reference' ? null : loadNative();
 }
 
 /** The selection of a plan with `select` (given by a KV cache, else computed from q and k). */
 function selectionOf(plan: AttentionPlan, backend: string, selection: Selection | null | undefined): Selection | null {
   if (selection !== undefined) return selection;
-  return planSelection(plan, undefined, backend === 'cpu' ? loadNative() : null);
+  return planSelection(plan, undefined, backend === 'reference' ? null : loadNative());
 }
 
 /**
@@ -78,14 +81,14 @@ export async function runPlan(plan: AttentionPlan, selection?: Selection | null,
   const backend = chooseBackend(plan);
   const sel = selectionOf(plan, backend, selection);
   throwIfAborted(signal);
-  return backend === 'cuda' ? runCuda(plan, signal) : backend === 'cpu' ? runCpu(plan, sel, signal) : runReference(plan, sel);
+  return backend === 'cuda' ? runCuda(plan, sel, signal) : backend === 'cpu' ? runCpu(plan, sel, signal) : runReference(plan, sel);
 }
 
 /** runPlan on the calling thread. */
 export function runPlanSync(plan: AttentionPlan, selection?: Selection | null): AttentionOutputs {
   const backend = chooseBackend(plan);
   const sel = selectionOf(plan, backend, selection);
-  return backend === 'cuda' ? runCudaSync(plan) : backend === 'cpu' ? runCpuSync(plan, sel) : runReference(plan, sel);
+  return backend === 'cuda' ? runCudaSync(plan, sel) : backend === 'cpu' ? runCpuSync(plan, sel) : runReference(plan, sel);
 }
 
 /**

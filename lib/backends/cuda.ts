@@ -12,7 +12,8 @@ import { nativeCall } from '../abort.js';
 import type { DType } from '../dtypes.js';
 import type { LinearPlan } from '../linear/plan.js';
 import type { BlockMask } from '../mask/blockmask.js';
-import { LINEAR_CUDA_ENTRY_POINTS, hasEntryPoints, type AddonBindings, type CudaAttentionArgs, type CudaBindings } from '../native/bindings.js';
+import type { Selection } from '../select/selection.js';
+import { LINEAR_CUDA_ENTRY_POINTS, hasEntryPoints, type AddonBindings, type CudaAttentionArgs, type CudaBindings, type CudaBufferHandle, type CudaView } from '../native/bindings.js';
 import { deviceMask, requireCuda } from '../native/cuda.js';
 import { nativeLinear } from '../native/load.js';
 import { CudaStorage, allocStorage, copyToCudaAsync, cudaStorageOf } from '../native/cuda-storage.js';
@@ -61,10 +62,13 @@ function storageOf(t: Tensor): CudaStorage {
   return s;
 }
 
-function compile(plan: AttentionPlan, cuda: CudaBindings): BlockMask {
-  // the selection is computed on the host from q and k, per batch element: not on this backend yet
-  if (plan.select) throw new Error("the cuda backend does not support select yet; use backend 'cpu' or 'reference'");
-  return planMask(plan, cudaTile(cuda), null);
+/**
+ * The mask of batch element `b` (every batch element shares it without a selection). A selection
+ * (option `select`, computed on the host: lib/select/) becomes a run-time BlockMask per batch
+ * element, uploaded for the call and freed with it by the garbage collector.
+ */
+function compile(plan: AttentionPlan, cuda: CudaBindings, selection: Selection | null, b: number): BlockMask {
+  return planMask(plan, cudaTile(cuda), selection, b);
 }
 
 /** The device a plan runs on: its inputs' device, or cuda:0 for host inputs. */
@@ -76,20 +80,27 @@ function planDevice(plan: AttentionPlan): string {
 /** One prepared call on device-resident q, k, v, and the outputs it allocated. */
 interface DeviceCall extends AttentionOutputs {
   keyMass?: Tensor;
-  args: CudaAttentionArgs;
+  /** one native call, or one per batch element when a selection gives each its own mask */
+  args: CudaAttentionArgs[];
   /** frees the outputs this call allocated (after a failed launch) */
   release(): void;
 }
 
+/** A device view of operand `o` in `buffer`; with `b`, of batch element b only. */
+function viewOf(o: AttentionPlan['q'], buffer: CudaBufferHandle, dtype: DType, b: number | null): CudaView {
+  const view = deviceView(o, buffer, dtype);
+  if (b === null) return view;
+  return { ...view, shape: [1, o.heads, o.seq, o.headDim], offset: b * o.strides[0] };
+}
+
 /**
- * The native call for device-resident q, k, v: allocates out (unless given) and, only when the
+ * The native calls for device-resident q, k, v: allocates out (unless given) and, only when the
  * plan asks for them, the lse (also with key masses) and the key masses on the device (the kernels
- * skip writing a null lse).
+ * skip writing a null lse). With a selection, one call per batch element (their masks differ).
  */
-function deviceCall(plan: AttentionPlan, cuda: CudaBindings, [q, k, v]: readonly Tensor[], outGiven: Tensor | null): DeviceCall {
+function deviceCall(plan: AttentionPlan, cuda: CudaBindings, [q, k, v]: readonly Tensor[], outGiven: Tensor | null, selection: Selection | null): DeviceCall {
   const device = q.device;
   const index = deviceIndex(device);
-  const maskHandle = deviceMask(cuda, compile(plan, cuda), index);
   const out = outGiven ?? emptyOn(cuda, device, q.shape, plan.dtype, plan.q.layout);
   let keyMass: Tensor | undefined;
   const release = (lse: Tensor | null) => {
@@ -106,20 +117,29 @@ function deviceCall(plan: AttentionPlan, cuda: CudaBindings, [q, k, v]: readonly
     throw e;
   }
   const { queryPositions, queryStart, keyPositions } = plan.positions;
-  const args: CudaAttentionArgs = {
-    device: index,
-    q: deviceView(plan.q, storageOf(q).handle, plan.dtype),
-    k: deviceView(plan.k, storageOf(k).handle, plan.dtype),
-    v: deviceView(plan.v, storageOf(v).handle, plan.dtype),
-    out: deviceView(plan.q, storageOf(out).handle, plan.dtype),
-    lse: lse === null ? null : { buffer: storageOf(lse).handle, offset: 0 },
-    mask: maskHandle,
-    ...scoreArgs(plan),
-    queryPositions,
-    queryStart,
-    keyPositions,
-    keyMass: keyMass === undefined ? null : { buffer: storageOf(keyMass).handle, offset: 0 },
-  };
+  const args: CudaAttentionArgs[] = [];
+  try {
+    for (let b = 0; b < (selection === null ? 1 : plan.q.batch); b++) {
+      const one = selection === null ? null : b;
+      args.push({
+        device: index,
+        q: viewOf(plan.q, storageOf(q).handle, plan.dtype, one),
+        k: viewOf(plan.k, storageOf(k).handle, plan.dtype, one),
+        v: viewOf(plan.v, storageOf(v).handle, plan.dtype, one),
+        out: viewOf(plan.q, storageOf(out).handle, plan.dtype, one),
+        lse: lse === null ? null : { buffer: storageOf(lse).handle, offset: b * plan.q.heads * plan.q.seq },
+        mask: deviceMask(cuda, compile(plan, cuda, selection, b), index),
+        ...scoreArgs(plan),
+        queryPositions,
+        queryStart,
+        keyPositions,
+        keyMass: keyMass === undefined ? null : { buffer: storageOf(keyMass).handle, offset: b * plan.k.heads * plan.k.seq },
+      });
+    }
+  } catch (e) {
+    release(lse);
+    throw e;
+  }
   return { args, out, lse, keyMass, release: () => release(lse) };
 }
 
@@ -148,10 +168,10 @@ function outputsOf(call: DeviceCall): AttentionOutputs {
  * parameter so that tests can count what a call allocates without a device.
  * @internal
  */
-export function runOnDeviceSync(plan: AttentionPlan, cuda: CudaBindings): AttentionOutputs {
-  const call = deviceCall(plan, cuda, [plan.q.tensor, plan.k.tensor, plan.v.tensor], plan.out);
+export function runOnDeviceSync(plan: AttentionPlan, cuda: CudaBindings, selection: Selection | null = null): AttentionOutputs {
+  const call = deviceCall(plan, cuda, [plan.q.tensor, plan.k.tensor, plan.v.tensor], plan.out, selection);
   try {
-    cuda.cudaAttentionSync(call.args);
+    for (const args of call.args) cuda.cudaAttentionSync(args);
   } catch (e) {
     call.release();
     throw e;
@@ -160,10 +180,10 @@ export function runOnDeviceSync(plan: AttentionPlan, cuda: CudaBindings): Attent
 }
 
 /** runOnDeviceSync() off the event loop. @internal */
-export async function runOnDevice(plan: AttentionPlan, cuda: CudaBindings, signal?: AbortSignal): Promise<AttentionOutputs> {
-  const call = deviceCall(plan, cuda, [plan.q.tensor, plan.k.tensor, plan.v.tensor], plan.out);
+export async function runOnDevice(plan: AttentionPlan, cuda: CudaBindings, selection: Selection | null = null, signal?: AbortSignal): Promise<AttentionOutputs> {
+  const call = deviceCall(plan, cuda, [plan.q.tensor, plan.k.tensor, plan.v.tensor], plan.out, selection);
   try {
-    await nativeCall(signal, (token) => cuda.cudaAttention(call.args, token));
+    for (const args of call.args) await nativeCall(signal, (token) => cuda.cudaAttention(args, token));
   } catch (e) {
     call.release();
     throw e;
@@ -172,17 +192,17 @@ export async function runOnDevice(plan: AttentionPlan, cuda: CudaBindings, signa
 }
 
 /** Runs a plan on a cuda device: device inputs give device outputs; host inputs round-trip through cuda:0. */
-export function runCudaSync(plan: AttentionPlan): AttentionOutputs {
+export function runCudaSync(plan: AttentionPlan, selection: Selection | null = null): AttentionOutputs {
   const device = planDevice(plan);
   const cuda = requireCuda(device, UNAVAILABLE);
-  if (plan.q.tensor.device !== 'cpu') return runOnDeviceSync(plan, cuda);
+  if (plan.q.tensor.device !== 'cpu') return runOnDeviceSync(plan, cuda, selection);
   // Host inputs: copy in, run, copy out (slow: two PCIe transfers per call).
   const temps: Tensor[] = [];
   try {
     for (const o of [plan.q, plan.k, plan.v]) temps.push(o.tensor.to(device));
-    const call = deviceCall(plan, cuda, temps, null);
+    const call = deviceCall(plan, cuda, temps, null, selection);
     temps.push(...deviceTensors(call));
-    cuda.cudaAttentionSync(call.args);
+    for (const args of call.args) cuda.cudaAttentionSync(args);
     const host = hostOutputs(plan);
     storageOf(call.out).copyToHost(host.out.data);
     if (call.lse !== null) storageOf(call.lse).copyToHost(host.lse!.data);
@@ -197,16 +217,16 @@ export function runCudaSync(plan: AttentionPlan): AttentionOutputs {
  * runCudaSync() off the event loop: the kernels run on the device's stream, a thread of the addon
  * waits. `signal` aborts it between launches and copies (lib/abort.ts).
  */
-export async function runCuda(plan: AttentionPlan, signal?: AbortSignal): Promise<AttentionOutputs> {
+export async function runCuda(plan: AttentionPlan, selection: Selection | null = null, signal?: AbortSignal): Promise<AttentionOutputs> {
   const device = planDevice(plan);
   const cuda = requireCuda(device, UNAVAILABLE);
-  if (plan.q.tensor.device !== 'cpu') return runOnDevice(plan, cuda, signal);
+  if (plan.q.tensor.device !== 'cpu') return runOnDevice(plan, cuda, selection, signal);
   const temps: Tensor[] = [];
   try {
     for (const o of [plan.q, plan.k, plan.v]) temps.push(await toDeviceAsync(o.tensor, device, signal));
-    const call = deviceCall(plan, cuda, temps, null);
+    const call = deviceCall(plan, cuda, temps, null, selection);
     temps.push(...deviceTensors(call));
-    await nativeCall(signal, (token) => cuda.cudaAttention(call.args, token));
+    for (const args of call.args) await nativeCall(signal, (token) => cuda.cudaAttention(args, token));
     const host = hostOutputs(plan);
     await storageOf(call.out).copyToHostAsync(host.out.data, signal);
     if (call.lse !== null) await storageOf(call.lse).copyToHostAsync(host.lse!.data, signal);

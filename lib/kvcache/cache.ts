@@ -8,6 +8,10 @@
  * `keyPositions` (−1 for a free slot), so nothing is gathered or copied per step. RoPE, when given,
  * is applied once: to each key as it is stored (at its true position) and to the queries of the
  * call; the kernels then run without it.
+ *
+ * The slots live in host memory (`device: 'cpu'`, the CPU backend) or on a CUDA device (the CUDA
+ * backend; device-rows.ts): the same bookkeeping, policies and bounds drive both, only the rows'
+ * storage differs (rows.ts).
  */
 import { takeSignal, type AsyncOptions } from '../abort.js';
 import { runPlan, runPlanSync, selectionScorer } from '../attention/run.js';
@@ -19,6 +23,7 @@ import { patterns, toPattern } from '../patterns/index.js';
 import type { Pattern } from '../patterns/pattern.js';
 import type { ResolvedRope } from '../reference/problem.js';
 import { applyRope, ropeInvFreq } from '../reference/rope.js';
+import { requireCuda } from '../native/cuda.js';
 import { planSelection } from '../select/index.js';
 import type { Selection } from '../select/selection.js';
 import { Tensor } from '../tensor.js';
@@ -27,6 +32,9 @@ import { CacheBounds } from './bounds.js';
 import { resolveCacheOptions, type CacheConfig, type KVCacheOptions } from './options.js';
 import { Evictor } from './policies.js';
 import { SlotStore } from './store.js';
+import type { HostRows } from './rows.js';
+import { DeviceRows } from './device-rows.js';
+import { collect, collectSync, type Collect } from './device-calls.js';
 
 /** Options of cache.attention: attention()'s, without the ones the cache decides. */
 export type CacheAttentionOptions = Omit<AttentionOptions, 'keyPositions' | 'queryPositions' | 'alignment' | 'returnKeyMass'>;
@@ -39,6 +47,8 @@ interface Prepared {
   /** slots taken by this call, per kv head */
   taken: number[][];
   n: number;
+  /** device cache: what comes back to the host, and the device copies of q made for the call */
+  device: (Collect & { temps: Tensor[] }) | null;
 }
 
 export class KVCache {
@@ -46,9 +56,14 @@ export class KVCache {
   readonly kvHeads: number;
   readonly headDim: number;
   readonly dtype: CacheConfig['dtype'];
-  readonly device = 'cpu';
+  /** 'cpu', or the 'cuda:N' device whose memory holds the keys and values */
+  readonly device: string;
   private readonly config: CacheConfig;
   private readonly store: SlotStore;
+  /** the device storage of a CUDA cache (null: host) */
+  private readonly deviceRows: DeviceRows | null = null;
+  /** device cache, h2o / adaptive: the host array the key masses of each call come back into */
+  private mass: Float32Array | null = null;
   private readonly evictor: Evictor;
   private readonly budgets: Int32Array;
   private bounds: CacheBounds | null = null;
@@ -66,11 +81,15 @@ export class KVCache {
     this.kvHeads = c.kvHeads;
     this.headDim = c.headDim;
     this.dtype = c.dtype;
+    this.device = c.device;
     this.budgets = Int32Array.from(c.budgets);
     const largest = c.policy === 'adaptive' ? c.maxPerHead : Math.max(...c.budgets);
     const compact = c.policy === 'h2o' || c.policy === 'adaptive';
     this.uniformSlots = !compact && c.budgets.every((b) => b === c.budgets[0]);
-    this.store = new SlotStore(c.batch, c.kvHeads, c.headDim, c.dtype, largest + c.maxChunk, compact);
+    const cuda = c.device === 'cpu' ? null : requireCuda(c.device, 'new KVCache');
+    const rows = cuda === null ? undefined : (cap: number) => new DeviceRows(cuda, c.device, c, cap);
+    this.store = new SlotStore(c.batch, c.kvHeads, c.headDim, c.dtype, largest + c.maxChunk, compact, rows);
+    if (this.store.rows instanceof DeviceRows) this.deviceRows = this.store.rows;
     this.evictor = new Evictor(c, this.store);
     this.store.onMove = (h, from, to) => {
       this.evictor.onMove(h, from, to);
@@ -117,9 +136,26 @@ export class KVCache {
     return out.sort();
   }
 
-  /** Bytes of host memory the cache holds (keys, values, slot tables, scores, bounds). */
+  /**
+   * Bytes of host memory the cache holds (keys and values of a host cache, slot tables, scores,
+   * bounds; for a device cache the host mirror of the keys that `select` keeps, and staging).
+   */
   get bytes(): number {
-    return this.store.bytes + (this.evictor.scores?.byteLength ?? 0) + (this.bounds?.bytes ?? 0);
+    return this.store.bytes + (this.evictor.scores?.byteLength ?? 0) + (this.bounds?.bytes ?? 0) + (this.mass?.byteLength ?? 0);
+  }
+
+  /** Bytes of device memory the cache holds (its keys and values; 0 for a host cache). */
+  get deviceBytes(): number {
+    return this.store.rows.deviceBytes;
+  }
+
+  /**
+   * Frees a device cache's memory now (else the garbage collector frees it with the cache); the
+   * cache cannot be used afterwards. Nothing to do for a host cache.
+   */
+  dispose(): void {
+    if (this.busy) throw new Error('cache.dispose: a call on this cache has not finished; await it first');
+    this.deviceRows?.dispose();
   }
 
   private head(head: unknown): number {
@@ -142,11 +178,13 @@ export class KVCache {
     let r: BackendResult;
     try {
       r = await runPlan(prep.plan, prep.selection, signal);
+      if (prep.device) r = await collect(r, prep.device, signal);
     } catch (e) {
       this.rollback(prep);
       throw e;
     } finally {
       this.busy = false;
+      for (const t of prep.device?.temps ?? []) t.dispose();
     }
     return this.finish(prep, r);
   }
@@ -160,9 +198,12 @@ export class KVCache {
     let r: BackendResult;
     try {
       r = runPlanSync(prep.plan, prep.selection);
+      if (prep.device) r = collectSync(r, prep.device);
     } catch (e) {
       this.rollback(prep);
       throw e;
+    } finally {
+      for (const t of prep.device?.temps ?? []) t.dispose();
     }
     return this.finish(prep, r);
   }
@@ -173,7 +214,13 @@ export class KVCache {
     checkGroupsAndDevice(Q, K, V);
     const c = this.config;
     if (dtype !== c.dtype) throw new TypeError(`q, k and v have dtype ${dtype} but the cache holds ${c.dtype}`);
-    if (Q.tensor.device !== 'cpu') throw new RangeError(`q, k and v must be host tensors for a host cache (got ${Q.tensor.device})`);
+    const hostInputs = Q.tensor.device === 'cpu';
+    if (this.deviceRows === null && !hostInputs) throw new RangeError(`q, k and v must be host tensors for a host cache (got ${Q.tensor.device})`);
+    if (this.deviceRows !== null) {
+      if (!hostInputs && Q.tensor.device !== this.device) throw new RangeError(`q, k and v are on ${Q.tensor.device} but the cache is on ${this.device}`);
+      if (hostInputs && o.out !== undefined) throw new RangeError(`options.out: with host q, k and v a cache on ${this.device} returns a new host tensor; pass device tensors to write into options.out`);
+      if (!hostInputs && Q.layout !== Q.tensor.layout) throw new RangeError(`options.layout: a cache on ${this.device} reads device q in its own layout (${Q.tensor.layout})`);
+    }
     for (const [name, t] of [['q', Q], ['k', K], ['v', V]] as const) {
       if (t.batch !== c.batch) throw new RangeError(`${name} has batch ${t.batch} but the cache was made for ${c.batch}`);
       if (t.headDim !== c.headDim) throw new RangeError(`${name} has headDim ${t.headDim} but the cache was made for ${c.headDim}`);
@@ -215,14 +262,32 @@ export class KVCache {
       }
     }
     const firstQuery = start + n - Q.seq;
+    const temps: Tensor[] = [];
     try {
-      this.writeRows(K, this.store.k, taken, start, rope);
-      this.writeRows(V, this.store.v, taken, start, null);
+      const selecting = o.select !== undefined && o.select !== null;
+      if (selecting) this.deviceRows?.keepMirror();
+      this.store.rows.write({ k: K, v: V, taken, start, rope }, this.store.capacity);
       if (this.bounds) for (let h = 0; h < c.kvHeads; h++) for (const s of taken[h]) this.bounds.onStore(h, s);
-      const qIn = rope ? rotated(Q, firstQuery, rope) : Q.layout === Q.tensor.layout ? Q.tensor : Tensor.from(Q.tensor.data, Q.tensor.shape, { dtype, layout: Q.layout });
       const cap = this.store.capacity;
-      const kStore = Tensor.from(this.store.k, [c.batch, c.kvHeads, cap, c.headDim], { dtype });
-      const vStore = Tensor.from(this.store.v, [c.batch, c.kvHeads, cap, c.headDim], { dtype });
+      const shape = [c.batch, c.kvHeads, cap, c.headDim];
+      let qIn: Tensor;
+      let kStore: Tensor;
+      let vStore: Tensor;
+      if (this.deviceRows === null) {
+        qIn = rope ? rotated(Q, firstQuery, rope) : Q.layout === Q.tensor.layout ? Q.tensor : Tensor.from(Q.tensor.data, Q.tensor.shape, { dtype, layout: Q.layout });
+        kStore = Tensor.from((this.store.rows as HostRows).k, shape, { dtype });
+        vStore = Tensor.from((this.store.rows as HostRows).v, shape, { dtype });
+      } else {
+        // RoPE on the host at the queries' true positions (a decode step's q is one row per head)
+        const hostQ = hostInputs ? Q : { ...Q, tensor: Q.tensor.to('cpu') };
+        if (rope) qIn = rotated(hostQ, firstQuery, rope).to(this.device);
+        else if (hostInputs) qIn = (Q.layout === Q.tensor.layout ? Q.tensor : Tensor.from(Q.tensor.data, Q.tensor.shape, { dtype, layout: Q.layout })).to(this.device);
+        else qIn = Q.tensor;
+        if (qIn !== Q.tensor) temps.push(qIn);
+        // views of the cache's own buffers (never disposed: the cache owns them)
+        kStore = Tensor.fromDeviceStorage(this.deviceRows.k, shape, { dtype });
+        vStore = Tensor.fromDeviceStorage(this.deviceRows.v, shape, { dtype });
+      }
       let pattern: Pattern | string = o.pattern ?? 'causal';
       if (o.causal === true) pattern = patterns.intersect(patterns.causal(), toPattern(pattern));
       const checked = planAttention(qIn, kStore, vStore, {
@@ -247,9 +312,16 @@ export class KVCache {
         selection = planSelection(plan, this.bounds.current(), selectionScorer(plan));
       }
       if (this.rope === undefined && n > 0) this.rope = rope;
-      return { plan, selection, taken, n };
+      let device: Prepared['device'] = null;
+      if (this.deviceRows !== null) {
+        const massLength = c.batch * c.kvHeads * cap;
+        if (this.evictor.needsKeyMass && this.mass?.length !== massLength) this.mass = new Float32Array(massLength);
+        device = { mass: this.evictor.needsKeyMass ? this.mass : null, hostInputs, returnLse: plan.returnLse, temps };
+      }
+      return { plan, selection, taken, n, device };
     } catch (e) {
-      this.rollback({ taken, n } as Prepared);
+      for (const t of temps) t.dispose();
+      this.rollback({ taken, n });
       throw e;
     }
   }
@@ -273,45 +345,6 @@ export class KVCache {
       this.bounds?.onRelease(h, s);
     });
     return prep.plan.returnLse ? { out: r.out, lse: r.lse! } : r.out;
-  }
-
-  /** Copies rows of operand `src` into the slots `taken` (RoPE at their positions when given). */
-  private writeRows(src: Operand, dst: Float32Array | Uint16Array, taken: number[][], start: number, rope: ResolvedRope | null): void {
-    const { batch: B, kvHeads: H, headDim: D } = this.config;
-    const data = src.tensor.data;
-    const [s0, s1, s2] = src.strides;
-    if (rope === null) {
-      // copy runs of rows that are consecutive in both the source and the slots at once
-      for (let b = 0; b < B; b++)
-        for (let h = 0; h < H; h++) {
-          const slots = taken[h];
-          for (let t = 0; t < slots.length; ) {
-            let n = 1;
-            while (t + n < slots.length && slots[t + n] === slots[t] + n && s2 === D) n++;
-            const off = b * s0 + h * s1 + t * s2;
-            dst.set(data.subarray(off, off + (n - 1) * s2 + D), this.store.offset(b, h, slots[t]));
-            t += n;
-          }
-        }
-      return;
-    }
-    const read = elementReader(data, src.tensor.dtype);
-    const inv = ropeInvFreq(rope, D);
-    const row = new Float64Array(D);
-    const f32 = new Float32Array(D);
-    for (let b = 0; b < B; b++)
-      for (let h = 0; h < H; h++)
-        for (let t = 0; t < taken[h].length; t++) {
-          const off = b * s0 + h * s1 + t * s2;
-          for (let d = 0; d < D; d++) row[d] = read(off + d);
-          applyRope(row, start + t, rope, inv);
-          const at = this.store.offset(b, h, taken[h][t]);
-          if (dst instanceof Float32Array) for (let d = 0; d < D; d++) dst[at + d] = row[d];
-          else {
-            for (let d = 0; d < D; d++) f32[d] = row[d];
-            encode16(f32, src.tensor.dtype as 'float16' | 'bfloat16', dst.subarray(at, at + D));
-          }
-        }
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import { describeValue } from '../describe.js';
 import { DTYPES, type DType } from '../dtypes.js';
+import { parseDevice } from '../storage.js';
 
 export type PolicyName = 'window' | 'streaming' | 'h2o' | 'adaptive';
 
@@ -20,7 +21,11 @@ export interface KVCacheOptions {
   headDim: number;
   /** default 'float32' */
   dtype?: DType;
-  /** 'cpu' (host memory; the only one so far) */
+  /**
+   * Where the keys and values live: 'cpu' (host memory, the CPU backend; default) or 'cuda' /
+   * 'cuda:N' (device memory, the CUDA backend: q, k and v given on that device stay there; host
+   * ones are copied there once per call and the results come back as host tensors).
+   */
   device?: string;
   /**
    * Keys kept per kv head: a number, or one number per kv head. With the 'adaptive' policy, the
@@ -52,6 +57,8 @@ export interface CacheConfig {
   readonly kvHeads: number;
   readonly headDim: number;
   readonly dtype: DType;
+  /** 'cpu' or 'cuda:N' */
+  readonly device: string;
   readonly policy: PolicyName;
   /** per kv head (for 'adaptive': the starting split of the total) */
   readonly budgets: Int32Array;
@@ -90,9 +97,12 @@ export function resolveCacheOptions(options: unknown): CacheConfig {
   const headDim = integer('options.headDim', o.headDim, 1, 65536);
   const dtype = o.dtype ?? 'float32';
   if (!DTYPES.includes(dtype)) throw new RangeError(`options.dtype must be one of ${DTYPES.join(', ')} (got ${describeValue(dtype)})`);
-  const device = o.device ?? 'cpu';
-  if (device !== 'cpu') {
-    throw new RangeError(`options.device: a KVCache holds its keys in host memory ('cpu') for now (got ${describeValue(device)})`);
+  let device: string;
+  try {
+    device = parseDevice(o.device ?? 'cpu');
+  } catch (e) {
+    const E = e instanceof TypeError ? TypeError : RangeError;
+    throw new E(`options.device must be 'cpu', 'cuda' or 'cuda:N' (got ${describeValue(o.device)})`);
   }
 
   let policy: PolicyName;
@@ -152,5 +162,5 @@ export function resolveCacheOptions(options: unknown): CacheConfig {
   }
   const maxChunk = integer('options.maxChunk', o.maxChunk ?? 64, 1);
   const blockSize = integer('options.blockSize', o.blockSize ?? 64, 1, 4096);
-  return { batch, kvHeads, headDim, dtype, policy, budgets, total, sinks, recent, maxPerHead, maxChunk, blockSize };
+  return { batch, kvHeads, headDim, dtype, device, policy, budgets, total, sinks, recent, maxPerHead, maxChunk, blockSize };
 }

@@ -13,11 +13,12 @@
  *    element) — never more — so every tile but the last is full and runs unmasked.
  */
 import type { DType } from '../dtypes.js';
+import { HostRows, rowOffset, type SlotRows } from './rows.js';
 
 export class SlotStore {
   capacity: number;
-  k: Float32Array | Uint16Array;
-  v: Float32Array | Uint16Array;
+  /** where K and V live (host arrays, or device buffers) */
+  readonly rows: SlotRows;
   /** [kvHeads][capacity] position of each slot, −1 when free */
   pos: Int32Array;
   /** [kvHeads][capacity] stacks of free slots; the top of head h's stack is at freeTop[h] − 1 */
@@ -36,16 +37,20 @@ export class SlotStore {
     readonly dtype: DType,
     capacity: number,
     readonly compact: boolean,
+    rows?: (capacity: number) => SlotRows,
   ) {
     this.capacity = capacity;
-    const n = batch * kvHeads * capacity * headDim;
-    this.k = dtype === 'float32' ? new Float32Array(n) : new Uint16Array(n);
-    this.v = dtype === 'float32' ? new Float32Array(n) : new Uint16Array(n);
+    this.rows = rows ? rows(capacity) : new HostRows(this, capacity);
     this.pos = new Int32Array(kvHeads * capacity).fill(-1);
     this.free = new Int32Array(kvHeads * capacity);
     this.freeTop = new Int32Array(kvHeads);
     this.kept = new Int32Array(kvHeads);
     for (let h = 0; h < kvHeads; h++) this.resetFree(h);
+  }
+
+  /** The keys on the host (see SlotRows.hostK). */
+  get k(): Float32Array | Uint16Array {
+    return this.rows.hostK;
   }
 
   /** Rebuilds head h's free stack from `pos`, lowest slot on top. */
@@ -86,13 +91,7 @@ export class SlotStore {
       const cap = this.capacity;
       const last = --this.kept[h];
       if (s !== last) {
-        const D = this.headDim;
-        for (let b = 0; b < this.batch; b++) {
-          const from = this.offset(b, h, last);
-          const to = this.offset(b, h, s);
-          this.k.copyWithin(to, from, from + D);
-          this.v.copyWithin(to, from, from + D);
-        }
+        this.rows.move(h, last, s, cap);
         this.pos[h * cap + s] = this.pos[h * cap + last];
         this.onMove?.(h, last, s);
       }
@@ -106,7 +105,7 @@ export class SlotStore {
 
   /** Element offset of (b, h, slot) in k and v. */
   offset(b: number, h: number, s: number): number {
-    return ((b * this.kvHeads + h) * this.capacity + s) * this.headDim;
+    return rowOffset(this, this.capacity, b, h, s);
   }
 
   /** Grows the capacity to at least `needed` slots per head (one copy of everything held). */
@@ -114,26 +113,18 @@ export class SlotStore {
     const old = this.capacity;
     if (needed <= old) return;
     const cap = Math.max(needed, Math.ceil(old * 1.5));
-    const { batch: B, kvHeads: H, headDim: D } = this;
-    const n = B * H * cap * D;
-    const k = this.dtype === 'float32' ? new Float32Array(n) : new Uint16Array(n);
-    const v = this.dtype === 'float32' ? new Float32Array(n) : new Uint16Array(n);
-    for (let bh = 0; bh < B * H; bh++) {
-      k.set(this.k.subarray(bh * old * D, (bh + 1) * old * D), bh * cap * D);
-      v.set(this.v.subarray(bh * old * D, (bh + 1) * old * D), bh * cap * D);
-    }
+    const H = this.kvHeads;
+    this.rows.grow(old, cap);
     const pos = new Int32Array(H * cap).fill(-1);
     for (let h = 0; h < H; h++) pos.set(this.pos.subarray(h * old, (h + 1) * old), h * cap);
-    this.k = k;
-    this.v = v;
     this.pos = pos;
     this.capacity = cap;
     this.free = new Int32Array(H * cap);
     for (let h = 0; h < H; h++) this.resetFree(h);
   }
 
-  /** Bytes of K, V and the slot tables. */
+  /** Bytes of host memory: K and V (or their host mirror) and the slot tables. */
   get bytes(): number {
-    return this.k.byteLength + this.v.byteLength + this.pos.byteLength + this.free.byteLength;
+    return this.rows.hostBytes + this.pos.byteLength + this.free.byteLength;
   }
 }

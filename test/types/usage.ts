@@ -85,6 +85,13 @@ export async function usage(): Promise<void> {
     dq.dispose();
     cuda.synchronize();
     cuda.emptyCache();
+    const onDevice = new KVCache({ batch: 1, kvHeads: 2, headDim: 64, budget: 64, policy: 'window', device: 'cuda:0' });
+    const x = Tensor.randn([1, 2, 1, 64], { seed: 1 }).to('cuda:0');
+    const deviceOut: Tensor = await onDevice.attention(x, x, x, { select: { blocks: 2 } });
+    const held: number = onDevice.deviceBytes;
+    const where: string = onDevice.device;
+    onDevice.dispose();
+    void [deviceOut, held, where];
     void [stats, back];
   }
   const why: string | null = cuda.unavailableReason('cuda');
