@@ -33,7 +33,7 @@ interface Timing {
 interface GoalsReport {
   date: string;
   machine: { cpu: string; logicalCpus: number; loadAvgStart: number[]; loadAvgEnd: number[] };
-  attnflow: { version: string; threads?: number; simd?: string[]; tile?: { blockQ: number; blockK: number } };
+  attnflow: { version: string; threads?: number; kernel?: string; simd?: string[]; tile?: { blockQ: number; blockK: number } };
   onnxruntime: string | null;
   ortThreads: number;
   sgemm: (Timing & { n: number; bestMs: number; bestGflops: number }) | { error: string };
@@ -171,7 +171,7 @@ async function main(): Promise<number> {
   const report: GoalsReport = {
     date: new Date().toISOString(),
     machine: { cpu: os.cpus()[0]?.model ?? 'unknown', logicalCpus: os.availableParallelism(), loadAvgStart, loadAvgEnd: os.loadavg() },
-    attnflow: { version: inf.version, threads: cpu.threads, simd: cpu.simd, tile: cpu.tile },
+    attnflow: { version: inf.version, threads: cpu.threads, kernel: cpu.kernel, simd: cpu.simd, tile: cpu.tile },
     onnxruntime: ortErr ? null : await ortVersion(),
     ortThreads,
     sgemm,
@@ -230,7 +230,7 @@ function renderGoals(r: GoalsReport): string {
   const lines = [
     `# attnflow CPU goals (issue 4)`,
     '',
-    `${r.date}; ${r.machine.cpu}, ${r.machine.logicalCpus} logical CPUs; attnflow ${r.attnflow.version} cpu backend ${r.attnflow.threads} threads, SIMD ${r.attnflow.simd?.join(' ')}, tile ${r.attnflow.tile?.blockQ}×${r.attnflow.tile?.blockK}; onnxruntime-node ${r.onnxruntime ?? 'unavailable'} with ${r.ortThreads} intra-op threads; load average ${r.machine.loadAvgStart.map((x) => x.toFixed(2)).join(' / ')} at start, ${r.machine.loadAvgEnd.map((x) => x.toFixed(2)).join(' / ')} at end.`,
+    `${r.date}; ${r.machine.cpu}, ${r.machine.logicalCpus} logical CPUs; attnflow ${r.attnflow.version} cpu backend ${r.attnflow.threads} threads, kernel ${r.attnflow.kernel ?? '?'} (CPU: ${r.attnflow.simd?.join(' ')}), tile ${r.attnflow.tile?.blockQ}×${r.attnflow.tile?.blockK}; onnxruntime-node ${r.onnxruntime ?? 'unavailable'} with ${r.ortThreads} intra-op threads; load average ${r.machine.loadAvgStart.map((x) => x.toFixed(2)).join(' / ')} at start, ${r.machine.loadAvgEnd.map((x) => x.toFixed(2)).join(' / ')} at end.`,
     '',
     'float32, B=1, H=8, D=64. FLOPs = 4·B·H·D·(allowed query-key pairs); times are medians.',
     '',

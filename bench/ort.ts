@@ -3,7 +3,7 @@
  * it is not installed or its binary does not load, `loadOrt()` says why (naming the command that
  * adds it) and the peers are skipped.
  */
-import { matmulAttentionModel, matmulModel, mhaModel, type AttentionShape } from './onnx/index.js';
+import { gqaDecodeModel, matmulAttentionModel, matmulModel, mhaModel, type AttentionShape } from './onnx/index.js';
 
 /**
  * The part of onnxruntime-node's API used here, typed locally so that the harness builds whether
@@ -19,7 +19,10 @@ interface OrtSession {
 }
 interface OrtModule {
   InferenceSession: { create(model: Uint8Array, options: Record<string, unknown>): Promise<OrtSession> };
-  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;
+  Tensor: {
+    new (type: 'float32', data: Float32Array, dims: readonly number[]): OrtTensor;
+    new (type: 'int32', data: Int32Array, dims: readonly number[]): OrtTensor;
+  };
   env: { versions?: { node?: string; common?: string } };
 }
 
@@ -128,4 +131,52 @@ export async function ortSgemm(n: number, opts: OrtSessionOptions = {}): Promise
     b[i] = ((i * 104729) % 1000) / 1000 - 0.5;
   }
   return runner(ort, s, { a: { data: a, dims: [n, n] }, b: { data: b, dims: [n, n] } });
+}
+
+/**
+ * ORT GroupQueryAttention for one decoding step against a cache of `keys` keys (the last one is the
+ * step's own key/value, the rest come from the cache). q [B, 1, Hq·D], cache k/v [B, Hkv, keys, D]
+ * (BNSH, attnflow's 'bhsd'): the op reads the first keys − 1 rows as past_key/past_value and
+ * appends the new row, writing present_key/present_value (a copy of the cache: ORT's cost of a
+ * step when the cache buffers are not shared). Output [B, 1, Hq·D].
+ */
+export async function ortGqaDecode(
+  shape: { batch: number; heads: number; kvHeads: number; headDim: number; keys: number },
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  opts: OrtSessionOptions = {},
+): Promise<OrtRunner> {
+  const { batch: B, heads, kvHeads: Hkv, headDim: D, keys } = shape;
+  const past = keys - 1;
+  const { ort, s } = await session(gqaDecodeModel({ batch: B, heads, kvHeads: Hkv, headDim: D, pastSeq: past }), opts);
+  const pastK = new Float32Array(B * Hkv * past * D);
+  const pastV = new Float32Array(pastK.length);
+  const newK = new Float32Array(B * Hkv * D);
+  const newV = new Float32Array(newK.length);
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < Hkv; h++) {
+      const src = (b * Hkv + h) * keys * D;
+      const dst = (b * Hkv + h) * past * D;
+      pastK.set(k.subarray(src, src + past * D), dst);
+      pastV.set(v.subarray(src, src + past * D), dst);
+      newK.set(k.subarray(src + past * D, src + keys * D), (b * Hkv + h) * D);
+      newV.set(v.subarray(src + past * D, src + keys * D), (b * Hkv + h) * D);
+    }
+  const tensors = {
+    query: new ort.Tensor('float32', q, [B, 1, heads * D]),
+    key: new ort.Tensor('float32', newK, [B, 1, Hkv * D]),
+    value: new ort.Tensor('float32', newV, [B, 1, Hkv * D]),
+    past_key: new ort.Tensor('float32', pastK, [B, Hkv, past, D]),
+    past_value: new ort.Tensor('float32', pastV, [B, Hkv, past, D]),
+    seqlens_k: new ort.Tensor('int32', new Int32Array(B).fill(keys - 1), [B]),
+    total_sequence_length: new ort.Tensor('int32', new Int32Array([keys]), [1]),
+  };
+  return {
+    async run() {
+      const out = await s.run(tensors);
+      return out.output.data as Float32Array;
+    },
+    release: () => s.release(),
+  };
 }

@@ -61,7 +61,7 @@ export function info(): AttnflowInfo {
     };
   }
   const n = native.addon.info();
-  const simd = (['avx2', 'fma', 'f16c', 'avx512f', 'neon'] as const).filter((f) => n.cpu[f]);
+  const simd = (['avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512dq', 'avx512vl', 'avx512bf16', 'neon'] as const).filter((f) => n.cpu[f]);
   const kernels = n.cpu.kernels ? { kernels: n.cpu.kernels } : {};
   // ATTNFLOW_CPU_ISA naming a kernel that cannot run makes every CPU call fail: say so here too.
   const cpu =

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { attention, Tensor, type BackendName } from '../lib/index.js';
 import { ProtoWriter, encodeModel, DataType } from '../bench/onnx/index.js';
-import { loadOrt, ortLoadError, ortMatmulAttention, ortMha, ortSgemm } from '../bench/ort.js';
+import { loadOrt, ortGqaDecode, ortLoadError, ortMatmulAttention, ortMha, ortSgemm } from '../bench/ort.js';
 import { harness } from '../bench/peers.js';
 import { runBench, type BenchConfig } from '../lib/bench/runner.js';
 import { describeWith, isRequired } from './helpers/optional.js';
@@ -125,6 +125,23 @@ describeWith('ort', ortError && `onnxruntime-node unavailable: ${ortError}`, 'ON
     const m = await ortMha({ batch: B, heads: H, seq: S, headDim: D, scale }, s.q.data as Float32Array, s.k.data as Float32Array, s.v.data as Float32Array);
     expect(relError(await m.run(), ours2.toFloat32())).toBeLessThanOrEqual(1e-4);
     await m.release();
+  });
+
+  it('com.microsoft.GroupQueryAttention, one decoding step over a cache, matches attnflow cpu (GQA, query at the last position)', async () => {
+    const Hq = 4;
+    const Hkv = 2;
+    const keys = 150;
+    const q = Tensor.randn([B, Hq, 1, D], { seed: seed++ });
+    const k = Tensor.randn([B, Hkv, keys, D], { seed: seed++ });
+    const v = Tensor.randn([B, Hkv, keys, D], { seed: seed++ });
+    const ours = await attention(q, k, v, { pattern: 'causal', backend: 'cpu' });
+    const g = await ortGqaDecode({ batch: B, heads: Hq, kvHeads: Hkv, headDim: D, keys }, q.data as Float32Array, k.data as Float32Array, v.data as Float32Array, { threads: 1 });
+    try {
+      // q [B, Hq, 1, D] and ORT's [B, 1, Hq·D] are the same bytes
+      expect(relError(await g.run(), ours.toFloat32())).toBeLessThanOrEqual(1e-4);
+    } finally {
+      await g.release();
+    }
   });
 
   it('the sgemm probe computes a matrix product', async () => {

@@ -1,7 +1,10 @@
 /**
  * The oracle grid every CPU kernel must pass: attention over patterns, dtypes, layouts, GQA
  * ratios, head dims that are not a multiple of any vector width, options, decoding (packed heads,
- * split rows), and linear attention over every feature map and decay. It runs on the kernel this
+ * split rows), linear attention over every feature map and decay, and the cases where the kernels'
+ * own paths part ways (partial tiles computed by register block, with the mask applied in
+ * registers or by the softmax; bfloat16 through the avx512bf16 kernel's dot products, or not when
+ * RoPE or odd layouts send it to the f32 body). It runs on the kernel this
  * process uses; test/cpu-isa.test.ts runs it again in child processes with ATTNFLOW_CPU_ISA set
  * to each other kernel this CPU supports.
  */
@@ -83,6 +86,41 @@ describe(`CPU kernel ${wanted ?? '(default)'}: the oracle grid`, () => {
         expect(relError(got.out.toFloat32(), ref.out), what).toBeLessThanOrEqual(TOLERANCE[dtype]);
         expect(relError(got.state.S.toFloat32(), ref.S), what).toBeLessThanOrEqual(1e-5);
       }
+    }
+  });
+
+  it('partial tiles and the bfloat16 paths match the oracle', () => {
+    // partial tiles: without softcap/ALiBi the mask is applied to the blocks as they are stored,
+    // with them by the softmax; only blocks holding an allowed pair are computed
+    for (const pattern of ['causal', 'causal & sliding(50)', 'sliding(20)', 'random(5, 3)', 'window(30, 10) | sink(2)']) {
+      for (const extra of [{}, { softcap: 8 }, { alibi: true }] as AttentionOptions[]) {
+        const q = tensor(1, 4, 150, 64, 'float32', 'bshd');
+        const k = tensor(1, 2, 190, 64, 'float32', 'bshd');
+        const v = tensor(1, 2, 190, 64, 'float32', 'bshd');
+        const options: AttentionOptions = { pattern, ...extra };
+        const ref = oracle(q, k, v, options);
+        const res = attentionSync(q, k, v, { ...options, backend: 'cpu' });
+        expect(relError(toBhsd(res), ref.out), `${pattern} ${JSON.stringify(extra)}`).toBeLessThanOrEqual(TOLERANCE.float32);
+      }
+    }
+    // bfloat16: dense, masked, odd key counts, decoding (dot-product path where the kernel has one);
+    // RoPE and an odd headDim (the f32 body)
+    const bf16: { hq: number; hkv: number; sq: number; sk: number; d: number; pattern: string; extra?: AttentionOptions }[] = [
+      { hq: 2, hkv: 2, sq: 130, sk: 150, d: 64, pattern: 'full' },
+      { hq: 4, hkv: 2, sq: 200, sk: 201, d: 96, pattern: 'causal & sliding(40)' },
+      { hq: 8, hkv: 2, sq: 1, sk: 2500, d: 128, pattern: 'causal' },
+      { hq: 2, hkv: 2, sq: 100, sk: 100, d: 64, pattern: 'causal', extra: { rope: {} } },
+      { hq: 2, hkv: 2, sq: 100, sk: 100, d: 63, pattern: 'causal' },
+    ];
+    for (const c of bf16) {
+      const q = tensor(1, c.hq, c.sq, c.d, 'bfloat16', 'bhsd');
+      const k = tensor(1, c.hkv, c.sk, c.d, 'bfloat16', 'bhsd');
+      const v = tensor(1, c.hkv, c.sk, c.d, 'bfloat16', 'bhsd');
+      const options: AttentionOptions = { pattern: c.pattern, ...c.extra };
+      const ref = oracle(q, k, v, options);
+      const res = attentionSync(q, k, v, { ...options, backend: 'cpu', returnLse: true });
+      expect(relError(toBhsd(res.out), ref.out), JSON.stringify(c)).toBeLessThanOrEqual(TOLERANCE.bfloat16);
+      expect(relError(res.lse.toFloat32(), ref.lse), JSON.stringify(c)).toBeLessThanOrEqual(1e-5);
     }
   });
 });

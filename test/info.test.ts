@@ -26,17 +26,23 @@ describe('info()', () => {
 
   it('reports the CPU features the machine has, and only features of its architecture', () => {
     const simd = info().backends.cpu.simd ?? [];
-    const x86 = ['avx2', 'fma', 'f16c', 'avx512f'];
+    // attnflow's feature names, and /proc/cpuinfo's where they differ
+    const x86 = ['avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512dq', 'avx512vl', 'avx512bf16'];
+    const cpuinfoName = (f: string) => (f === 'avx512bf16' ? 'avx512_bf16' : f);
     if (process.arch === 'x64') {
       expect(simd).not.toContain('neon');
       if (process.platform === 'linux') {
         // the kernel lists a feature only where the OS saves its registers, as the addon checks
         const flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1];
         expect(flags, '/proc/cpuinfo has a flags line on Linux x64').toBeDefined();
-        for (const f of x86) expect(simd.includes(f), f).toBe(new RegExp(`\\b${f}\\b`).test(flags!));
-        // the AVX2 kernel runs where AVX2, FMA and F16C all are
-        const fast = ['avx2', 'fma', 'f16c'].every((f) => new RegExp(`\\b${f}\\b`).test(flags!));
-        expect(info().backends.cpu.kernel).toBe(fast ? 'avx2' : 'portable');
+        const has = (f: string) => new RegExp(`\\b${cpuinfoName(f)}\\b`).test(flags!);
+        for (const f of x86) expect(simd.includes(f), f).toBe(has(f));
+        // the best kernel the CPU runs: AVX-512 (F, BW, DQ, VL; the bf16 variant only with AVX512-BF16,
+        // and only where its dot products pay), else AVX2 where AVX2, FMA and F16C all are
+        const avx2 = ['avx2', 'fma', 'f16c'].every(has);
+        const avx512 = avx2 && ['avx512f', 'avx512bw', 'avx512dq', 'avx512vl'].every(has);
+        const expected = avx512 ? (has('avx512bf16') ? ['avx512bf16', 'avx512'] : ['avx512']) : [avx2 ? 'avx2' : 'portable'];
+        if (!process.env.ATTNFLOW_CPU_ISA) expect(expected).toContain(info().backends.cpu.kernel);
       } else {
         for (const f of simd) expect(x86).toContain(f);
       }

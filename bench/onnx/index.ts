@@ -2,5 +2,5 @@
 export { ProtoWriter, littleEndianBytes } from './protobuf.js';
 export { DataType, encodeModel } from './model.js';
 export type { AttributeValue, GraphSpec, ModelSpec, NodeSpec, TensorValue, ValueInfoSpec } from './model.js';
-export { mhaModel, matmulAttentionModel, matmulModel } from './attention-models.js';
-export type { AttentionShape } from './attention-models.js';
+export { gqaDecodeModel, mhaModel, matmulAttentionModel, matmulModel } from './attention-models.js';
+export type { AttentionShape, GqaDecodeShape } from './attention-models.js';

@@ -114,6 +114,10 @@ export interface NativeCpuInfo {
   fma: boolean;
   f16c: boolean;
   avx512f: boolean;
+  avx512bw: boolean;
+  avx512dq: boolean;
+  avx512vl: boolean;
+  avx512bf16: boolean;
   neon: boolean;
   threads: number;
   /**
@@ -137,6 +141,8 @@ export interface NativeCpuKernel {
   lanes: number;
   /** whether this CPU can run it */
   supported: boolean;
+  /** supported, and chosen by default where it comes first (avx512bf16 only where its dot products pay) */
+  preferred: boolean;
   /** what it needs of the CPU */
   needs: string;
 }

@@ -28,6 +28,10 @@ Napi::Object cpuInfoObject(Napi::Env env) {
   o.Set("avx512f", c.avx512f);
   o.Set("neon", c.neon);
   o.Set("threads", c.threads);
+  o.Set("avx512bw", c.avx512bw);
+  o.Set("avx512dq", c.avx512dq);
+  o.Set("avx512vl", c.avx512vl);
+  o.Set("avx512bf16", c.avx512bf16);
   attnflow::TileShape t = attnflow::cpuTileShape();
   Napi::Object tile = Napi::Object::New(env);
   tile.Set("blockQ", t.blockQ);
@@ -49,6 +53,7 @@ Napi::Object cpuInfoObject(Napi::Env env) {
     e.Set("name", k.kernels[i].name);
     e.Set("lanes", k.kernels[i].lanes);
     e.Set("supported", k.kernels[i].supported);
+    e.Set("preferred", k.kernels[i].preferred);
     e.Set("needs", k.kernels[i].needs);
     all.Set(static_cast<uint32_t>(i), e);
   }

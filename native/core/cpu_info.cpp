@@ -45,6 +45,14 @@ CpuInfo detect() {
       __cpuid_count(7, 0, a7, b7, c7, d7);
       c.avx2 = avxUsable && ((b7 >> 5) & 1);
       c.avx512f = zmmState && ((b7 >> 16) & 1);
+      c.avx512dq = c.avx512f && ((b7 >> 17) & 1);
+      c.avx512bw = c.avx512f && ((b7 >> 30) & 1);
+      c.avx512vl = c.avx512f && ((b7 >> 31) & 1);
+      if (a7 >= 1) {  // leaf 7 sub-leaf 1: AVX512_BF16 in eax bit 5
+        unsigned a71 = 0, b71 = 0, c71 = 0, d71 = 0;
+        __cpuid_count(7, 1, a71, b71, c71, d71);
+        c.avx512bf16 = c.avx512f && ((a71 >> 5) & 1);
+      }
     }
   }
 #elif defined(__aarch64__) || defined(__ARM_NEON)

@@ -76,7 +76,7 @@ Status forward(const AttentionParams& p) {
 
   ThreadPool& pool = ThreadPool::instance();
   PlanBuffers buffers;
-  planCall(p, kernel->lanes(), pool, P, buffers);
+  planCall(p, *kernel->attention, pool, P, buffers);
   if (cancelRequested(p.cancel)) return Status::Cancelled();
   const Schedule schedule = scheduleItems(P, pool.threads());
   std::vector<float> massParts(static_cast<size_t>(schedule.massFloats));

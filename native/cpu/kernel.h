@@ -47,6 +47,8 @@ struct Plan : core::AttentionCall {
   // How K and V tiles are read: straight from the caller's float32 buffer (direct) or copied /
   // converted (16-bit, RoPE, odd strides, streaming decode) into per-thread scratch first.
   bool kDirect, vDirect;
+  // q, k and v bfloat16, read as stored by the AVX512-BF16 dot-product path (kernel_bf16dot.h)
+  bool bf16Dot;
 };
 
 // One unit of work: query tile qb of batch b for heads h .. h + ng - 1 (ng > 1 packs the heads
@@ -87,6 +89,7 @@ struct Scratch {
   float* kBuf;   // [kBK][Dp]      converted K tile (first holds the query rows while packing qT)
   float* vBuf;   // [kBK][Dp]      converted V tile
   float* row;    // [Dp]           one converted row
+  float* p2;     // [kBK/2][kBQ]   bf16 pairs of probabilities (the bf16 dot-product path)
   float* mass;   // key-mass record of the item (see Plan::massParts), set per item by the driver
 };
 
@@ -99,7 +102,8 @@ using MergeRowFn = void (*)(const Plan&, const Scratch&, const Item& first, cons
 
 // The attention entry points of one instruction set's kernel (defined by kernel_body.h).
 struct AttentionKernel {
-  int lanes;  // floats per vector: headDim and query columns are padded to multiples of it
+  int lanes;     // floats per vector: headDim and query columns are padded to multiples of it
+  bool bf16Dot;  // has the bfloat16 dot-product path (Plan::bf16Dot)
   RunItemFn runItem;
   MergeRowFn mergeRow;
 };

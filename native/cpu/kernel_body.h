@@ -125,13 +125,24 @@ static void packQ(const Plan& P, const Scratch& S, int b, int h, int i0, int nqi
     for (int c = 0; c < qw; ++c) S.qT[d * qw + c] = tmp[static_cast<int64_t>(c) * Dp + d];
 }
 
+// Asks for the row of n elements at element offset `off` of an operand (unit headDim stride) to be
+// brought into the cache. The tile copies below request the next tile's row as they copy this
+// one's, so when K/V stream from memory (decoding) a tile's latency overlaps the work on the last.
+static inline void prefetchRow(const OperandPlan& op, int64_t off, int n) {
+  if (op.sd != 1) return;
+  const int64_t esize = op.dtype == DType::F32 ? 4 : 2;
+  const char* p = static_cast<const char*>(op.data) + off * esize;
+  for (int64_t x = 0; x < n * esize; x += 64) __builtin_prefetch(p + x, 0, 3);
+}
+
 // Converts nk rows of K (rotated) into kBuf [nk][Dp].
-static void packK(const Plan& P, const Scratch& S, int b, int hk, int j0, int nk) {
+static void packK(const Plan& P, const Scratch& S, int b, int hk, int j0, int nk, int nextJ0) {
   const int D = P.D, Dp = P.Dp;
   const int half = P.ropeDims / 2;
   for (int r = 0; r < nk; ++r) {
     float* dst = S.kBuf + static_cast<int64_t>(r) * Dp;
     const int64_t off = b * P.k.sb + hk * P.k.sh + static_cast<int64_t>(j0 + r) * P.k.ss;
+    if (nextJ0 >= 0 && nextJ0 + r < P.Sk) prefetchRow(P.k, off + static_cast<int64_t>(nextJ0 - j0) * P.k.ss, D);
     loadRow(P.k, off, P.k.sd, D, dst);
     if (P.rope) {
       const int64_t pj = P.ropeRowK ? P.ropeRowK[static_cast<int64_t>(hk) * P.Sk + j0 + r] : j0 + r - P.ropeLo;
@@ -141,11 +152,12 @@ static void packK(const Plan& P, const Scratch& S, int b, int hk, int j0, int nk
 }
 
 // Converts nk rows of V into vBuf [nk][Dp], zero-padding headDim to Dp.
-static void packV(const Plan& P, const Scratch& S, int b, int hk, int j0, int nk) {
+static void packV(const Plan& P, const Scratch& S, int b, int hk, int j0, int nk, int nextJ0) {
   const int D = P.D, Dp = P.Dp;
   for (int r = 0; r < nk; ++r) {
     float* dst = S.vBuf + static_cast<int64_t>(r) * Dp;
     const int64_t off = b * P.v.sb + hk * P.v.sh + static_cast<int64_t>(j0 + r) * P.v.ss;
+    if (nextJ0 >= 0 && nextJ0 + r < P.Sk) prefetchRow(P.v, off + static_cast<int64_t>(nextJ0 - j0) * P.v.ss, D);
     loadRow(P.v, off, P.v.sd, D, dst);
     for (int d = D; d < Dp; ++d) dst[d] = 0.f;
   }
@@ -324,8 +336,8 @@ static void finishRow(const Plan& P, const Scratch& S, int b, int h, int iq, con
 // attend the key. So P V runs with the non-finite rows of V zeroed (a copy in vBuf, or vBuf itself
 // when V was converted into it: zeroNonFiniteRows), and those rows' terms are then added for the
 // columns that attend them only (addNonFiniteRows, reloading the rows from the source). Rare: taken
-// only when tileFinite fails, so both stay out of line (and runItemImpl keeps its single, inlined
-// computePV call).
+// only when tileFinite fails, so both stay out of line (and the P V calls of runItemImpl stay
+// inlined).
 
 // Returns the rows (bit j) of the tile that hold inf or NaN, with *v / *vs pointing at a copy in
 // which they are zero; 0 (and *v, *vs untouched) when there are none (tileFinite's sum overflowed).
@@ -375,6 +387,57 @@ __attribute__((noinline, cold)) static void addNonFiniteRows(const Plan& P, cons
 
 #include "kernel_mass.h"
 
+// The start of an item: empty running max, sum and output; the ALiBi slope and query position of
+// each column.
+static void beginItem(const Plan& P, const Scratch& S, int h, int i0, int nqi, int nq, int qw, float* colSlope,
+                      int64_t* colPos) {
+  for (int i = 0; i < qw; ++i) {
+    S.m[i] = -__builtin_inff();
+    S.l[i] = 0.f;
+  }
+  for (int64_t x = 0, n = static_cast<int64_t>(nq) * P.Dp; x < n; ++x) S.o[x] = 0.f;
+  if (P.alibi2) {
+    for (int c = 0; c < qw; ++c) {
+      const int cc = c < nq ? c : 0;
+      colSlope[c] = P.alibi2[h + cc / nqi];
+      colPos[c] = core::queryPosition(P, i0 + cc % nqi);
+    }
+  }
+}
+
+// The ALiBi distances of key tile j0: each column's query position and each key's position
+// relative to j0 (explicit key positions, or j itself).
+static void setAlibiTile(const Plan& P, int hk, int j0, int nk, int qw, const int64_t* colPos, float* colRel,
+                         float* keyRel) {
+  for (int c = 0; c < qw; ++c) colRel[c] = static_cast<float>(colPos[c] - j0);
+  for (int j = 0; j < nk; ++j) keyRel[j] = static_cast<float>(core::keyPosition(P, hk, j0 + j) - j0);
+}
+
+// The end of an item: its rows finished (and their key masses added), or (split-KV) its partial
+// result in its slot (its key-mass record stays in massParts for mergeRow).
+static void endItem(const Plan& P, const Scratch& S, const Item& it, int i0, int nqi, int nq, int qw,
+                    float* partials) {
+  const int b = it.b, h = it.h, Dp = P.Dp;
+  if (it.slot < 0) {
+    for (int c = 0; c < nq; ++c)
+      finishRow(P, S, b, h + c / nqi, i0 + c % nqi, S.o + static_cast<int64_t>(c) * Dp, S.m[c], S.l[c]);
+    if (P.keyMass) addKeyMass(P, S.mass, it.e0, it.e1, qw, nq, b, h / P.group, S.m, S.l);
+  } else {
+    float* base = partials + static_cast<size_t>(it.slot) * partialStride(Dp);
+    for (int64_t x = 0, n = static_cast<int64_t>(nq) * Dp; x < n; ++x) base[x] = S.o[x];
+    float* pm = base + static_cast<size_t>(kBQ) * Dp;
+    float* pl = pm + kBQ;
+    for (int c = 0; c < nq; ++c) {
+      pm[c] = S.m[c];
+      pl[c] = S.l[c];
+    }
+  }
+}
+
+#if defined(ATTNFLOW_KERNEL_BF16DOT)
+#include "kernel_bf16dot.h"
+#endif
+
 static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* partials) {
   const int b = it.b, h = it.h, qb = it.qb;
   const int hk = h / P.group;
@@ -383,26 +446,18 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
   const int nq = nqi * it.ng;              // columns: rows x packed heads (<= kBQ)
   const int qw = roundLanes(nq);
   const int D = P.D, Dp = P.Dp;
-  const float ninf = -__builtin_inff();
   uint64_t maskT[64];
   float colMax[kBQ];
   float colSlope[kBQ], colRel[kBQ], keyRel[kBK];
   int64_t colPos[kBQ];
   const ColumnInfo ci{colSlope, colRel, keyRel};
-
-  for (int i = 0; i < qw; ++i) {
-    S.m[i] = ninf;
-    S.l[i] = 0.f;
+#if defined(ATTNFLOW_KERNEL_BF16DOT)
+  if (P.bf16Dot) {
+    runItemDot(P, it, S, partials);
+    return;
   }
-  for (int64_t x = 0, n = static_cast<int64_t>(nq) * Dp; x < n; ++x) S.o[x] = 0.f;
-  if (P.alibi2) {
-    for (int c = 0; c < qw; ++c) {
-      const int cc = c < nq ? c : 0;
-      colSlope[c] = P.alibi2[h + cc / nqi];
-      colPos[c] = core::queryPosition(P, i0 + cc % nqi);
-    }
-  }
-
+#endif
+  beginItem(P, S, h, i0, nqi, nq, qw, colSlope, colPos);
   if (it.e1 > it.e0) packQ(P, S, b, h, i0, nqi, nq, qw);
 
   const int64_t tileWords = static_cast<int64_t>(kBQ) * P.wordsPerRow;
@@ -416,6 +471,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     const int t = P.partial[e];
     const int j0 = kt * kBK;
     const int nk = imin(kBK, P.Sk - j0);
+    const int nextJ0 = e + 1 < it.e1 ? P.colIdx[e + 1] * kBK : -1;
 
     const float* kp;
     int64_t ks;
@@ -423,7 +479,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
       kp = kSrc + kHead + static_cast<int64_t>(j0) * P.k.ss;
       ks = P.k.ss;
     } else {
-      packK(P, S, b, hk, j0, nk);
+      packK(P, S, b, hk, j0, nk, nextJ0);
       kp = S.kBuf;
       ks = Dp;
     }
@@ -433,46 +489,44 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
       vp = vSrc + vHead + static_cast<int64_t>(j0) * P.v.ss;
       vs = P.v.ss;
     } else {
-      packV(P, S, b, hk, j0, nk);
+      packV(P, S, b, hk, j0, nk, nextJ0);
       vp = S.vBuf;
       vs = Dp;
     }
-    if (P.alibi2) {
-      for (int c = 0; c < qw; ++c) colRel[c] = static_cast<float>(colPos[c] - j0);
-      for (int j = 0; j < nk; ++j) keyRel[j] = static_cast<float>(core::keyPosition(P, hk, j0 + j) - j0);
-    }
+    if (P.alibi2) setAlibiTile(P, hk, j0, nk, qw, colPos, colRel, keyRel);
 
     if (t < 0 && !P.softcap && !P.alibi2) {
       // nothing to apply to the scores: the column maxima come out of the S^T kernel
       for (int c = 0; c < qw; ++c) colMax[c] = S.m[c];
       computeST<true>(kp, ks, S.qT, qw, D, nk, S.sT, colMax);
       softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, colMax);
-    } else {
+    } else if (t < 0) {
       computeST<false>(kp, ks, S.qT, qw, D, nk, S.sT, nullptr);
-      if (t >= 0) transposeMask(P.bits + t * tileWords, nqi, nq, maskT);
-      softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, t >= 0 ? maskT : nullptr, nullptr);
+      softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, nullptr);
+    } else {
+      // a partial tile: only the blocks with an allowed pair; without softcap or ALiBi the mask
+      // and the column maxima are applied as the blocks are stored
+      transposeMask(P.bits + t * tileWords, nqi, nq, maskT);
+      if (!P.softcap && !P.alibi2) {
+        for (int c = 0; c < qw; ++c) colMax[c] = S.m[c];
+        computeSTMasked<true>(kp, ks, S.qT, qw, D, nk, S.sT, maskT, colMax);
+        softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, colMax);
+      } else {
+        computeSTMasked<false>(kp, ks, S.qT, qw, D, nk, S.sT, maskT, nullptr);
+        softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, maskT, nullptr);
+      }
     }
     if (P.keyMass) recordMass(S, e - it.e0, nk, qw);
     uint64_t bad = 0;  // partial tile: rows of V holding inf / NaN, zeroed in the copy vp now points at
     if (t >= 0 && !tileFinite(vp, vs, nk, Dp)) bad = zeroNonFiniteRows(S, nk, Dp, &vp, &vs);
-    computePV(S.sT, qw, vp, vs, nk, nq, S.o, Dp, S.alpha);
+    if (t < 0)
+      computePV(S.sT, qw, vp, vs, nk, nq, S.o, Dp, S.alpha);
+    else
+      computePVMasked(S.sT, qw, vp, vs, nk, nq, S.o, Dp, S.alpha, maskT);
     if (bad) addNonFiniteRows(P, S, b, hk, j0, nq, qw, maskT, bad);
   }
 
-  if (it.slot < 0) {
-    for (int c = 0; c < nq; ++c)
-      finishRow(P, S, b, h + c / nqi, i0 + c % nqi, S.o + static_cast<int64_t>(c) * Dp, S.m[c], S.l[c]);
-    if (P.keyMass) addKeyMass(P, S.mass, it.e0, it.e1, qw, nq, b, hk, S.m, S.l);
-  } else {
-    float* base = partials + static_cast<size_t>(it.slot) * partialStride(Dp);
-    for (int64_t x = 0, n = static_cast<int64_t>(nq) * Dp; x < n; ++x) base[x] = S.o[x];
-    float* pm = base + static_cast<size_t>(kBQ) * Dp;
-    float* pl = pm + kBQ;
-    for (int c = 0; c < nq; ++c) {
-      pm[c] = S.m[c];
-      pl[c] = S.l[c];
-    }
-  }
+  endItem(P, S, it, i0, nqi, nq, qw, partials);
 }
 
 // Combines `count` partial results of one row (split-KV) through their log-sum-exp. A part with
@@ -524,4 +578,8 @@ static void mergeRowImpl(const Plan& P, const Scratch& S, const Item& first, con
 
 }  // namespace
 
-extern const AttentionKernel kAttentionKernel = {kLanes, &runItemImpl, &mergeRowImpl};
+#if defined(ATTNFLOW_KERNEL_BF16DOT)
+extern const AttentionKernel kAttentionKernel = {kLanes, true, &runItemImpl, &mergeRowImpl};
+#else
+extern const AttentionKernel kAttentionKernel = {kLanes, false, &runItemImpl, &mergeRowImpl};
+#endif

@@ -5,10 +5,12 @@
 // ---------------------------------------------------------------------------------------------
 // Micro-kernel 1: S^T[j][i] = sum_d K[j][d] * Q^T[d][i] for R keys x C vectors of kLanes queries.
 // With MAXF it also folds the block's column maxima into colMax (for tiles with nothing to apply
-// to the scores before the softmax, this saves a pass over the tile).
-template <int R, int C, bool MAXF>
+// to the scores before the softmax, this saves a pass over the tile); with MASKF it first sets the
+// scores whose mask bit is clear to -inf (bit maskShift + c of maskRows[r]: key r, column c).
+template <int R, int C, bool MAXF, bool MASKF = false>
 static inline void stBlock(const float* __restrict k, int64_t ks, const float* __restrict qT, int qw, int D,
-                           float* __restrict sT, float* __restrict colMax) {
+                           float* __restrict sT, float* __restrict colMax, const uint64_t* maskRows = nullptr,
+                           int maskShift = 0) {
   V acc[R][C];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
@@ -29,6 +31,15 @@ static inline void stBlock(const float* __restrict k, int64_t ks, const float* _
       for (int c = 0; c < C; ++c) acc[r][c] = vfma(kb, q[c], acc[r][c]);
     }
   }
+  if constexpr (MASKF) {  // -inf where the mask bit is clear (before the maxima)
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+      for (int c = 0; c < C; ++c)
+        acc[r][c] = vkeep(acc[r][c], static_cast<uint32_t>(maskRows[r] >> (maskShift + kLanes * c)) & kLaneBits);
+  } else {
+    (void)maskRows, (void)maskShift;
+  }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
@@ -46,15 +57,15 @@ static inline void stBlock(const float* __restrict k, int64_t ks, const float* _
   }
 }
 
-template <int R, int C, bool MAXF>
+template <int R, int C, bool MAXF, bool MASKF = false>
 static inline void stRows(int rows, const float* k, int64_t ks, const float* qT, int qw, int D, float* sT,
-                          float* colMax) {
+                          float* colMax, const uint64_t* maskRows = nullptr, int maskShift = 0) {
   if constexpr (R >= 1) {
     if (rows == R) {
-      stBlock<R, C, MAXF>(k, ks, qT, qw, D, sT, colMax);
+      stBlock<R, C, MAXF, MASKF>(k, ks, qT, qw, D, sT, colMax, maskRows, maskShift);
       return;
     }
-    stRows<R - 1, C, MAXF>(rows, k, ks, qT, qw, D, sT, colMax);
+    stRows<R - 1, C, MAXF, MASKF>(rows, k, ks, qT, qw, D, sT, colMax, maskRows, maskShift);
   }
 }
 
@@ -73,6 +84,53 @@ static void computeST(const float* k, int64_t ks, const float* qT, int qw, int D
   for (; c + kStC <= nv; c += kStC)
     stColumns<kStC, MAXF>(k, ks, qT + kLanes * c, qw, D, nk, sT + kLanes * c, MAXF ? colMax + kLanes * c : nullptr);
   for (; c < nv; ++c) stColumns<1, MAXF>(k, ks, qT + kLanes * c, qw, D, nk, sT + kLanes * c, MAXF ? colMax + kLanes * c : nullptr);
+}
+
+// S^T of a partial tile: only the blocks of kStR keys x vectors of kLanes queries that hold an allowed
+// pair (maskT[j] bit c: column c may read key j). On the diagonal tile of a causal or
+// sliding-window mask this skips about half of the work. Without FOLD the skipped scores are left
+// unwritten (the softmax's mask pass sets every lane whose bit is clear to -inf); with FOLD (no
+// softcap or ALiBi to apply first) the mask is applied to the computed blocks in registers, the
+// rest is written -inf, and the column maxima are folded into colMax, so the softmax needs no
+// pass of its own.
+template <int R, bool FOLD>
+static inline void stRowsCols(int rows, int cols, const float* k, int64_t ks, const float* qT, int qw, int D,
+                              float* sT, float* colMax, const uint64_t* maskRows, int maskShift) {
+  static_assert(kStC <= 4, "stRowsCols covers up to 4 vectors per block");
+  switch (cols) {
+    case 1: stRows<R, 1, FOLD, FOLD>(rows, k, ks, qT, qw, D, sT, colMax, maskRows, maskShift); break;
+    case 2:
+      if constexpr (kStC >= 2) stRows<R, 2, FOLD, FOLD>(rows, k, ks, qT, qw, D, sT, colMax, maskRows, maskShift);
+      break;
+    case 3:
+      if constexpr (kStC >= 3) stRows<R, 3, FOLD, FOLD>(rows, k, ks, qT, qw, D, sT, colMax, maskRows, maskShift);
+      break;
+    default:
+      if constexpr (kStC >= 4) stRows<R, 4, FOLD, FOLD>(rows, k, ks, qT, qw, D, sT, colMax, maskRows, maskShift);
+      break;
+  }
+}
+
+template <bool FOLD>
+static void computeSTMasked(const float* k, int64_t ks, const float* qT, int qw, int D, int nk, float* sT,
+                            const uint64_t* maskT, float* colMax) {
+  const int nv = qw / kLanes;
+  const V ninf = vset1(-__builtin_inff());
+  for (int j = 0; j < nk; j += kStR) {
+    const int rows = imin(kStR, nk - j);
+    uint64_t any = 0;
+    for (int r = 0; r < rows; ++r) any |= maskT[j + r];
+    const int cLo = any ? __builtin_ctzll(any) / kLanes : nv;
+    const int cHi = any ? imin(nv, (63 - __builtin_clzll(any)) / kLanes + 1) : nv;
+    if constexpr (FOLD) {
+      for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < nv; ++c)
+          if (c < cLo || c >= cHi) vstore(sT + (j + r) * qw + kLanes * c, ninf);
+    }
+    for (int c0 = cLo; c0 < cHi; c0 += kStC)
+      stRowsCols<kStR, FOLD>(rows, imin(kStC, cHi - c0), k + j * ks, ks, qT + kLanes * c0, qw, D, sT + j * qw + kLanes * c0,
+                             FOLD ? colMax + kLanes * c0 : nullptr, maskT + j, kLanes * c0);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -133,6 +191,26 @@ static void computePV(const float* pT, int qw, const float* v, int64_t vs, int n
   int c = 0;
   for (; c + kPvC <= nv; c += kPvC) pvColumns<kPvC>(pT, qw, v + kLanes * c, vs, nk, nq, o + kLanes * c, Dp, alpha);
   for (; c < nv; ++c) pvColumns<1>(pT, qw, v + kLanes * c, vs, nk, nq, o + kLanes * c, Dp, alpha);
+}
+
+// P V of a partial tile: each block of queries reads only the keys from its first to its last
+// allowed one (the other probabilities are exactly 0), and is still rescaled by alpha.
+static void computePVMasked(const float* pT, int qw, const float* v, int64_t vs, int nk, int nq, float* o, int Dp,
+                            const float* alpha, const uint64_t* maskT) {
+  const int nv = Dp / kLanes;
+  for (int i = 0; i < nq; i += kPvR) {
+    const int rows = imin(kPvR, nq - i);
+    const uint64_t cols = (rows == 64 ? ~uint64_t{0} : ((uint64_t{1} << rows) - 1)) << i;
+    int j0 = 0, j1 = nk;
+    while (j0 < nk && !(maskT[j0] & cols)) ++j0;
+    while (j1 > j0 && !(maskT[j1 - 1] & cols)) --j1;
+    const float* pj = pT + j0 * qw + i;
+    const float* vj = v + j0 * vs;
+    float* oi = o + i * Dp;
+    int c = 0;
+    for (; c + kPvC <= nv; c += kPvC) pvRows<kPvR, kPvC>(rows, pj, qw, vj + kLanes * c, vs, j1 - j0, oi + kLanes * c, Dp, alpha + i);
+    for (; c < nv; ++c) pvRows<kPvR, 1>(rows, pj, qw, vj + kLanes * c, vs, j1 - j0, oi + kLanes * c, Dp, alpha + i);
+  }
 }
 
 // Whether an nk x Dp tile of V (row stride vs) certainly holds only finite values: the sum of its

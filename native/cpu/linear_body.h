@@ -62,13 +62,26 @@ template <int R>
 static inline void gemmRows(int N, int K, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
                             bool acc) {
   int j = 0;
-  for (; j + 2 * kLanes <= N; j += 2 * kLanes) gemmBlock<R, 2>(K, a, lda, b + j, ldb, c + j, ldc, acc);
+  for (; j + kGemmNV * kLanes <= N; j += kGemmNV * kLanes) gemmBlock<R, kGemmNV>(K, a, lda, b + j, ldb, c + j, ldc, acc);
   for (; j < N; j += kLanes) gemmBlock<R, 1>(K, a, lda, b + j, ldb, c + j, ldc, acc);
+}
+
+// gemmRows<rows> for 1 <= rows <= R.
+template <int R>
+static inline void gemmRowsUpTo(int rows, int N, int K, const float* a, int64_t lda, const float* b, int64_t ldb,
+                                float* c, int64_t ldc, bool acc) {
+  if constexpr (R >= 1) {
+    if (rows == R) {
+      gemmRows<R>(N, K, a, lda, b, ldb, c, ldc, acc);
+      return;
+    }
+    gemmRowsUpTo<R - 1>(rows, N, K, a, lda, b, ldb, c, ldc, acc);
+  }
 }
 
 static void gemm(int M, int N, int K, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
                  bool acc, Tri tri) {
-  constexpr int R = 4;
+  constexpr int R = kGemmR;
   for (int i0 = 0; i0 < M; i0 += R) {
     const int r = M - i0 < R ? M - i0 : R;
     int n = N, k = K;
@@ -76,12 +89,7 @@ static void gemm(int M, int N, int K, const float* a, int64_t lda, const float* 
     if (tri == kTriK) k = i0 + r < K ? i0 + r : K;
     const float* ai = a + i0 * lda;
     float* ci = c + i0 * ldc;
-    switch (r) {
-      case 4: gemmRows<4>(n, k, ai, lda, b, ldb, ci, ldc, acc); break;
-      case 3: gemmRows<3>(n, k, ai, lda, b, ldb, ci, ldc, acc); break;
-      case 2: gemmRows<2>(n, k, ai, lda, b, ldb, ci, ldc, acc); break;
-      default: gemmRows<1>(n, k, ai, lda, b, ldb, ci, ldc, acc); break;
-    }
+    gemmRowsUpTo<R>(r, n, k, ai, lda, b, ldb, ci, ldc, acc);
   }
 }
 
@@ -124,6 +132,34 @@ static inline void storeRow(void* base, DType dt, int64_t off, int64_t sd, int n
     } else {
       for (int i = 0; i < n; ++i) d[i * sd] = floatToBf16(src[i]);
     }
+  }
+}
+
+// Asks for `rows` rows of n elements (row stride ss, element stride sd) to be brought into the
+// cache: the inputs of the next chunk, requested one chunk ahead so their memory latency overlaps
+// this chunk's arithmetic.
+static inline void prefetchRows(const void* base, DType dt, int64_t off, int64_t ss, int64_t sd, int rows, int n) {
+  const int64_t esize = dt == DType::F32 ? 4 : 2;
+  if (sd != 1) return;  // strided rows: left to the hardware
+  const char* p0 = static_cast<const char*>(base) + off * esize;
+  const int64_t bytes = n * esize;
+  for (int t = 0; t < rows; ++t) {
+    const char* r = p0 + t * ss * esize;
+    for (int64_t x = 0; x < bytes; x += 64) __builtin_prefetch(r + x, 0, 3);
+  }
+}
+
+// kT [Df][Cp] = the transpose of φ(k) [L][Fp] (columns from L on zero): whole kLanes x kLanes
+// blocks through vtranspose, the ragged end element by element.
+static void transposeKf(const float* kf, int Fp, int L, int Df, float* kT, int Cp) {
+  const int L0 = L - L % kLanes;
+  const int F0 = Df - Df % kLanes;
+  for (int t = 0; t < L0; t += kLanes)
+    for (int f = 0; f < F0; f += kLanes) vtranspose(kf + t * Fp + f, Fp, kT + f * Cp + t, Cp);
+  for (int f = 0; f < Df; ++f) {
+    float* row = kT + f * Cp;
+    for (int t = f < F0 ? L0 : 0; t < L; ++t) row[t] = kf[t * Fp + f];
+    for (int t = L; t < Cp; ++t) row[t] = 0.f;
   }
 }
 
@@ -197,17 +233,16 @@ static void runHead(const LinPlan& p, int32_t b, int32_t h, float* scratch) {
     const int L = static_cast<int>(p.N - n0 < C ? p.N - n0 : C);
 
     // --- load: φ(q), φ(k) (and kᵀ), v, gates -------------------------------------------------
+    // The next chunk's rows are requested from memory a third at a time between this chunk's
+    // products (all at once, the requests would only queue up behind each other).
+    const int next = n0 + C < p.N ? static_cast<int>(p.N - n0 - C < C ? p.N - n0 - C : C) : 0;
     for (int t = 0; t < L; ++t)
       loadRow(p.q.data, p.dtype, b * p.q.sb + h * p.q.sh + (n0 + t) * p.q.ss, p.q.sd, Dk, Dkp, s.x + t * Dkp);
     featureRows(p, s, L, s.qf);
     for (int t = 0; t < L; ++t)
       loadRow(p.k.data, p.dtype, b * p.k.sb + kh * p.k.sh + (n0 + t) * p.k.ss, p.k.sd, Dk, Dkp, s.x + t * Dkp);
     featureRows(p, s, L, s.kf);
-    for (int f = 0; f < Df; ++f) {
-      float* row = s.kT + f * Cp;
-      for (int t = 0; t < L; ++t) row[t] = s.kf[t * Fp + f];
-      for (int t = L; t < Cp; ++t) row[t] = 0.f;
-    }
+    transposeKf(s.kf, Fp, L, Df, s.kT, Cp);
     for (int t = 0; t < L; ++t)
       loadRow(p.v.data, p.dtype, b * p.v.sb + kh * p.v.sh + (n0 + t) * p.v.ss, p.v.sd, Dv, Vp, s.vv + t * Vp);
 
@@ -231,6 +266,7 @@ static void runHead(const LinPlan& p, int32_t b, int32_t h, float* scratch) {
 
     // --- A: the intra-chunk scores (lower triangle) ------------------------------------------
     if (!perDim) {
+      prefetchRows(p.q.data, p.dtype, b * p.q.sb + h * p.q.sh + (n0 + C) * p.q.ss, p.q.ss, p.q.sd, next, Dk);
       gemm(L, Cp, Df, s.qf, Fp, s.kT, Cp, s.a, Cp, false, kTriN);
       for (int t = 0; t < L; ++t) {
         float* arow = s.a + t * Cp;
@@ -282,6 +318,8 @@ static void runHead(const LinPlan& p, int32_t b, int32_t h, float* scratch) {
       for (int t = 0; t < L; ++t)
         for (int i = 0; i < Fp; i += kLanes) vstore(s.qf + t * Fp + i, vmul(vload(s.qf + t * Fp + i), vload(s.gD + t * Fp + i)));
     }
+    if (perDim) prefetchRows(p.q.data, p.dtype, b * p.q.sb + h * p.q.sh + (n0 + C) * p.q.ss, p.q.ss, p.q.sd, next, Dk);
+    prefetchRows(p.k.data, p.dtype, b * p.k.sb + kh * p.k.sh + (n0 + C) * p.k.ss, p.k.ss, p.k.sd, next, Dk);
     gemm(L, Vp, Df, s.qf, Fp, s.S, Vp, s.y, Vp, false, kFull);
     gemm(L, Vp, L, s.a, Cp, s.vv, Vp, s.y, Vp, true, kTriK);
     if (p.normalize) {
@@ -314,6 +352,7 @@ static void runHead(const LinPlan& p, int32_t b, int32_t h, float* scratch) {
         s.z[f] *= gl[f];
       }
     }
+    prefetchRows(p.v.data, p.dtype, b * p.v.sb + kh * p.v.sh + (n0 + C) * p.v.ss, p.v.ss, p.v.sd, next, Dv);
     gemm(Df, Vp, L, s.kT, Cp, s.vv, Vp, s.S, Vp, true, kFull);
     for (int f = 0; f < Df; ++f) {
       V acc = vzero();

@@ -82,7 +82,8 @@ void ropeRows(const RopeParams& rope, const Plan& P, std::vector<float>& cosT, s
 
 }  // namespace
 
-void planCall(const AttentionParams& p, int lanes, ThreadPool& pool, Plan& P, PlanBuffers& buffers) {
+void planCall(const AttentionParams& p, const AttentionKernel& kernel, ThreadPool& pool, Plan& P,
+              PlanBuffers& buffers) {
   if (p.alibiSlopes) {
     buffers.alibi2.resize(static_cast<size_t>(P.Hq));
     core::alibiLog2(p, P.Hq, buffers.alibi2.data());
@@ -103,7 +104,9 @@ void planCall(const AttentionParams& p, int lanes, ThreadPool& pool, Plan& P, Pl
     P.ropeCos = buffers.ropeCos.data();
     P.ropeSin = buffers.ropeSin.data();
   }
-  finishPlan(P, lanes);
+  finishPlan(P, kernel.lanes);
+  P.bf16Dot = kernel.bf16Dot && P.q.dtype == DType::BF16 && P.k.dtype == DType::BF16 && P.v.dtype == DType::BF16 &&
+              !P.rope && P.D % 2 == 0 && P.k.sd == 1 && P.v.sd == 1;
 }
 
 }  // namespace cpu

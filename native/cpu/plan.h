@@ -19,10 +19,12 @@ struct PlanBuffers {
   std::vector<int32_t> ropeRowQ, ropeRowK;
 };
 
-// Completes the plan of a resolved call (`P` holds the core::AttentionCall of `p`) for a kernel
-// of `lanes` lanes: padding, the query scale, ALiBi slopes in log2 units, RoPE tables (built on
-// `pool`; rows for explicit positions), and whether K and V tiles are read in place.
-void planCall(const AttentionParams& p, int lanes, ThreadPool& pool, Plan& P, PlanBuffers& buffers);
+// Completes the plan of a resolved call (`P` holds the core::AttentionCall of `p`) for `kernel`:
+// padding to its lanes, the query scale, ALiBi slopes in log2 units, RoPE tables (built on
+// `pool`; rows for explicit positions), whether K and V tiles are read in place, whether its
+// bf16 dot-product path applies.
+void planCall(const AttentionParams& p, const AttentionKernel& kernel, ThreadPool& pool, Plan& P,
+              PlanBuffers& buffers);
 
 // The work of one call cut into items (see Item): rows of the BlockMask grouped by (batch, kv
 // head), heads of a GQA group packed for decoding, rows split across items when there are too

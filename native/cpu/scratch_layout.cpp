@@ -15,7 +15,7 @@ size_t round16(size_t n) { return (n + 15) & ~static_cast<size_t>(15); }
 size_t scratchFloats(int D, int Dp) {
   const size_t DpA = round16(static_cast<size_t>(Dp));
   return round16(static_cast<size_t>(D) * kBQ) + round16(static_cast<size_t>(kBK) * kBQ) + kBQ * DpA + 3 * kBQ +
-         2 * kBK * DpA + DpA + 16;
+         2 * kBK * DpA + DpA + 16 + kBK / 2 * kBQ;
 }
 
 Scratch carveScratch(float* base, int D, int Dp) {
@@ -39,6 +39,8 @@ Scratch carveScratch(float* base, int D, int Dp) {
   s.vBuf = p;
   p += kBK * DpA;
   s.row = p;
+  p += DpA;
+  s.p2 = p;
   s.mass = nullptr;
   return s;
 }

@@ -26,6 +26,7 @@ constexpr int kLanes = 8;
 
 constexpr int kStR = 6, kStC = 2;  // S^T: 6 keys x 16 queries = 12 accumulators
 constexpr int kPvR = 6, kPvC = 2;  // O:   6 queries x 16 columns = 12 accumulators
+constexpr int kGemmR = 4, kGemmNV = 2;  // linear attention's GEMM: 4 rows x 16 columns
 
 static inline V vzero() { return _mm256_setzero_ps(); }
 static inline V vset1(float x) { return _mm256_set1_ps(x); }

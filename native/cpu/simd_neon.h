@@ -29,6 +29,7 @@ constexpr int kLanes = 8;
 
 constexpr int kStR = 6, kStC = 2;  // S^T: 6 keys x 16 queries = 24 of the 32 registers
 constexpr int kPvR = 6, kPvC = 2;  // O:   6 queries x 16 columns
+constexpr int kGemmR = 4, kGemmNV = 2;  // linear attention's GEMM: 4 rows x 16 columns
 
 static inline V both(F4 x) { return V{x, x}; }
 static inline V vzero() { return both(vdupq_n_f32(0.f)); }

@@ -10,6 +10,7 @@
 //   kLanes                  4, 8 or 16 (must divide 64: tiles are 64 x 64)
 //   kStR kStC               register block of S^T = K Q^T: kStR keys x kStC vectors of queries
 //   kPvR kPvC               register block of O += P V: kPvR queries x kPvC vectors of headDim
+//   kGemmR kGemmNV          register block of linear attention's GEMM: kGemmR rows x kGemmNV vectors
 //   vzero() vset1(x)        all lanes 0 / x
 //   vload(p) vstore(p, v)   kLanes floats, unaligned
 //   vbcast(p)               all lanes *p
@@ -57,6 +58,7 @@ constexpr int kPvR = 6, kPvC = 2;
 constexpr int kStR = 3, kStC = 2;  // 16 SSE registers: 12 accumulators
 constexpr int kPvR = 3, kPvC = 2;
 #endif
+constexpr int kGemmR = 4, kGemmNV = 2;
 
 static inline V4 s4(float x) { return V4{x, x, x, x}; }
 static inline V vzero() { return V{V4{}, V4{}}; }

@@ -30,6 +30,7 @@ constexpr int kLanes = 8;
 // AVX2 blocks) spill, measured 30 % slower.
 constexpr int kStR = 2, kStC = 2;  // S^T: 2 keys x 16 queries = 8 accumulators (two v128 per V)
 constexpr int kPvR = 2, kPvC = 2;  // O:   2 queries x 16 columns = 8 accumulators
+constexpr int kGemmR = 4, kGemmNV = 2;  // linear attention's GEMM: 4 rows x 2 vectors
 
 static inline V vzero() { return V{wasm_f32x4_const_splat(0.f), wasm_f32x4_const_splat(0.f)}; }
 static inline V vset1(float x) {

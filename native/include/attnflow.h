@@ -51,6 +51,7 @@ Status validateAttention(const AttentionParams& p);
 
 struct CpuInfo {
   bool avx2 = false, fma = false, f16c = false, avx512f = false, neon = false;
+  bool avx512bw = false, avx512dq = false, avx512vl = false, avx512bf16 = false;
   unsigned threads = 1;
 };
 CpuInfo cpuInfo();
@@ -62,6 +63,7 @@ struct CpuKernelInfo {
     std::string name, needs;
     int lanes = 0;
     bool supported = false;
+    bool preferred = false;  // supported, and chosen by default where it comes first
   };
   std::string active;  // empty when `error` says why calls fail
   int activeLanes = 0;

@@ -66,8 +66,9 @@ void testKernelRegistry() {
   } else {
     const cpu::CpuKernel* best = nullptr;
     for (size_t i = 0; i < n && best == nullptr; ++i)
-      if (all[i].supported()) best = &all[i];
-    CHECK(s.ok && active == best, "without ATTNFLOW_CPU_ISA the best supported kernel runs (%s)", best->name);
+      if (all[i].supported() && (!all[i].preferred || all[i].preferred())) best = &all[i];
+    CHECK(s.ok && active == best, "without ATTNFLOW_CPU_ISA the best supported and preferred kernel runs (%s)",
+          best->name);
   }
   for (const cpu::CpuKernel* k : supportedKernels()) {
     cpu::forceKernel(k);

@@ -269,6 +269,7 @@ void testNonFinite(const Kernels& kernels, bool quick);
 void testLong(const Kernels& kernels);
 void testConcurrent();
 void testLinear(const Kernels& kernels, bool quick);
+void testBf16DotPath(const Kernels& kernels);
 void testPositionsAndKeyMass(const Kernels& kernels, bool quick);  // keymass_test.cpp
 void bench();
 

@@ -3,7 +3,8 @@
 // slots, masks per kv head (GQA heads packed into one tile), RoPE and ALiBi on the true positions,
 // decode rows split across threads (key masses finished in mergeRow) and prefill tiles, on every
 // kernel main.cpp tests (registry and test-only lane widths); under the sanitizer build it also
-// checks the kernels' record buffers.
+// checks the kernels' record buffers. bfloat16 cases (no RoPE) take the bf16 dot-product path of
+// the kernels that have one (avx512bf16), with its own partial tiles and key-mass records.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -21,9 +22,9 @@ namespace {
 
 struct Problem {
   int B, Hq, Hkv, Sq, Sk, D;
-  bool perHeadKeys, rope, alibi;
+  bool perHeadKeys, rope, alibi, bf16;
   int window;  // causal & sliding(window) on positions
-  std::vector<float> q, k, v;
+  std::vector<float> q, k, v;  // bf16: the values as rounded (what the kernel reads)
   std::vector<int32_t> kpos;  // Sk (shared) or Hkv * Sk
   int64_t qstart;
   int32_t keyPos(int hk, int j) const { return perHeadKeys ? kpos[static_cast<size_t>(hk) * Sk + j] : kpos[j]; }
@@ -77,17 +78,26 @@ bool runOne(const Problem& P, const char* kernel, int index) {
       }
       rowPtr.push_back(static_cast<int32_t>(colIdx.size()));
     }
+  std::vector<float> out(P.q.size(), NAN), lse(static_cast<size_t>(P.B) * P.Hq * P.Sq, NAN);
+  std::vector<uint16_t> q16, k16, v16, out16(P.bf16 ? P.q.size() : 0, 0x7fc0);  // poisoned: NaN
+  if (P.bf16)
+    for (auto [src, dst] : {std::pair{&P.q, &q16}, std::pair{&P.k, &k16}, std::pair{&P.v, &v16}})
+      for (float x : *src) dst->push_back(cpu::floatToBf16(x));
   auto view = [&](const std::vector<float>& data, int H, int S) {
     TensorView t;
-    t.data = const_cast<float*>(data.data());
-    t.dtype = DType::F32;
+    const std::vector<uint16_t>* half = &data == &P.q   ? &q16
+                                        : &data == &P.k ? &k16
+                                        : &data == &P.v ? &v16
+                                        : &out16;
+    const bool b16 = P.bf16;
+    t.data = b16 ? static_cast<void*>(const_cast<uint16_t*>(half->data())) : const_cast<float*>(data.data());
+    t.dtype = b16 ? DType::BF16 : DType::F32;
     t.shape[0] = P.B, t.shape[1] = H, t.shape[2] = S, t.shape[3] = D;
     t.strides[0] = static_cast<int64_t>(H) * S * D, t.strides[1] = static_cast<int64_t>(S) * D, t.strides[2] = D,
     t.strides[3] = 1;
     t.capacity = data.size();
     return t;
   };
-  std::vector<float> out(P.q.size(), NAN), lse(static_cast<size_t>(P.B) * P.Hq * P.Sq, NAN);
   std::vector<float> mass(static_cast<size_t>(P.B) * P.Hkv * P.Sk, NAN);
   std::vector<float> slopes(P.Hq);
   for (int h = 0; h < P.Hq; ++h) slopes[h] = static_cast<float>(std::pow(2.0, -8.0 * (h + 1) / P.Hq));
@@ -113,6 +123,8 @@ bool runOne(const Problem& P, const char* kernel, int index) {
     std::printf("FAIL %s keymass case %d: %s\n", kernel, index, st.message.c_str());
     return false;
   }
+  if (P.bf16)
+    for (size_t x = 0; x < out.size(); ++x) out[x] = cpu::bf16ToFloat(out16[x]);
   // reference
   std::vector<double> refOut(out.size(), 0.0), refLse(lse.size()), refMass(mass.size(), 0.0);
   for (int b = 0; b < P.B; ++b)
@@ -153,11 +165,13 @@ bool runOne(const Problem& P, const char* kernel, int index) {
   const double eo = relErr(std::vector<double>(out.begin(), out.end()), refOut);
   const double el = relErr(std::vector<double>(lse.begin(), lse.end()), refLse);
   const double em = relErr(std::vector<double>(mass.begin(), mass.end()), refMass);
-  const bool ok = eo <= 1e-5 && el <= 1e-5 && em <= 1e-5;
+  // bf16: P is rounded to bf16 for P V on the dot-product path; the scores and masses stay f32
+  const double tol = P.bf16 ? 1e-2 : 1e-5;
+  const bool ok = eo <= tol && el <= 1e-5 && em <= (P.bf16 ? 1e-4 : 1e-5);
   if (!ok || std::getenv("ATTNFLOW_TEST_VERBOSE")) {
-    std::printf("%s %s keymass case %d: B=%d Hq=%d Hkv=%d Sq=%d Sk=%d D=%d%s%s%s: out %.2e lse %.2e keyMass %.2e\n", ok ? "ok  " : "FAIL",
+    std::printf("%s %s keymass case %d: B=%d Hq=%d Hkv=%d Sq=%d Sk=%d D=%d%s%s%s%s: out %.2e lse %.2e keyMass %.2e\n", ok ? "ok  " : "FAIL",
                 kernel, index, P.B, P.Hq, P.Hkv, P.Sq, P.Sk, D, P.perHeadKeys ? " per-head keys" : "", P.rope ? " rope" : "",
-                P.alibi ? " alibi" : "", eo, el, em);
+                P.alibi ? " alibi" : "", P.bf16 ? " bf16" : "", eo, el, em);
   }
   return ok;
 }
@@ -167,8 +181,8 @@ void testPositionsAndKeyMassOn(const char* kernel, bool quick) {
   auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(g); };
   std::normal_distribution<float> normal(0.f, 1.f);
   int failures = 0;
-  const int n = quick ? 8 : 24;
-  for (int c = 0; c < n; ++c) {
+  const int n = quick ? 8 : 24, nBf16 = quick ? 4 : 8;
+  for (int c = 0; c < n + nBf16; ++c) {
     Problem P;
     P.B = uni(1, 2);
     P.Hkv = uni(1, 3);
@@ -177,7 +191,8 @@ void testPositionsAndKeyMassOn(const char* kernel, bool quick) {
     P.Sk = c % 2 ? uni(1500, 3000) : uni(1, 400);
     P.D = c % 4 == 0 ? 128 : c % 4 == 1 ? 64 : 40;
     P.perHeadKeys = c % 2 == 0;
-    P.rope = c % 3 == 1;
+    P.bf16 = c >= n;
+    P.rope = c % 3 == 1 && !P.bf16;
     P.alibi = c % 4 == 2;
     P.window = uni(50, 5000);
     const int span = P.Sk * 3 + 10;
@@ -191,13 +206,13 @@ void testPositionsAndKeyMassOn(const char* kernel, bool quick) {
     for (auto* t : {&P.q, &P.k, &P.v}) {
       const size_t n2 = static_cast<size_t>(P.B) * (t == &P.q ? P.Hq : P.Hkv) * (t == &P.q ? P.Sq : P.Sk) * P.D;
       t->resize(n2);
-      for (float& x : *t) x = normal(g);
+      for (float& x : *t) x = P.bf16 ? cpu::bf16ToFloat(cpu::floatToBf16(normal(g))) : normal(g);
     }
     ++gChecks;
     if (!runOne(P, kernel, c)) ++failures;
   }
   gFailures += failures;
-  std::printf("positions and key masses on %s: %d cases, %d failures\n", kernel, n, failures);
+  std::printf("positions and key masses on %s: %d cases (%d bf16), %d failures\n", kernel, n + nBf16, nBf16, failures);
 }
 
 }  // namespace

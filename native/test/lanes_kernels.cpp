@@ -22,10 +22,10 @@ namespace nativetest {
 namespace {
 bool always() { return true; }
 const cpu::CpuKernel kLaneKernels[] = {
-    {"test-4-lanes", "nothing (test only)", &always, &cpu::lanes4::kAttentionKernel, &cpu::lanes4::kLinearKernel,
-     &cpu::questScoresPortable},
-    {"test-16-lanes", "nothing (test only)", &always, &cpu::lanes16::kAttentionKernel, &cpu::lanes16::kLinearKernel,
-     &cpu::questScoresPortable},
+    {"test-4-lanes", "nothing (test only)", &always, nullptr, &cpu::lanes4::kAttentionKernel,
+     &cpu::lanes4::kLinearKernel, &cpu::questScoresPortable},
+    {"test-16-lanes", "nothing (test only)", &always, nullptr, &cpu::lanes16::kAttentionKernel,
+     &cpu::lanes16::kLinearKernel, &cpu::questScoresPortable},
 };
 }  // namespace
 

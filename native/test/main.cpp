@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   testPositionsAndKeyMass(kernels, quick);
   testConcurrent();
   testLinear(kernels, quick);
+  testBf16DotPath(kernels);
   if (longCases) testLong(kernels);
   const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("%d checks, %d failures (%.1f s)\n", gChecks, gFailures, dt);

@@ -30,6 +30,7 @@ typedef int32_t VI __attribute__((vector_size(4 * TEST_LANES)));
 
 constexpr int kStR = 3, kStC = 1;
 constexpr int kPvR = 3, kPvC = 1;
+constexpr int kGemmR = 4, kGemmNV = 2;
 
 static inline V vzero() { return V{}; }
 static inline V vset1(float x) { return V{} + x; }
