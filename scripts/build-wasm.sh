@@ -16,7 +16,7 @@ inputs=(scripts/build-wasm.sh native/wasm native/include/attnflow_views.h native
   native/cpu/kernel.h native/cpu/kernel_body.h native/cpu/kernel_micro.h native/cpu/kernel_mass.h native/cpu/half.h native/cpu/linear_kernel.h
   native/cpu/linear_body.h native/cpu/plan_rules.h native/cpu/schedule_cut.h native/cpu/simd_wasm.h native/cpu/scratch_layout.cpp)
 sources=(native/wasm/attention.cpp native/wasm/linear.cpp native/wasm/check.cpp native/wasm/fields.cpp
-  native/wasm/schedule.cpp native/wasm/kernel_wasm.cpp native/wasm/linear_wasm.cpp native/cpu/scratch_layout.cpp)
+  native/wasm/schedule.cpp native/wasm/positions.cpp native/wasm/kernel_wasm.cpp native/wasm/linear_wasm.cpp native/cpu/scratch_layout.cpp)
 
 if [[ "${1:-}" == "--if-stale" && -f $out/attnflow.wasm && -f $out/attnflow-threads.wasm ]]; then
   if [[ -z "$(find "${inputs[@]}" -newer $out/attnflow.wasm -print -quit)" &&

@@ -1,18 +1,22 @@
 /**
  * returnKeyMass: each key's attention mass (the sum over the query rows of its kv head's query
  * heads of the softmax probabilities) against an independent brute force, on random patterns,
- * GQA, explicit positions and rows with no key.
+ * GQA, explicit positions and rows with no key, on every host backend (wasm too, rows split
+ * across its worker threads included).
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { attention, attentionSync } from '../lib/attention/run.js';
 import { toPattern } from '../lib/patterns/index.js';
 import { Tensor, type DType } from '../lib/tensor.js';
 import { bruteAttention } from './helpers/brute.js';
 import { relError, toBhsd, TOLERANCE } from './helpers/oracle.js';
+import { setWasmThreads } from '../lib/wasm/index.js';
 import { Gen } from './reliability/fuzz.js';
 import { patternString } from './reliability/gen.js';
 
-const BACKENDS = ['reference', 'cpu'] as const;
+const BACKENDS = ['reference', 'cpu', 'wasm'] as const;
+
+afterAll(() => setWasmThreads(undefined));
 
 describe('returnKeyMass', () => {
   for (const backend of BACKENDS) {
@@ -58,7 +62,10 @@ describe('returnKeyMass', () => {
     });
   }
 
-  it('cpu: long decode rows (split across threads), prefill tiles, GQA packing, softcap and ALiBi', () => {
+  // asynchronous calls: the wasm backend splits rows across its worker threads only then (4 of
+  // them here, so the decode rows split whatever the machine's core count)
+  it.each(['cpu', 'wasm'] as const)('%s: long decode rows (split across threads), prefill tiles, GQA packing, softcap and ALiBi', async (backend) => {
+    if (backend === 'wasm') await setWasmThreads(4);
     const g = new Gen(1611);
     for (const [B, Hq, Hkv, Sq, Sk, pattern] of [
       [1, 8, 2, 1, 2000, 'causal'],
@@ -71,7 +78,7 @@ describe('returnKeyMass', () => {
       const k = Tensor.randn([B, Hkv, Sk, D], { seed: g.int(0, 1e9) });
       const v = Tensor.randn([B, Hkv, Sk, D], { seed: g.int(0, 1e9) });
       for (const extra of [{}, { softcap: 5 }, { alibi: true }] as const) {
-        const got = attentionSync(q, k, v, { pattern, returnKeyMass: true, backend: 'cpu', ...extra });
+        const got = await attention(q, k, v, { pattern, returnKeyMass: true, backend, ...extra });
         const want = attentionSync(q, k, v, { pattern, returnKeyMass: true, backend: 'reference', ...extra });
         expect(relError(got.keyMass.toFloat32(), want.keyMass.toFloat32()), `${B} ${Hq}/${Hkv} ${Sq}x${Sk} ${pattern} ${JSON.stringify(extra)}`).toBeLessThanOrEqual(1e-5);
       }
@@ -95,7 +102,7 @@ describe('returnKeyMass', () => {
       }
     }
     const k = Tensor.from(kd, [1, 2, Sk, D]);
-    for (const backend of ['reference', 'cpu'] as const) {
+    for (const backend of BACKENDS) {
       const { keyMass } = await attention(q, k, k, { returnKeyMass: true, backend });
       const m = keyMass.toFloat32();
       for (const hk of [0, 1]) {

@@ -48,7 +48,7 @@ const POLICIES = ['window', 'streaming', 'h2o', 'adaptive'] as const;
 
 describe('KVCache with budget ≥ seen equals full attention exactly', () => {
   for (const policy of POLICIES) {
-    for (const backend of ['reference', 'cpu'] as const) {
+    for (const backend of ['reference', 'cpu', 'wasm'] as const) {
       it(`${policy} on ${backend}: every call, all dtypes, GQA, RoPE`, () => {
         const g = new Gen(1620 + POLICIES.indexOf(policy));
         for (const dtype of ['float32', 'float16', 'bfloat16'] as DType[]) {
@@ -56,7 +56,7 @@ describe('KVCache with budget ≥ seen equals full attention exactly', () => {
           const Hkv = 2;
           const Hq = 4;
           const D = 16;
-          const N = backend === 'cpu' ? 260 : 110;
+          const N = backend === 'reference' ? 110 : 260;
           const rope = dtype === 'float32' && backend === 'reference' ? { base: 10000 } : undefined;
           const q = Tensor.randn([B, Hq, N, D], { dtype, seed: g.int(0, 1e9) });
           const k = Tensor.randn([B, Hkv, N, D], { dtype, seed: g.int(0, 1e9) });
@@ -83,7 +83,7 @@ describe('KVCache with budget ≥ seen equals full attention exactly', () => {
 });
 
 describe('KVCache: window and streaming keep exactly what they promise', () => {
-  for (const backend of ['reference', 'cpu'] as const) {
+  for (const backend of ['reference', 'cpu', 'wasm'] as const) {
     it(`${backend}: window keeps the budget most recent positions; each call attends over the kept and new keys only`, () => {
       const g = new Gen(1630);
       const [B, Hkv, Hq, D, N, W] = [1, 2, 4, 16, 300, 40];
@@ -153,7 +153,7 @@ function planted(N: number, D: number, Hkv: number, plantedAt: number[], spread:
   return { q: Tensor.from(q, [1, Hkv, N, D]), k: Tensor.from(k, [1, Hkv, N, D]), v: Tensor.from(v, [1, Hkv, N, D]) };
 }
 
-function run(cache: KVCache, t: { q: Tensor; k: Tensor; v: Tensor }, N: number, prefill: number, backend: 'reference' | 'cpu'): void {
+function run(cache: KVCache, t: { q: Tensor; k: Tensor; v: Tensor }, N: number, prefill: number, backend: 'reference' | 'cpu' | 'wasm'): void {
   for (let at = 0; at < N; ) {
     const n = at < prefill ? Math.min(32, prefill - at) : 1;
     cache.attentionSync(rows(t.q, at, at + n), rows(t.k, at, at + n), rows(t.v, at, at + n), { backend });
@@ -162,7 +162,7 @@ function run(cache: KVCache, t: { q: Tensor; k: Tensor; v: Tensor }, N: number, 
 }
 
 describe('KVCache: h2o and adaptive', () => {
-  for (const backend of ['reference', 'cpu'] as const) {
+  for (const backend of ['reference', 'cpu', 'wasm'] as const) {
     it(`${backend}: h2o keeps planted heavy hitters that a window of the same budget loses`, () => {
       const N = 400;
       const heavy = [9, 57, 130, 201];

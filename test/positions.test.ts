@@ -17,7 +17,7 @@ import { TOLERANCE, relError, toBhsd } from './helpers/oracle.js';
 import { Gen } from './reliability/fuzz.js';
 import { patternString } from './reliability/gen.js';
 
-const BACKENDS = ['reference', 'cpu'] as const;
+const BACKENDS = ['reference', 'cpu', 'wasm'] as const;
 
 /** An output tensor like `like`, filled with NaN (a backend that skips a row cannot pass). */
 function poisoned(like: Tensor): Tensor {
@@ -176,7 +176,7 @@ describe('attention over explicit key positions', () => {
       }
       const rope = { base: 500, style: 'half' as const };
       const alibi = Float32Array.of(0.25, 0.125);
-      for (const backend of ['reference', 'cpu'] as const) {
+      for (const backend of BACKENDS) {
         const a = attentionSync(q, k, v, { pattern: base, keyPositions: kp, backend, rope, alibi });
         const b = attentionSync(q, Tensor.from(kFull, [1, 1, L, D]), Tensor.from(vFull, [1, 1, L, D]), { pattern: hidden, backend, rope, alibi });
         expect(relError(toBhsd(a), toBhsd(b)), `${base} Sk=${Sk} L=${L}`).toBeLessThanOrEqual(1e-5);

@@ -143,7 +143,7 @@ describe('select', () => {
     }
   });
 
-  for (const backend of ['reference', 'cpu'] as const) {
+  for (const backend of ['reference', 'cpu', 'wasm'] as const) {
     it(`${backend}: attention over the selection is exact (random shapes, GQA, batch, block sizes, dtypes)`, () => {
       const g = new Gen(backend === 'cpu' ? 1653 : 1654);
       for (let c = 0; c < 16; c++) {
@@ -176,7 +176,7 @@ describe('select', () => {
   it('with at least as many blocks as the pattern reaches, select is full attention', () => {
     const q = Tensor.randn([1, 4, 5, 16], { seed: 1 });
     const k = Tensor.randn([1, 2, 300, 16], { seed: 2 });
-    for (const backend of ['reference', 'cpu'] as const) {
+    for (const backend of ['reference', 'cpu', 'wasm'] as const) {
       const a = attentionSync(q, k, k, { causal: true, select: { blocks: 5 }, backend });
       const b = attentionSync(q, k, k, { causal: true, backend });
       expect([...a.data]).toEqual([...b.data]);

@@ -53,32 +53,14 @@ function chooseBackend(plan: AttentionPlan): 'cpu' | 'wasm' | 'reference' | 'cud
   if (plan.backend === 'wasm') {
     const wasm = wasmStatus();
     if (!wasm.available) throw new WasmUnavailableError(wasm.reason!);
-    return wasmOnly(plan);
+    return 'wasm';
   }
   if (plan.backend === 'cpu') {
     nativeHostAddon(); // NativeUnavailableError, saying how to get a binary
     return 'cpu';
   }
   // 'auto': native, else wasm (lib/backends/auto.ts)
-  const auto = autoHostBackend();
-  return auto === 'wasm' ? wasmOnly(plan) : auto;
-}
-
-/**
- * 'wasm' for a plan the wasm backend runs. Its calls carry no explicit positions, alignment, key
- * masses or selection yet (the module's call record has no fields for them): such a plan gets a
- * RangeError naming the option, never a wrong answer.
- */
-function wasmOnly(plan: AttentionPlan): 'wasm' {
-  const p = plan.positions;
-  const option =
-    p.queryPositions !== null ? 'queryPositions' : p.keyPositions !== null ? 'keyPositions'
-    : p.queryStart !== plan.k.seq - plan.q.seq ? 'alignment' : plan.returnKeyMass ? 'returnKeyMass'
-    : plan.select !== null ? 'select' : null;
-  if (option !== null) {
-    throw new RangeError(`options.${option} is not supported by the wasm backend (it runs where no native binary loads); use backend 'reference', or a native binary`);
-  }
-  return 'wasm';
+  return autoHostBackend();
 }
 
 function result(plan: AttentionPlan, r: AttentionOutputs): AttentionReturn {
@@ -95,7 +77,7 @@ export function selectionScorer(plan: AttentionPlan): AddonBindings | null {
   return nativeScorer(chooseBackend(plan));
 }
 
-/** The addon for the native backends (cpu, cuda); the others run without it (reference, and wasm, which refuses select). */
+/** The addon for the native backends (cpu, cuda); the others score in TypeScript (bit-identical: lib/select/quest.ts), so the wasm backend never loads the addon. */
 function nativeScorer(backend: string): AddonBindings | null {
   return backend === 'cpu' || backend === 'cuda' ? loadNative() : null;
 }
@@ -114,14 +96,14 @@ export async function runPlan(plan: AttentionPlan, selection?: Selection | null,
   const backend = chooseBackend(plan);
   const sel = selectionOf(plan, backend, selection);
   throwIfAborted(signal);
-  return backend === 'cuda' ? runCuda(plan, sel, signal) : backend === 'cpu' ? runCpu(plan, sel, signal) : backend === 'wasm' ? runWasm(plan, signal) : runReference(plan, sel);
+  return backend === 'cuda' ? runCuda(plan, sel, signal) : backend === 'cpu' ? runCpu(plan, sel, signal) : backend === 'wasm' ? runWasm(plan, sel, signal) : runReference(plan, sel);
 }
 
 /** runPlan on the calling thread. */
 export function runPlanSync(plan: AttentionPlan, selection?: Selection | null): AttentionOutputs {
   const backend = chooseBackend(plan);
   const sel = selectionOf(plan, backend, selection);
-  return backend === 'cuda' ? runCudaSync(plan, sel) : backend === 'cpu' ? runCpuSync(plan, sel) : backend === 'wasm' ? runWasmSync(plan) : runReference(plan, sel);
+  return backend === 'cuda' ? runCudaSync(plan, sel) : backend === 'cpu' ? runCpuSync(plan, sel) : backend === 'wasm' ? runWasmSync(plan, sel) : runReference(plan, sel);
 }
 
 /**

@@ -5,24 +5,25 @@
  */
 import type { AttentionPlan } from '../attention/plan.js';
 import type { LinearPlan } from '../linear/plan.js';
-import { attentionArena } from '../wasm/attention.js';
+import { attentionArenas } from '../wasm/attention.js';
+import type { Selection } from '../select/selection.js';
 import { runArena, runArenaSync, wasmEngine } from '../wasm/engine.js';
 import { kernelFacts } from '../wasm/index.js';
 import { linearArena } from '../wasm/linear.js';
 import type { AttentionOutputs, LinearOutputs } from './operands.js';
 
-export function runWasmSync(plan: AttentionPlan): AttentionOutputs {
+export function runWasmSync(plan: AttentionPlan, selection: Selection | null = null): AttentionOutputs {
   const e = wasmEngine();
-  const { arena, out, lse } = attentionArena(plan, e.layouts.attention, kernelFacts(e), 1);
-  if (arena) runArenaSync(arena);
-  return { out, lse };
+  const { arenas, result } = attentionArenas(plan, e.layouts.attention, kernelFacts(e), 1, selection);
+  for (const arena of arenas) runArenaSync(arena);
+  return result;
 }
 
-export async function runWasm(plan: AttentionPlan, signal?: AbortSignal): Promise<AttentionOutputs> {
+export async function runWasm(plan: AttentionPlan, selection: Selection | null = null, signal?: AbortSignal): Promise<AttentionOutputs> {
   const e = wasmEngine();
-  const { arena, out, lse } = attentionArena(plan, e.layouts.attention, kernelFacts(e), e.threads);
-  if (arena) await runArena(arena, signal);
-  return { out, lse };
+  const { arenas, result } = attentionArenas(plan, e.layouts.attention, kernelFacts(e), e.threads, selection);
+  for (const arena of arenas) await runArena(arena, signal);
+  return result;
 }
 
 export function runLinearWasmSync(plan: LinearPlan): LinearOutputs {

@@ -10,7 +10,7 @@ import type { WorkerReply, WorkerRequest, WorkerSetup } from './worker.js';
 
 /** The functions native/wasm exports. Pointers are byte addresses in the module's memory. */
 export interface WasmExports {
-  af_attention_scratch_floats(headDim: number): number;
+  af_attention_scratch_floats(arena: number): number;
   af_attention_check(arena: number): number;
   af_attention_run(arena: number, phase: number, counter: number, scratch: number): void;
   af_linear_check(arena: number): number;
@@ -19,7 +19,7 @@ export interface WasmExports {
   af_call_fields(which: number): number;
   af_lanes(): number;
   af_attention_partial_floats(headDim: number): number;
-  af_attention_rope_floats(seqQ: number, seqK: number, dims: number): number;
+  af_attention_rope_floats(qpos: number, kpos: number, kposLen: number, kposStride: number, seqQ: number, seqK: number, kvHeads: number, shift: number, dims: number): number;
   af_attention_count_work(rowPtr: number, rowPtrLen: number, B: number, Hq: number, Hkv: number, Sq: number, maskHeads: number, numQBlocks: number, threads: number, out: number): number;
   af_tile_q(): number;
   af_tile_k(): number;
@@ -52,7 +52,7 @@ export function checkArena(exports: WasmExports, memory: WebAssembly.Memory, kin
 
 /** Bytes of one thread's scratch for the (checked) arena at `base`, a multiple of 64. */
 export function scratchBytes(exports: WasmExports, a: Arena, base: number): number {
-  const floats = a.kind === 'attention' ? exports.af_attention_scratch_floats(a.headDim) : exports.af_linear_scratch_floats(base);
+  const floats = a.kind === 'attention' ? exports.af_attention_scratch_floats(base) : exports.af_linear_scratch_floats(base);
   return Math.ceil((floats * 4) / 64) * 64;
 }
 

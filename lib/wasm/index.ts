@@ -5,7 +5,7 @@
  */
 import type { AttentionKernelFacts } from './attention.js';
 import type { wasmEngine } from './engine.js';
-import { countWork } from './schedule.js';
+import { countWork, ropeFloats } from './schedule.js';
 
 export { setWasmThreads, wasmStatus, WasmUnavailableError, type WasmThreads } from './engine.js';
 export type { WasmStatus } from './status.js';
@@ -16,7 +16,7 @@ export function kernelFacts(e: ReturnType<typeof wasmEngine>): AttentionKernelFa
     tile: e.tile,
     lanes: e.lanes,
     partialFloats: (d) => e.exports.af_attention_partial_floats(d),
-    ropeFloats: (sq, sk, dims) => e.exports.af_attention_rope_floats(sq, sk, dims),
+    ropeFloats: (positions, dims) => ropeFloats(e, positions, dims),
     countWork: (shape, mask, threads) => countWork(e, shape, mask, threads),
   };
 }

@@ -51,9 +51,9 @@ void ropeRows(const RopeParams& rope, const Plan& P, std::vector<float>& cosT, s
     if (keyPos(x) >= 0) all.push_back(keyPos(x));
   rowQ.resize(static_cast<size_t>(P.Sq));
   rowK.resize(static_cast<size_t>(nk));
-  const int64_t lo = *std::min_element(all.begin(), all.end());
-  const int64_t hi = *std::max_element(all.begin(), all.end());
-  if (hi - lo + 1 <= 4 * static_cast<int64_t>(all.size()) + 64) {
+  const RopeSpan span = ropeSpan(P);  // plan_rules.h: the rule the WebAssembly build shares
+  const int64_t lo = span.lo, hi = span.hi;
+  if (span.dense()) {
     buildRopeTable(rope, lo, hi + 1, cosT, sinT, pool);
     for (int64_t i = 0; i < P.Sq; ++i) rowQ[i] = static_cast<int32_t>(core::queryPosition(P, i) - lo);
     for (int64_t x = 0; x < nk; ++x) rowK[x] = keyPos(x) >= 0 ? static_cast<int32_t>(keyPos(x) - lo) : -1;
@@ -65,14 +65,10 @@ void ropeRows(const RopeParams& rope, const Plan& P, std::vector<float>& cosT, s
   cosT.assign(all.size() * half, 0.f);
   sinT.assign(all.size() * half, 0.f);
   std::vector<double> inv(half);
-  for (int t = 0; t < half; ++t) inv[t] = std::pow(static_cast<double>(rope.base), -2.0 * t / rope.dims);
+  for (int t = 0; t < half; ++t) inv[t] = ropeInvFreq(rope.base, rope.dims, t);
   auto body = [&](size_t blk) {
     for (size_t r = blk * 64; r < std::min(all.size(), blk * 64 + 64); ++r)
-      for (int t = 0; t < half; ++t) {
-        const double a = (static_cast<double>(all[r]) + rope.offset) * inv[t];
-        cosT[r * half + t] = static_cast<float>(std::cos(a));
-        sinT[r * half + t] = static_cast<float>(std::sin(a));
-      }
+      for (int t = 0; t < half; ++t) ropeAt(inv[t], all[r], rope.offset, &cosT[r * half + t], &sinT[r * half + t]);
   };
   pool.parallelFor((all.size() + 63) / 64, body);
   auto row = [&](int64_t pos) { return static_cast<int32_t>(std::lower_bound(all.begin(), all.end(), pos) - all.begin()); };

@@ -66,5 +66,35 @@ inline void ropeBlock(double inv, int64_t p0, int32_t offset, int64_t count, con
   }
 }
 
+// Explicit positions (Plan::qpos / kpos): the tables hold one row per position in use. When the
+// positions span little more than their count, the rows are the dense range [lo, hi] (row = pos -
+// lo, built by ropeBlock); otherwise (a cache that kept keys spread over a long sequence) a row
+// per position, each from its own sincos (ropeAt). The range and count of the positions in use:
+// every query's, and every non-empty key slot's of every kv head.
+struct RopeSpan {
+  int64_t lo, hi, count;
+  bool dense() const { return count == 0 || hi - lo + 1 <= 4 * count + 64; }
+};
+inline RopeSpan ropeSpan(const core::AttentionCall& P) {
+  RopeSpan s{INT64_MAX, INT64_MIN, 0};
+  auto take = [&s](int64_t pos) {
+    s.lo = pos < s.lo ? pos : s.lo;
+    s.hi = pos > s.hi ? pos : s.hi;
+    ++s.count;
+  };
+  for (int64_t i = 0; i < P.Sq; ++i) take(core::queryPosition(P, i));
+  for (int64_t hk = 0; hk < P.Hkv; ++hk)
+    for (int64_t j = 0; j < P.Sk; ++j)
+      if (core::keyPosition(P, hk, j) >= 0) take(core::keyPosition(P, hk, j));
+  return s;
+}
+
+// cos and sin of (pos + offset) * inv on their own (a row of the sparse tables).
+inline void ropeAt(double inv, int64_t pos, int32_t offset, float* cosT, float* sinT) {
+  const double a = (static_cast<double>(pos) + offset) * inv;
+  *cosT = static_cast<float>(std::cos(a));
+  *sinT = static_cast<float>(std::sin(a));
+}
+
 }  // namespace cpu
 }  // namespace attnflow

@@ -11,6 +11,7 @@
 #include "exports.h"
 #include "kernels.h"
 #include "plan_rules.h"
+#include "positions.h"
 #include "schedule.h"
 
 namespace attnflow {
@@ -29,34 +30,14 @@ cpu::OperandPlan operand(uint8_t* arena, uint32_t offset, DType t, int32_t s0, i
   return cpu::OperandPlan{arena + offset, t, s0, s1, s2, s3};
 }
 
-// Column t of the RoPE tables (plan_rules.h): every position of [ropeLow, Sk), block by block.
-void ropeColumn(const AttentionCall& c, uint8_t* arena, int t) {
-  const size_t half = static_cast<size_t>(c.ropeDims / 2);
-  const int64_t lo = cpu::ropeLow(static_cast<int64_t>(c.Sk) - c.Sq);
-  float* cosT = reinterpret_cast<float*>(arena + c.ropeCos) + t;
-  float* sinT = reinterpret_cast<float*>(arena + c.ropeSin) + t;
-  const double inv = cpu::ropeInvFreq(c.ropeBase, c.ropeDims, t);
-  double stepC[cpu::kRopeBlock], stepS[cpu::kRopeBlock];
-  cpu::ropeSteps(inv, stepC, stepS, 1);
-  for (int64_t p0 = lo; p0 < c.Sk; p0 += cpu::kRopeBlock) {
-    const int64_t count = c.Sk - p0 < cpu::kRopeBlock ? c.Sk - p0 : cpu::kRopeBlock;
-    const size_t at = static_cast<size_t>(p0 - lo) * half;
-    cpu::ropeBlock(inv, p0, c.ropeOffset, count, stepC, stepS, 1, cosT + at, sinT + at, half);
-  }
-}
-
 // The kernels' Plan: the record's shapes and regions as native/core/resolve.cpp resolves a native
 // call, completed by plan_rules.h for the wasm kernel's lanes.
 Plan planOf(const AttentionCall& c, uint8_t* arena) {
-  Plan P{};
-  P.B = c.B;
-  P.Hq = c.Hq;
-  P.Hkv = c.Hkv;
-  P.Sq = c.Sq;
-  P.Sk = c.Sk;
-  P.D = c.D;
+  Plan P = positionsPlan(c, arena);
   P.group = c.Hq / c.Hkv;
-  P.shift = static_cast<int64_t>(c.Sk) - c.Sq;
+  P.keyMass = at<float>(arena, c.keyMass);
+  P.massParts = at<float>(arena, c.massParts);
+  P.massOffset = at<const int64_t>(arena, c.massOffsets);
   const DType t = static_cast<DType>(c.dtype);
   P.q = operand(arena, c.q, t, c.qS0, c.qS1, c.qS2, c.qS3);
   P.k = operand(arena, c.k, t, c.kS0, c.kS1, c.kS2, c.kS3);
@@ -83,6 +64,10 @@ Plan planOf(const AttentionCall& c, uint8_t* arena) {
     P.ropeInterleaved = c.ropeInterleaved != 0;
     P.ropeDims = c.ropeDims;
     P.ropeLo = cpu::ropeLow(P.shift);
+    if (P.qpos || P.kpos) {
+      P.ropeRowQ = at<const int32_t>(arena, c.ropeRowQ);
+      P.ropeRowK = at<const int32_t>(arena, c.ropeRowK);
+    }
     P.ropeCos = at<const float>(arena, c.ropeCos);
     P.ropeSin = at<const float>(arena, c.ropeSin);
   }
@@ -96,9 +81,18 @@ Plan planOf(const AttentionCall& c, uint8_t* arena) {
 
 using namespace attnflow;
 
-// Floats of one thread's scratch for head dimension D (64-byte aligned memory).
-ATTNFLOW_EXPORT(af_attention_scratch_floats) uint32_t af_attention_scratch_floats(int32_t D) {
-  return static_cast<uint32_t>(cpu::scratchFloats(D, cpu::wasm::paddedHeadDim(D)));
+namespace {
+
+// The kernels' scratch of one thread, rounded to whole cache lines: the key-mass record of an item
+// that owns its row follows it.
+size_t kernelScratchFloats(int32_t D) { return (cpu::scratchFloats(D, cpu::wasm::paddedHeadDim(D)) + 15) & ~size_t{15}; }
+
+}  // namespace
+
+// Floats of one thread's scratch for the checked call in the arena (64-byte aligned memory).
+ATTNFLOW_EXPORT(af_attention_scratch_floats) uint32_t af_attention_scratch_floats(const uint8_t* arena) {
+  const calls::AttentionCall& c = *reinterpret_cast<const calls::AttentionCall*>(arena);
+  return static_cast<uint32_t>(kernelScratchFloats(c.D) + (c.keyMass ? c.massScratch : 0));
 }
 
 // Floats of one split row's partial result (the partials region holds partialSlots of them).
@@ -106,9 +100,24 @@ ATTNFLOW_EXPORT(af_attention_partial_floats) uint32_t af_attention_partial_float
   return static_cast<uint32_t>(cpu::partialStride(cpu::wasm::paddedHeadDim(D)));
 }
 
-// Floats of each RoPE table of a call of Sq queries and Sk keys rotating `dims` dimensions.
-ATTNFLOW_EXPORT(af_attention_rope_floats) uint32_t af_attention_rope_floats(int32_t Sq, int32_t Sk, int32_t dims) {
-  return static_cast<uint32_t>((Sk - cpu::ropeLow(static_cast<int64_t>(Sk) - Sq)) * (dims / 2));
+// Floats of each RoPE table of a call of Sq queries at shift + i or qpos[i] (int32 [Sq], or null)
+// and Sk keys at j or kpos[hk * kposStride + j] (int32 [kposLen], or null), rotating `dims`
+// dimensions; 0 when the arguments disagree or the tables would not fit in 32-bit memory.
+ATTNFLOW_EXPORT(af_attention_rope_floats)
+uint32_t af_attention_rope_floats(const int32_t* qpos, const int32_t* kpos, int32_t kposLen, int32_t kposStride, int32_t Sq,
+                                  int32_t Sk, int32_t Hkv, int32_t shift, int32_t dims) {
+  if (dims < 2 || Sq < 0 || Sk < 0 || Hkv < 1 || (kposStride != 0 && (kposStride != Sk || !kpos))) return 0;
+  if (kpos && kposLen < static_cast<int64_t>(kposStride ? Hkv : 1) * Sk) return 0;
+  cpu::Plan P{};
+  P.Sq = Sq;
+  P.Sk = Sk;
+  P.Hkv = Hkv;
+  P.shift = shift;
+  P.qpos = qpos;
+  P.kpos = kpos;
+  P.kposStride = kposStride;
+  const int64_t floats = calls::ropeTableRows(P) * (dims / 2);
+  return floats > (int64_t{1} << 30) ? 0 : static_cast<uint32_t>(floats);
 }
 
 // Null when the call in the arena is well formed, else what is wrong with it. A well-formed call is
@@ -119,6 +128,13 @@ ATTNFLOW_EXPORT(af_attention_check) const char* af_attention_check(uint8_t* aren
   const calls::AttentionCall& c = *reinterpret_cast<const calls::AttentionCall*>(arena);
   if (float* slopes = calls::at<float>(arena, c.alibi))
     for (int32_t h = 0; h < c.Hq; ++h) slopes[h] = core::alibiSlopeLog2(slopes[h]);
+  // the kernels add the key masses of their tiles into it (native/cpu/forward.cpp zeroes it too)
+  if (float* km = calls::at<float>(arena, c.keyMass))
+    for (int64_t x = 0, n = static_cast<int64_t>(c.B) * c.Hkv * c.Sk; x < n; ++x) km[x] = 0.f;
+  if (c.rope && (c.qpos || c.kpos)) {
+    calls::fillRopeRows(calls::positionsPlan(c, arena), calls::at<int32_t>(arena, c.ropeRowQ),
+                        calls::at<int32_t>(arena, c.ropeRowK));
+  }
   return calls::cutWork(arena);
 }
 
@@ -129,7 +145,8 @@ void af_attention_run(uint8_t* arena, int32_t phase, int32_t* counter, float* sc
   const calls::AttentionCall& c = *reinterpret_cast<const calls::AttentionCall*>(arena);
   const cpu::Plan P = calls::planOf(c, arena);
   const cpu::AttentionKernel& K = cpu::wasm::kAttentionKernel;
-  const cpu::Scratch S = cpu::carveScratch(scratch, c.D, P.Dp);
+  cpu::Scratch S = cpu::carveScratch(scratch, c.D, P.Dp);
+  float* const ownMass = scratch + kernelScratchFloats(c.D);  // see af_attention_scratch_floats
   float* partials = calls::at<float>(arena, c.partials);
   const int32_t n = phase == 0 ? (c.rope ? c.ropeDims / 2 : 0) : phase == 1 ? c.itemCount : c.mergeCount;
   const int32_t* cancel = calls::at<const int32_t>(arena, c.cancel);
@@ -138,9 +155,12 @@ void af_attention_run(uint8_t* arena, int32_t phase, int32_t* counter, float* sc
     const int32_t i = __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
     if (i >= n) break;
     if (phase == 0) {
-      calls::ropeColumn(c, arena, i);
+      calls::ropeColumn(P, c.ropeBase, c.ropeOffset, calls::at<float>(arena, c.ropeCos), calls::at<float>(arena, c.ropeSin), i);
     } else if (phase == 1) {
       const cpu::Item& it = calls::at<const cpu::Item>(arena, c.items)[i];
+      // an item keeps its key-mass record in its slot's part of massParts when its row is split
+      // (mergeRow reads it), else in this thread's scratch (as native/cpu/forward.cpp does)
+      if (P.keyMass) S.mass = it.slot >= 0 ? P.massParts + P.massOffset[it.slot] : ownMass;
       K.runItem(P, it, S, partials);
     } else {
       const int32_t* m = calls::at<const int32_t>(arena, c.merges) + 8 * static_cast<size_t>(i);

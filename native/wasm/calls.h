@@ -35,9 +35,20 @@
   /* scores: the scale, the softcap (0: none), ALiBi slopes (float32 [Hq], turned into log2 */ \
   /* units in place when the call is checked) */                                                \
   X(F, scale) X(F, softcap) X(U, alibi) X(U, alibiBytes)                                        \
+  /* positions (native/core/call.h): query i at shift + i, or qpos[i] (int32 [Sq]); key (hk, j) */ \
+  /* at j, or kpos[hk * kposStride + j] (int32; kposStride Sk or 0: one list for every kv head) */ \
+  X(I, shift) X(U, qpos) X(U, qposBytes) X(U, kpos) X(U, kposBytes) X(I, kposStride)             \
   X(I, rope) X(I, ropeInterleaved) X(I, ropeDims) X(F, ropeBase) X(I, ropeOffset)  \
-  /* float32 [Sk - ropeLow][dims/2] cos and sin (plan_rules.h), written by phase 0 of the call */\
+  /* float32 [rows][dims/2] cos and sin (plan_rules.h: ropeTableRows), written by phase 0 */     \
   X(U, ropeCos) X(U, ropeCosBytes) X(U, ropeSin) X(U, ropeSinBytes)                             \
+  /* with explicit positions: the table row of each query (int32 [Sq]) and key slot (int32 */   \
+  /* [Hkv * Sk], -1: an empty slot), written when the call is checked */                        \
+  X(U, ropeRowQ) X(U, ropeRowQBytes) X(U, ropeRowK) X(U, ropeRowKBytes)                         \
+  /* key masses: float32 [B, Hkv, Sk], zeroed when the call is checked (the kernels add into */ \
+  /* it); the records of split rows (massParts at int64 massOffsets[slot], written by the cut) */ \
+  /* and the floats of each thread's record of a whole item (its scratch grows by that much) */ \
+  X(U, keyMass) X(U, keyMassBytes) X(U, massParts) X(U, massPartsBytes)                         \
+  X(U, massOffsets) X(U, massOffsetsBytes) X(U, massScratch)                                    \
   /* the work, cut for `threads` threads by the module (schedule.cpp) when the call is checked: */\
   /* items (Item: 7 int32), split rows to merge (Item + part count: 8 int32) */                 \
   X(I, threads) X(U, items) X(U, itemsBytes) X(I, itemCount)                                    \

@@ -11,6 +11,7 @@
 #include "calls.h"
 #include "kernels.h"
 #include "plan_rules.h"
+#include "positions.h"
 
 namespace attnflow {
 namespace calls {
@@ -44,7 +45,8 @@ const char* checkMask(const AttentionCall& c, const uint8_t* arena) {
   if (c.numQBlocks != ceilDiv(c.Sq, cpu::kBQ) || c.numKBlocks != ceilDiv(c.Sk, cpu::kBK) || c.wordsPerRow != cpu::kBK / 32) {
     return "attention call: the mask's tile shape does not match the CPU kernel's";
   }
-  if (c.maskHeads != 1 && c.maskHeads != c.Hq) return "attention call: mask heads must be 1 or the query heads";
+  // query head h reads row h / (Hq / maskHeads): one row for every head, per kv head, or per head
+  if (c.maskHeads < 1 || c.Hq % c.maskHeads != 0) return "attention call: mask heads must divide the query heads";
   const int64_t rows = static_cast<int64_t>(c.maskHeads) * c.numQBlocks;
   if (c.rowPtr == 0 || !floatsFit(c.rowPtrBytes, static_cast<uint64_t>(rows) + 1)) {
     return "attention call: the mask's row pointers do not fit their region";
@@ -68,16 +70,37 @@ const char* checkMask(const AttentionCall& c, const uint8_t* arena) {
   return nullptr;
 }
 
-const char* checkRopeAndScores(const AttentionCall& c) {
+// Positions: the lists fit their regions and the default query positions stay inside int32 (the
+// values themselves are any int32: the kernels only subtract them and look up RoPE rows the module
+// builds itself).
+const char* checkPositions(const AttentionCall& c) {
+  if (c.qpos != 0 && !floatsFit(c.qposBytes, static_cast<uint64_t>(c.Sq))) return "attention call: the query positions do not fit their region";
+  if (c.kpos == 0 && c.kposStride != 0) return "attention call: a key position stride without key positions";
+  if (c.kposStride != 0 && c.kposStride != c.Sk) return "attention call: the key position stride must be 0 or seqK";
+  const uint64_t keys = static_cast<uint64_t>(c.kposStride ? c.Hkv : 1) * static_cast<uint64_t>(c.Sk);
+  if (c.kpos != 0 && !floatsFit(c.kposBytes, keys)) return "attention call: the key positions do not fit their region";
+  if (c.qpos == 0 && static_cast<int64_t>(c.shift) + c.Sq - 1 > INT32_MAX) return "attention call: the query positions leave int32";
+  if (c.keyMass != 0 && !floatsFit(c.keyMassBytes, static_cast<uint64_t>(c.B) * c.Hkv * c.Sk)) return "attention call: keyMass does not fit";
+  // the records of split rows: one int64 offset per partial result (their sizes: cutWork)
+  if (c.keyMass != 0 && !floatsFit(c.massOffsetsBytes, 2 * static_cast<uint64_t>(c.partialSlots))) {
+    return "attention call: the key-mass offsets do not fit their region";
+  }
+  return nullptr;
+}
+
+const char* checkRopeAndScores(const AttentionCall& c, const cpu::Plan& P) {
   if (c.alibi != 0 && !floatsFit(c.alibiBytes, static_cast<uint64_t>(c.Hq))) return "attention call: ALiBi slopes do not fit";
   if (c.rope) {
     if (c.ropeDims < 2 || c.ropeDims % 2 != 0 || c.ropeDims > c.D || !(c.ropeBase > 1.f)) {
       return "attention call: bad RoPE dimensions or base";
     }
-    const int64_t lo = cpu::ropeLow(static_cast<int64_t>(c.Sk) - c.Sq);
-    const uint64_t entries = static_cast<uint64_t>(c.Sk - lo) * (c.ropeDims / 2);
+    const uint64_t entries = static_cast<uint64_t>(ropeTableRows(P)) * (c.ropeDims / 2);
     if (c.ropeCos == 0 || c.ropeSin == 0 || !floatsFit(c.ropeCosBytes, entries) || !floatsFit(c.ropeSinBytes, entries)) {
       return "attention call: the RoPE tables do not fit their regions";
+    }
+    if ((P.qpos || P.kpos) && (c.ropeRowQ == 0 || c.ropeRowK == 0 || !floatsFit(c.ropeRowQBytes, static_cast<uint64_t>(c.Sq)) ||
+                               !floatsFit(c.ropeRowKBytes, static_cast<uint64_t>(c.Hkv) * c.Sk))) {
+      return "attention call: the RoPE rows do not fit their regions";
     }
   }
   return nullptr;
@@ -108,7 +131,9 @@ const char* checkAttention(const uint8_t* arena) {
       {c.q, c.qBytes}, {c.k, c.kBytes}, {c.v, c.vBytes}, {c.out, c.outBytes}, {c.lse, c.lseBytes},
       {c.rowPtr, c.rowPtrBytes}, {c.colIdx, c.colIdxBytes}, {c.partial, c.partialBytes}, {c.bits, c.bitsBytes},
       {c.alibi, c.alibiBytes}, {c.ropeCos, c.ropeCosBytes}, {c.ropeSin, c.ropeSinBytes}, {c.items, c.itemsBytes},
-      {c.merges, c.mergesBytes}, {c.partials, c.partialsBytes}};
+      {c.merges, c.mergesBytes}, {c.partials, c.partialsBytes}, {c.qpos, c.qposBytes}, {c.kpos, c.kposBytes},
+      {c.ropeRowQ, c.ropeRowQBytes}, {c.ropeRowK, c.ropeRowKBytes}, {c.keyMass, c.keyMassBytes},
+      {c.massParts, c.massPartsBytes}, {c.massOffsets, c.massOffsetsBytes}};
   for (const auto& r : regions)
     if (!regionOk(n, rec, r[0], r[1])) return "attention call: a region lies outside the arena";
   if (c.B < 0 || c.Hq < 0 || c.Sq < 0 || c.Sk < 0 || c.D < 1 || c.Hkv < 1 || c.Hq % c.Hkv != 0 || !validDType(c.dtype)) {
@@ -123,7 +148,8 @@ const char* checkAttention(const uint8_t* arena) {
   }
   if (c.lse != 0 && !floatsFit(c.lseBytes, static_cast<uint64_t>(c.B) * c.Hq * c.Sq)) return "attention call: lse does not fit";
   if (const char* e = checkMask(c, arena)) return e;
-  if (const char* e = checkRopeAndScores(c)) return e;
+  if (const char* e = checkPositions(c)) return e;
+  if (const char* e = checkRopeAndScores(c, positionsPlan(c, arena))) return e;
   return checkWork(c);
 }
 
