@@ -100,7 +100,7 @@ describe('run-time BlockMask for explicit positions', () => {
 
 describe('attention over explicit key positions', () => {
   for (const backend of BACKENDS) {
-    it(`${backend}: matches the brute force on true positions (random patterns, GQA, empty slots, all dtypes)`, () => {
+    it(`${backend}: matches the brute force on true positions (random patterns, GQA, empty slots, spread keys, query positions, all dtypes)`, () => {
       const g = new Gen(backend === 'cpu' ? 1603 : 1604);
       for (let c = 0; c < (backend === 'reference' ? 20 : 40); c++) {
         const dtype = g.pick<DType>(['float32', 'float16', 'bfloat16']);
@@ -111,7 +111,9 @@ describe('attention over explicit key positions', () => {
         const Sk = g.int(1, 140);
         const Sq = g.int(1, 70);
         const D = g.pick([8, 16, 24]);
-        const span = Sk + g.int(0, 150);
+        // now and then keys spread over a long sequence (a cache that kept few of many): RoPE
+        // tables of one row per position instead of a dense range
+        const span = g.bool(0.2) ? 60 * Sk + 500 : Sk + g.int(0, 150);
         const kp = new Int32Array(Hkv * Sk);
         for (let h = 0; h < Hkv; h++) kp.set(keyPositions(g, Sk, span, g.bool(), g.int(0, Math.min(4, Sk))), h * Sk);
         const q = randn(g, [B, Hq, Sq, D], dtype);
@@ -121,14 +123,16 @@ describe('attention over explicit key positions', () => {
         const rope = extras === 1 ? { base: 10000, style: g.pick(['half', 'interleaved'] as const), offset: g.int(0, 5), dims: D } : undefined;
         const alibi = extras === 2 ? Float32Array.from({ length: Hq }, () => g.int(1, 8) / 16) : undefined;
         const topLeft = g.bool(0.25);
-        const options = { pattern: pat, keyPositions: kp, backend, rope, alibi, alignment: topLeft ? ('top-left' as const) : undefined };
+        // or explicit query positions (anywhere in the span, in any order)
+        const qp = !topLeft && g.bool(0.25) ? Int32Array.from({ length: Sq }, () => g.int(0, span + 10)) : undefined;
+        const options = { pattern: pat, keyPositions: kp, queryPositions: qp, backend, rope, alibi, alignment: topLeft ? ('top-left' as const) : undefined };
         const res = attentionSync(q, k, v, { ...options, returnLse: true, out: poisoned(q) });
         let maxPos = -1;
         for (const x of kp) maxPos = Math.max(maxPos, x);
         const start = topLeft ? 0 : maxPos + 1 - Sq;
         const want = bruteAttention(q, k, v, {
           pattern: pat,
-          qpos: (i) => start + i,
+          qpos: (i) => (qp ? qp[i] : start + i),
           kpos: (hk, j) => kp[hk * Sk + j],
           alibi,
           rope: rope ? { ...rope } : undefined,

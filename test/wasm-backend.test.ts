@@ -2,14 +2,16 @@
  * The wasm backend (the CPU kernels in WebAssembly): the oracle grid on backend 'wasm', with
  * WebAssembly threads (one shared memory, worker threads) and without them (the build without
  * threads: the calling thread, or one worker with a memory of its own); split-KV decoding across
- * threads (the module's work cut); the module refusing call records that disagree with themselves; the heap.
+ * threads (the module's work cut); the module refusing call records that disagree with themselves
+ * (positions, RoPE rows and key-mass records included); the heap. Explicit positions, alignment,
+ * key masses and select on wasm: the shared tests (positions, keymass, select, kvcache).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { attention, attentionSync, info, linearAttention, linearAttentionSync, Tensor, type AttentionOptions } from '../lib/index.js';
 import { compileMask } from '../lib/mask/index.js';
 import { planAttention } from '../lib/attention/plan.js';
 import { kernelFacts, setWasmThreads, wasmStatus } from '../lib/wasm/index.js';
-import { attentionArena } from '../lib/wasm/attention.js';
+import { attentionArenas } from '../lib/wasm/attention.js';
 import { linearArena } from '../lib/wasm/linear.js';
 import { planLinearAttention } from '../lib/linear/plan.js';
 import { runArenaSync, wasmEngine } from '../lib/wasm/engine.js';
@@ -50,20 +52,6 @@ describe('wasm backend', () => {
 
 oracleGrid('wasm', { heads: 4, seq: 1024 });
 
-describe('wasm backend: options its call records do not carry', () => {
-  it('refuses explicit positions, alignment, key masses and select with a RangeError naming the option', () => {
-    const { q, k, v } = qkv(1, 2, 2, 8, 16, 16);
-    const wasm = { backend: 'wasm' } as const;
-    expect(() => attentionSync(q, k, v, { ...wasm, returnKeyMass: true })).toThrow(/options\.returnKeyMass is not supported by the wasm backend/);
-    expect(() => attentionSync(q, k, v, { ...wasm, alignment: 'top-left' })).toThrow(/options\.alignment is not supported/);
-    expect(() => attentionSync(q, k, v, { ...wasm, keyPositions: Int32Array.from({ length: 16 }, (_, j) => 2 * j) })).toThrow(/options\.keyPositions is not supported/);
-    expect(() => attentionSync(q, k, v, { ...wasm, queryPositions: Int32Array.from({ length: 8 }, (_, i) => i + 8) })).toThrow(/options\.queryPositions is not supported/);
-    expect(() => attentionSync(q, k, v, { ...wasm, select: { blocks: 1, blockSize: 4 } })).toThrow(/options\.select is not supported/);
-    // the default positions (bottom-right) are what the wasm backend runs
-    expect(() => attentionSync(q, k, v, { ...wasm, alignment: 'bottom-right' })).not.toThrow();
-  });
-});
-
 describe('wasm backend: threads', () => {
   it('splits decoding rows across threads and merges them exactly (async, 1, 2 and 4 threads)', async () => {
     const { q, k, v } = qkv(1, 8, 2, 1, 3000, 64);
@@ -74,7 +62,7 @@ describe('wasm backend: threads', () => {
     const split = facts.countWork({ B: 1, Hq: 8, Hkv: 2, Sq: 1 }, mask, 2);
     expect(split.merges).toBeGreaterThan(0);
     expect(split.slots).toBeGreaterThan(split.merges);
-    expect(facts.countWork({ B: 1, Hq: 8, Hkv: 2, Sq: 1 }, mask, 1)).toEqual({ items: 2, merges: 0, slots: 0 }); // 4 heads packed per item
+    expect(facts.countWork({ B: 1, Hq: 8, Hkv: 2, Sq: 1 }, mask, 1)).toMatchObject({ items: 2, merges: 0, slots: 0 }); // 4 heads packed per item
     for (const threads of [1, 2, 4]) {
       await setWasmThreads(threads);
       expect(wasmStatus().threads).toBe(threads);
@@ -170,23 +158,25 @@ describe('wasm backend: options.signal', () => {
 });
 
 describe('wasm backend: the module checks every call record', () => {
-  function arenaFor() {
-    const { q, k, v } = qkv(1, 2, 1, 100, 100, 16);
+  function arenaFor(options: AttentionOptions = {}, shape = [1, 2, 1, 100, 100, 16], threads = 1) {
+    const [b, hq, hkv, sq, sk, d] = shape;
+    const { q, k, v } = qkv(b, hq, hkv, sq, sk, d);
     const e = wasmEngine();
-    const plan = planAttention(q, k, v, { causal: true, backend: 'wasm' });
-    return attentionArena(plan, e.layouts.attention, kernelFacts(e), 1).arena!;
+    const plan = planAttention(q, k, v, { causal: true, backend: 'wasm', ...options });
+    return attentionArenas(plan, e.layouts.attention, kernelFacts(e), threads, null).arenas[0];
   }
+  const field = (name: string) => 4 * wasmEngine().layouts.attention.fields.get(name)!.index;
+  /** A run of a fresh arena with one record field overwritten. */
+  const corruptWith = (make: () => ReturnType<typeof arenaFor>) => (name: string, value: number) => {
+    const a = make();
+    new DataView(a.record.buffer).setInt32(field(name), value, true);
+    return () => runArenaSync(a);
+  };
 
   it('runs a good record and refuses corrupted ones with a message', () => {
     const good = arenaFor();
     expect(() => runArenaSync(good)).not.toThrow();
-    const e = wasmEngine();
-    const field = (name: string) => 4 * e.layouts.attention.fields.get(name)!.index;
-    const corrupt = (name: string, value: number) => {
-      const a = arenaFor();
-      new DataView(a.record.buffer).setInt32(field(name), value, true);
-      return () => runArenaSync(a);
-    };
+    const corrupt = corruptWith(() => arenaFor());
     expect(corrupt('qS2', 10_000)).toThrow(/a view reaches past its region/);
     expect(corrupt('Hkv', 3)).toThrow(/bad shapes/);
     expect(corrupt('numKBlocks', 1)).toThrow(/tile shape/);
@@ -195,6 +185,33 @@ describe('wasm backend: the module checks every call record', () => {
     // the module cuts the work itself: counts that disagree with its cut are refused
     expect(corrupt('mergeCount', 1)).toThrow(/work items do not fit/);
     expect(corrupt('threads', 0)).toThrow(/cut for no threads/);
+    expect(corrupt('maskHeads', 3)).toThrow(/mask heads must divide/);
+    // default positions: the last query must stay inside int32
+    expect(corrupt('shift', 2 ** 31 - 50)).toThrow(/query positions leave int32/);
+  });
+
+  it('refuses records whose positions, RoPE rows or key-mass regions disagree with the call', () => {
+    // keys spread over a long sequence (RoPE rows of their own), one list per kv head, query positions
+    const keyPositions = Int32Array.from({ length: 2 * 100 }, (_, x) => (x % 100) * 1000 + (x >= 100 ? 7 : 0));
+    const queryPositions = Int32Array.from({ length: 100 }, (_, i) => 100_000 + i);
+    const withPositions = { keyPositions, queryPositions, rope: { base: 10000 }, returnKeyMass: true } as const;
+    const shape = [1, 4, 2, 100, 100, 16];
+    expect(() => runArenaSync(arenaFor(withPositions, shape))).not.toThrow();
+    const corrupt = corruptWith(() => arenaFor(withPositions, shape));
+    expect(corrupt('kposStride', 7)).toThrow(/key position stride must be 0 or seqK/);
+    expect(corrupt('kposBytes', 40)).toThrow(/key positions do not fit/);
+    expect(corrupt('qposBytes', 8)).toThrow(/query positions do not fit/);
+    expect(corrupt('ropeRowKBytes', 8)).toThrow(/RoPE rows do not fit/);
+    expect(corrupt('ropeRowQ', 0)).toThrow(/RoPE rows do not fit|outside the arena/);
+    expect(corrupt('ropeCosBytes', 64)).toThrow(/RoPE tables do not fit/);
+    expect(corrupt('keyMassBytes', 16)).toThrow(/keyMass does not fit/);
+    // a decoding call cut for 4 threads: its rows split, their key-mass records in massParts
+    const decode = () => arenaFor({ returnKeyMass: true }, [1, 8, 2, 1, 3000, 16], 4);
+    const splitCorrupt = corruptWith(decode);
+    expect(() => runArenaSync(decode())).not.toThrow();
+    expect(splitCorrupt('massPartsBytes', 4)).toThrow(/key-mass records do not fit/);
+    expect(splitCorrupt('massOffsetsBytes', 0)).toThrow(/key-mass offsets do not fit/);
+    expect(corrupt('massScratch', 0)).toThrow(/key-mass records do not fit/);
   });
 });
 
