@@ -1,6 +1,6 @@
 /**
  * Where no native binary loads (macOS, Windows, a platform without a prebuild, a failed build),
- * `backend: 'auto'` runs the wasm backend — the same kernels — for attention and linear attention,
+ * `backend: 'auto'` runs the wasm backend — the same kernels — for attention, linear attention and a KVCache,
  * and info() says so and why; 'cpu' still says how to get a binary. The loader is replaced by one
  * that fails as node-gyp-build does.
  */
@@ -18,7 +18,7 @@ vi.mock('../lib/native/load.js', async (importOriginal) => {
   };
 });
 
-const { attention, attentionSync, formatInfo, info, linearAttention, linearAttentionSync, NativeUnavailableError, Tensor } = await import('../lib/index.js');
+const { attention, attentionSync, formatInfo, info, KVCache, linearAttention, linearAttentionSync, NativeUnavailableError, Tensor } = await import('../lib/index.js');
 const { oracle, relError, toBhsd, TOLERANCE } = await import('./helpers/oracle.js');
 const { linearOracle } = await import('../lib/linear/reference.js');
 const { planLinearAttention } = await import('../lib/linear/plan.js');
@@ -61,6 +61,32 @@ describe('without a native binary', () => {
     await new Promise((r) => setImmediate(r));
     process.off('warning', onWarning);
     expect(warnings).toEqual([]);
+  });
+
+  it("a KVCache (h2o: key masses; select; explicit key positions) runs on 'auto', as on 'wasm', without the addon", async () => {
+    // the same steps on two caches: 'auto' (falls to wasm) and 'wasm'; the Quest scores are
+    // TypeScript's, so neither call loads the addon (whose loader throws here)
+    const Hkv = 2, D = 16, N = 220;
+    const q = Tensor.randn([1, 4, N, D], { seed: 21 });
+    const k = Tensor.randn([1, Hkv, N, D], { seed: 22 });
+    const v = Tensor.randn([1, Hkv, N, D], { seed: 23 });
+    const rows = (t: InstanceType<typeof Tensor>, a: number, b: number) => {
+      const [B, H, , d] = t.shape;
+      const src = t.toFloat32(), out = new Float32Array(B * H * (b - a) * d);
+      for (let h = 0; h < B * H; h++) out.set(src.subarray((h * N + a) * d, (h * N + b) * d), h * (b - a) * d);
+      return Tensor.from(out, [B, H, b - a, d]);
+    };
+    const caches = ['auto', 'wasm'].map(() => new KVCache({ batch: 1, kvHeads: Hkv, headDim: D, budget: 100, policy: 'h2o', sinks: 2, recent: 8 }));
+    for (let at = 0; at < N; ) {
+      const n = at < 128 ? 32 : 1;
+      const o = { select: { blocks: 1 } } as const;
+      const a = await caches[0].attention(rows(q, at, at + n), rows(k, at, at + n), rows(v, at, at + n), o);
+      const b = caches[1].attentionSync(rows(q, at, at + n), rows(k, at, at + n), rows(v, at, at + n), { ...o, backend: 'wasm' });
+      expect(a.data).toEqual(b.data);
+      at += n;
+    }
+    expect(caches[0].positions(0)).toEqual(caches[1].positions(0));
+    expect(caches[0].length).toBe(100);
   });
 
   it("linearAttention with backend 'auto' runs on wasm", async () => {
