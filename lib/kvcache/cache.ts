@@ -9,7 +9,7 @@
  * is applied once: to each key as it is stored (at its true position) and to the queries of the
  * call; the kernels then run without it.
  *
- * The slots live in host memory (`device: 'cpu'`, the CPU backend) or on a CUDA device (the CUDA
+ * The slots live in host memory (`device: 'cpu'`, the CPU, wasm or reference backend) or on a CUDA device (the CUDA
  * backend; device-rows.ts): the same bookkeeping, policies and bounds drive both, only the rows'
  * storage differs (rows.ts).
  */

@@ -22,7 +22,7 @@ export interface KVCacheOptions {
   /** default 'float32' */
   dtype?: DType;
   /**
-   * Where the keys and values live: 'cpu' (host memory, the CPU backend; default) or 'cuda' /
+   * Where the keys and values live: 'cpu' (host memory, the CPU, wasm or reference backend; default) or 'cuda' /
    * 'cuda:N' (device memory, the CUDA backend: q, k and v given on that device stay there; host
    * ones are copied there once per call and the results come back as host tensors).
    */

@@ -2,7 +2,8 @@
  * The sizes of one attention call's work: how many work items, split rows (split-KV) and partial
  * results the module's cut makes of it for `threads` threads. The cut is native/cpu/schedule_cut.h,
  * the one the native backend cuts a call with for its thread pool; the module counts here, before
- * the call's arena is laid out, and writes the items into the arena when it checks the call.
+ * the call's arena is laid out, and writes the items into the arena when it checks the call. The
+ * key-mass records and RoPE tables are sized the same way: by the module, before the layout.
  */
 import type { BlockMask } from '../mask/blockmask.js';
 import type { WasmExports } from './exec.js';
