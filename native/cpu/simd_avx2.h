@@ -114,17 +114,7 @@ static inline V vtanh(V x) {
   const V ax = _mm256_andnot_ps(_mm256_set1_ps(-0.f), x);
   // large branch: 2^(2|x| log2 e), clamped so it stays finite
   const V t = _mm256_min_ps(_mm256_mul_ps(ax, _mm256_set1_ps(2.885390081777927f)), _mm256_set1_ps(126.f));
-  const V n = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const V r = _mm256_sub_ps(t, n);
-  V p = _mm256_set1_ps(1.535336188319500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.339887440266574e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(9.618437357674640e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.550332471162809e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.402264791363012e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.931472028550421e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
-  const __m256i ei = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  const V ex = _mm256_mul_ps(p, _mm256_castsi256_ps(ei));
+  const V ex = vexp2(t);  // t is in [0, 126] (the min above maps NaN to 126): vexp2's clamp never acts
   const V one = _mm256_set1_ps(1.f);
   const V big = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.f), _mm256_add_ps(ex, one)));
   // small branch
