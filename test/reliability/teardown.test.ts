@@ -30,10 +30,13 @@ describe('environment teardown with calls in flight', () => {
     // it is ended ≈ 10 ms after queueing them: most, running or queued, are ended mid-call
     expect(report.midCall, 'workers whose call was still in flight when they were ended').toBeGreaterThanOrEqual(report.workers / 4);
     expect(report.mismatches, "the main thread's calls made beside the teardowns").toBe(0);
-    // a round's workers allocate ≈ 190 MiB of inputs and outputs: kept alive, they would show at once
+    // a round's workers allocate ≈ 190 MiB of inputs and outputs: kept alive, they would add that
+    // much per round, ≈ 950 MiB between the two medians (5 rounds apart). The bound leaves room for
+    // what the allocator keeps of freed memory in the ended threads' arenas, which on a loaded
+    // machine reached 92 MiB once; it still catches a leak of a seventh of each round.
     const early = median(report.rss.slice(1, 5));
     const late = median(report.rss.slice(-4));
-    expect(late - early, `RSS after each round (MiB): ${report.rss.join(' ')}`).toBeLessThan(64);
+    expect(late - early, `RSS after each round (MiB): ${report.rss.join(' ')}`).toBeLessThan(128);
   }, 180_000);
 
   it('process.exit() on the main thread while calls run exits cleanly', () => {
