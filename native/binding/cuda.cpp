@@ -260,6 +260,29 @@ struct CudaCall {
   Holds holds;
 };
 
+// An optional float32 output args[key] = { buffer, offset } (offset in floats) of `n` floats on the
+// call's device (lse, keyMass): its device pointer, or nullptr when absent (or the buffer is empty);
+// the buffer is held and pinned for the call.
+float* deviceOutput(Napi::Env env, Napi::Object args, const char* key, uint64_t n, CudaCall& call) {
+  Napi::Value v = args.Get(key);
+  if (v.IsNull() || v.IsUndefined()) return nullptr;
+  const std::string name(key);
+  if (!v.IsObject()) typeError(env, name + " must be { buffer, offset } or null");
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Value bv = o.Get("buffer");
+  DeviceBuffer* b = bufferOf(env, bv, name + ".buffer");
+  if (b->device != call.device) rangeError(env, name + " is on another device than the call");
+  const uint64_t offset = sizeArg(env, o.Get("offset"), name + ".offset");
+  const uint64_t elems = b->bytes / 4;
+  if (offset > elems || n > elems - offset) {
+    rangeError(env, name + " needs " + std::to_string(n) + " floats at offset " + std::to_string(offset) +
+                        " but its buffer holds " + std::to_string(elems));
+  }
+  call.holds.hold(bv);
+  call.holds.pin(b);
+  return b->ptr == nullptr ? nullptr : reinterpret_cast<float*>(static_cast<uint8_t*>(b->ptr) + offset * 4);
+}
+
 // Parses the argument object into `call`; pins and holds everything it uses.
 void parseCall(Napi::Env env, Napi::Value arg, CudaCall& call) {
   const Args a = cudaArgs(env);
@@ -286,48 +309,16 @@ void parseCall(Napi::Env env, Napi::Value arg, CudaCall& call) {
 
   binding::scaleAndSoftcap(a, args, p);
 
-  Napi::Value lse = args.Get("lse");
-  if (!lse.IsNull() && !lse.IsUndefined()) {
-    if (!lse.IsObject()) typeError(env, "lse must be { buffer, offset } or null");
-    Napi::Object lo = lse.As<Napi::Object>();
-    Napi::Value bv = lo.Get("buffer");
-    DeviceBuffer* b = bufferOf(env, bv, "lse.buffer");
-    if (b->device != device) rangeError(env, "lse is on another device than the call");
-    const uint64_t offset = sizeArg(env, lo.Get("offset"), "lse.offset");
-    const uint64_t rows = static_cast<uint64_t>(p.q.shape[0]) * static_cast<uint64_t>(p.q.shape[1]) *
-                          static_cast<uint64_t>(p.q.shape[2]);
-    const uint64_t elems = b->bytes / 4;
-    if (offset > elems || rows > elems - offset) {
-      rangeError(env, "lse needs " + std::to_string(rows) + " floats at offset " + std::to_string(offset) +
-                          " but its buffer holds " + std::to_string(elems));
-    }
-    p.lse = b->ptr == nullptr ? nullptr : reinterpret_cast<float*>(static_cast<uint8_t*>(b->ptr) + offset * 4);
-    p.lseLen = p.lse == nullptr ? 0 : static_cast<size_t>(rows);
-    call.holds.hold(bv);
-    call.holds.pin(b);
-  }
+  const uint64_t rows = static_cast<uint64_t>(p.q.shape[0]) * static_cast<uint64_t>(p.q.shape[1]) *
+                        static_cast<uint64_t>(p.q.shape[2]);
+  p.lse = deviceOutput(env, args, "lse", rows, call);
+  p.lseLen = p.lse == nullptr ? 0 : static_cast<size_t>(rows);
   binding::alibiAndRope(a, args, p, call.holds.keep);
   binding::positions(a, args, p, call.holds.keep);
-  Napi::Value km = args.Get("keyMass");
-  if (!km.IsNull() && !km.IsUndefined()) {
-    if (!km.IsObject()) typeError(env, "keyMass must be { buffer, offset } or null");
-    Napi::Object ko = km.As<Napi::Object>();
-    Napi::Value bv = ko.Get("buffer");
-    DeviceBuffer* b = bufferOf(env, bv, "keyMass.buffer");
-    if (b->device != device) rangeError(env, "keyMass is on another device than the call");
-    const uint64_t offset = sizeArg(env, ko.Get("offset"), "keyMass.offset");
-    const uint64_t n = static_cast<uint64_t>(p.k.shape[0]) * static_cast<uint64_t>(p.k.shape[1]) *
-                       static_cast<uint64_t>(p.k.shape[2]);
-    const uint64_t elems = b->bytes / 4;
-    if (offset > elems || n > elems - offset) {
-      rangeError(env, "keyMass needs " + std::to_string(n) + " floats at offset " + std::to_string(offset) +
-                          " but its buffer holds " + std::to_string(elems));
-    }
-    p.keyMass = b->ptr == nullptr ? nullptr : reinterpret_cast<float*>(static_cast<uint8_t*>(b->ptr) + offset * 4);
-    p.keyMassLen = p.keyMass == nullptr ? 0 : static_cast<size_t>(n);
-    call.holds.hold(bv);
-    call.holds.pin(b);
-  }
+  const uint64_t keys = static_cast<uint64_t>(p.k.shape[0]) * static_cast<uint64_t>(p.k.shape[1]) *
+                        static_cast<uint64_t>(p.k.shape[2]);
+  p.keyMass = deviceOutput(env, args, "keyMass", keys, call);
+  p.keyMassLen = p.keyMass == nullptr ? 0 : static_cast<size_t>(keys);
   // Every getter has run: nothing moved under the host arrays taken above (alibi, positions).
   call.holds.keep.verify(a);
 }
