@@ -1,28 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderMask } from '../lib/render/index.js';
 import { parsePattern } from '../lib/patterns/index.js';
-import type { Pattern } from '../lib/patterns/pattern.js';
-
-let serial = 0;
-function predicatePattern(name: string, pred: (p: number, j: number) => boolean): Pattern {
-  const id = `${name}#render${serial++}`;
-  return {
-    toString: () => id,
-    allows: (p, j) => pred(p, j),
-    classify(p0, p1, j0, j1) {
-      let any = false;
-      let all = true;
-      for (let p = p0; p < p1; p++) {
-        for (let j = j0; j < j1; j++) {
-          if (pred(p, j)) any = true;
-          else all = false;
-        }
-      }
-      return any ? (all ? 2 : 1) : 0;
-    },
-    headPeriod: 1,
-  };
-}
+import { predicatePattern } from './helpers/flow-brute.js';
 
 const band2 = predicatePattern('band2', (p, j) => j <= p && p - j < 2);
 
