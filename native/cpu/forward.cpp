@@ -40,21 +40,27 @@ float* massRecord(const Plan& P, const Item& it) {
   return record.data();
 }
 
-// Runs every item (in the schedule's order), then merges the partial results of split rows.
-// Cancellation: once `cancel` is set, the remaining items return at once (one relaxed load per
-// item, none per tile), the merge pass is skipped and the call reports Cancelled.
+// Runs every item (in the schedule's order, a chain at a time), then merges the partial results of
+// split rows. Cancellation: once `cancel` is set, the remaining items return at once (one relaxed
+// load per item, none per tile), the merge pass is skipped and the call reports Cancelled.
 Status runSchedule(const Plan& P, const Schedule& s, const AttentionKernel& kernel, ThreadPool& pool,
                    const CancelFlag* cancel) {
   std::vector<float> partials(static_cast<size_t>(s.slots) * partialStride(P.Dp));
   float* const partialData = partials.data();
-  auto run = [&](size_t i) {
-    if (cancelRequested(cancel)) return;
-    const Item& it = s.items[s.order[i]];
-    Scratch S = threadScratch(P);
-    if (P.keyMass) S.mass = massRecord(P, it);
-    kernel.runItem(P, it, S, partialData);
+  const size_t chains = s.chains.size() - 1;
+  auto itemAt = [&](size_t k) -> const Item& { return s.items[s.order[k]]; };
+  auto run = [&](size_t c, size_t nextChain) {
+    for (size_t k = s.chains[c]; k < s.chains[c + 1]; ++k) {
+      if (cancelRequested(cancel)) return;
+      const Item& it = itemAt(k);
+      Scratch S = threadScratch(P);
+      if (P.keyMass) S.mass = massRecord(P, it);
+      if (k + 1 < s.chains[c + 1]) S.next = &itemAt(k + 1);
+      else if (nextChain != ThreadPool::kNone) S.next = &itemAt(s.chains[nextChain]);
+      kernel.runItem(P, it, S, partialData);
+    }
   };
-  pool.parallelFor(s.items.size(), run);
+  pool.parallelFor(chains, run);
   if (cancelRequested(cancel)) return Status::Cancelled();
   if (s.merges.empty()) return Status::Ok();
   auto merge = [&](size_t i) {

@@ -11,6 +11,7 @@
 
 #include "../core/call.h"
 #include "attnflow_views.h"
+#include "mask_transpose.h"
 
 namespace attnflow {
 namespace cpu {
@@ -49,6 +50,18 @@ struct Plan : core::AttentionCall {
   bool kDirect, vDirect;
   // q, k and v bfloat16, read as stored by the AVX512-BF16 dot-product path (kernel_bf16dot.h)
   bool bf16Dot;
+
+  // Per-call caches the kernels may use (null: each item works it out itself, as the WebAssembly
+  // build does). Both pay where a pattern gives each query tile few key tiles (sliding windows),
+  // so per-tile work is a large share of an item.
+  // bitsT: every partial tile's allow-mask transposed for a whole query tile (64 query rows, no
+  // packed heads): bitsT[t * 64 + j] bit c = query row c may read key j. Heads sharing the mask
+  // and query tiles sharing a tile reuse one transpose.
+  const uint64_t* bitsT;
+  // vFinite: per V tile (b, hk, key tile), whether its values are all finite: 0 not yet known,
+  // 1 yes, 2 no. The first item to scan a tile records it (racing scans agree), so the partial
+  // tiles' finiteness check (kernel_body.h) reads each V tile once per call.
+  uint8_t* vFinite;
 };
 
 // One unit of work: query tile qb of batch b for heads h .. h + ng - 1 (ng > 1 packs the heads
@@ -91,6 +104,9 @@ struct Scratch {
   float* row;    // [Dp]           one converted row
   float* p2;     // [kBK/2][kBQ]   bf16 pairs of probabilities (the bf16 dot-product path)
   float* mass;   // key-mass record of the item (see Plan::massParts), set per item by the driver
+  // The item this thread runs next (the pool hands it out before this one starts), or null: the
+  // kernel brings its query rows into the cache while this item computes.
+  const Item* next = nullptr;
 };
 
 size_t scratchFloats(int D, int Dp);
@@ -99,6 +115,9 @@ Scratch carveScratch(float* base, int D, int Dp);
 using RunItemFn = void (*)(const Plan&, const Item&, const Scratch&, float* partials);
 // Merges the partials in slots [first.slot, first.slot + count) of the row that `first` describes.
 using MergeRowFn = void (*)(const Plan&, const Scratch&, const Item& first, const float* partials, int32_t count);
+// Converts key tile kt of (b, hk) as the items would (K rotated; rows of Dp floats, V zero-padded)
+// into kDst and / or vDst (null: not that one).
+using ConvertTileFn = void (*)(const Plan&, int b, int hk, int kt, float* kDst, float* vDst);
 
 // The attention entry points of one instruction set's kernel (defined by kernel_body.h).
 struct AttentionKernel {
@@ -106,6 +125,7 @@ struct AttentionKernel {
   bool bf16Dot;  // has the bfloat16 dot-product path (Plan::bf16Dot)
   RunItemFn runItem;
   MergeRowFn mergeRow;
+  ConvertTileFn convertTile;
 };
 
 // Size of the shared thread pool (worker threads plus the one calling thread that may help).

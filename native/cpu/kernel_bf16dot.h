@@ -298,7 +298,7 @@ static void runItemDot(const Plan& P, const Item& it, const Scratch& S, float* p
   const int nq = nqi * it.ng;
   const int qw = roundLanes(nq);
   const int Dp = P.Dp, D2 = P.D / 2;
-  uint64_t maskT[64];
+  uint64_t maskScratch[64];
   float colMax[kBQ];
   float colSlope[kBQ], colRel[kBQ], keyRel[kBK];
   int64_t colPos[kBQ];
@@ -306,16 +306,18 @@ static void runItemDot(const Plan& P, const Item& it, const Scratch& S, float* p
   beginItem(P, S, h, i0, nqi, nq, qw, colSlope, colPos);
   if (it.e1 > it.e0) packQDot(P, S, b, h, i0, nqi, nq, qw);
 
-  const int64_t tileWords = static_cast<int64_t>(kBQ) * P.wordsPerRow;
   const uint16_t* kHead = static_cast<const uint16_t*>(P.k.data) + b * P.k.sb + hk * P.k.sh;
   const uint32_t* q2 = reinterpret_cast<const uint32_t*>(S.qT);
   uint32_t* p2 = reinterpret_cast<uint32_t*>(S.p2);
+  QueryPrefetch ahead = queryPrefetch(P, S.next, it.e1 - it.e0);
   for (int e = it.e0; e < it.e1; ++e) {
     const int kt = P.colIdx[e];
     const int t = P.partial[e];
     const int j0 = kt * kBK;
     const int nk = imin(kBK, P.Sk - j0);
     const uint16_t* kp = kHead + static_cast<int64_t>(j0) * P.k.ss;
+    queryPrefetchStep(ahead);
+    const uint64_t* maskT = t < 0 ? nullptr : tileMaskT(P, t, nqi, nq, maskScratch);
     if (P.alibi2) setAlibiTile(P, hk, j0, nk, qw, colPos, colRel, keyRel);
 
     if (t < 0 && !P.softcap && !P.alibi2) {
@@ -326,14 +328,14 @@ static void runItemDot(const Plan& P, const Item& it, const Scratch& S, float* p
       computeSTDot<false>(kp, P.k.ss, q2, qw, D2, P.qScale, nk, S.sT, nullptr);
       softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, nullptr);
     } else {
-      transposeMask(P.bits + t * tileWords, nqi, nq, maskT);
       computeSTDotMasked(kp, P.k.ss, q2, qw, D2, P.qScale, nk, S.sT, maskT);
       softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, maskT, nullptr);
     }
     if (P.keyMass) recordMass(S, e - it.e0, nk, qw);
-    if (t >= 0 && !tileFiniteBf16(P, b, hk, j0, nk)) {
+    queryPrefetchStep(ahead);
+    if (t >= 0 && !vTileFinite(P, b, hk, kt, [&] { return tileFiniteBf16(P, b, hk, j0, nk); })) {
       // the f32 path's exact treatment of non-finite V in a partial tile
-      packV(P, S, b, hk, j0, nk, -1);
+      packV(P, S.vBuf, b, hk, j0, nk, -1);
       const float* vp = S.vBuf;
       int64_t vs = Dp;
       const uint64_t bad = zeroNonFiniteRows(S, nk, Dp, &vp, &vs);

@@ -128,19 +128,27 @@ static void packQ(const Plan& P, const Scratch& S, int b, int h, int i0, int nqi
 // Asks for the row of n elements at element offset `off` of an operand (unit headDim stride) to be
 // brought into the cache. The tile copies below request the next tile's row as they copy this
 // one's, so when K/V stream from memory (decoding) a tile's latency overlaps the work on the last.
-static inline void prefetchRow(const OperandPlan& op, int64_t off, int n) {
+// GCC deems a function whose only effect is __builtin_prefetch free of side effects and drops the
+// calls to it (ipa-pure-const; also the loop that fnsplit cuts out of an inlined one), prefetches
+// and all: such functions are kept out of interprocedural analysis.
+#if defined(__GNUC__) && !defined(__clang__)
+#define ATTNFLOW_PREFETCHES __attribute__((noipa))
+#else
+#define ATTNFLOW_PREFETCHES __attribute__((noinline))
+#endif
+ATTNFLOW_PREFETCHES static void prefetchRow(const OperandPlan& op, int64_t off, int n) {
   if (op.sd != 1) return;
   const int64_t esize = op.dtype == DType::F32 ? 4 : 2;
   const char* p = static_cast<const char*>(op.data) + off * esize;
   for (int64_t x = 0; x < n * esize; x += 64) __builtin_prefetch(p + x, 0, 3);
 }
 
-// Converts nk rows of K (rotated) into kBuf [nk][Dp].
-static void packK(const Plan& P, const Scratch& S, int b, int hk, int j0, int nk, int nextJ0) {
+// Converts nk rows of K (rotated) into kDst [nk][Dp] (a thread's kBuf, or the call's copy).
+static void packK(const Plan& P, float* kDst, int b, int hk, int j0, int nk, int nextJ0) {
   const int D = P.D, Dp = P.Dp;
   const int half = P.ropeDims / 2;
   for (int r = 0; r < nk; ++r) {
-    float* dst = S.kBuf + static_cast<int64_t>(r) * Dp;
+    float* dst = kDst + static_cast<int64_t>(r) * Dp;
     const int64_t off = b * P.k.sb + hk * P.k.sh + static_cast<int64_t>(j0 + r) * P.k.ss;
     if (nextJ0 >= 0 && nextJ0 + r < P.Sk) prefetchRow(P.k, off + static_cast<int64_t>(nextJ0 - j0) * P.k.ss, D);
     loadRow(P.k, off, P.k.sd, D, dst);
@@ -151,11 +159,12 @@ static void packK(const Plan& P, const Scratch& S, int b, int hk, int j0, int nk
   }
 }
 
-// Converts nk rows of V into vBuf [nk][Dp], zero-padding headDim to Dp.
-static void packV(const Plan& P, const Scratch& S, int b, int hk, int j0, int nk, int nextJ0) {
+// Converts nk rows of V into vDst [nk][Dp] (a thread's vBuf, or the call's copy), zero-padding
+// headDim to Dp.
+static void packV(const Plan& P, float* vDst, int b, int hk, int j0, int nk, int nextJ0) {
   const int D = P.D, Dp = P.Dp;
   for (int r = 0; r < nk; ++r) {
-    float* dst = S.vBuf + static_cast<int64_t>(r) * Dp;
+    float* dst = vDst + static_cast<int64_t>(r) * Dp;
     const int64_t off = b * P.v.sb + hk * P.v.sh + static_cast<int64_t>(j0 + r) * P.v.ss;
     if (nextJ0 >= 0 && nextJ0 + r < P.Sk) prefetchRow(P.v, off + static_cast<int64_t>(nextJ0 - j0) * P.v.ss, D);
     loadRow(P.v, off, P.v.sd, D, dst);
@@ -168,26 +177,12 @@ static void packV(const Plan& P, const Scratch& S, int b, int hk, int j0, int nk
 
 static_assert(kBQ == 64 && kBK == 64, "the mask transpose assumes 64 x 64 tiles");
 
-// In-place transpose of a 64 x 64 bit matrix (row r = A[r], column c = bit c).
-static inline void transpose64(uint64_t* A) {
-  uint64_t m = 0x00000000FFFFFFFFull;
-  for (int j = 32; j != 0; j >>= 1, m ^= m << j) {
-    for (int k = 0; k < 64; k = ((k | j) + 1) & ~j) {
-      const uint64_t t = ((A[k] >> j) ^ A[k | j]) & m;
-      A[k] ^= t << j;
-      A[k | j] ^= t;
-    }
-  }
-}
-
-// The transposed allow-mask of a partial tile: T[j] bit c = column c may read key j (column c
-// is query row c % nqi of the tile).
-static void transposeMask(const uint32_t* tileBits, int nqi, int nq, uint64_t* T) {
-  for (int c = 0; c < 64; ++c) {
-    const int r = c < nq ? c % nqi : 0;
-    T[c] = c < nq ? (static_cast<uint64_t>(tileBits[2 * r]) | static_cast<uint64_t>(tileBits[2 * r + 1]) << 32) : 0;
-  }
-  transpose64(T);
+// The transposed allow-mask of partial tile t for an item of nqi query rows and nq columns
+// (mask_transpose.h): the plan's copy for a whole query tile, else transposed into `scratch`.
+static inline const uint64_t* tileMaskT(const Plan& P, int32_t t, int nqi, int nq, uint64_t* scratch) {
+  if (P.bitsT && nq == kBQ) return P.bitsT + static_cast<int64_t>(t) * kBK;
+  transposeMask(P.bits + static_cast<int64_t>(t) * kBQ * P.wordsPerRow, nqi, nq, scratch);
+  return scratch;
 }
 
 // Per-tile data for ALiBi: the slope of each column's head (log2 units), the position of its
@@ -233,10 +228,13 @@ static inline V maxPass(const Plan& P, float* col, int qw, int nk, V mx, int c, 
   }
 }
 
-// colMax, when not null, already holds the new column maxima (folded in by computeST).
+// colMax, when not null, already holds the new column maxima (folded in by computeST). span, when
+// not null, is a partial tile's mask whose disallowed scores are already -inf: each vector of
+// columns exponentiates only the keys from the first to the last that one of its columns reads,
+// and writes 0 for the rest (P V may read them: its blocks of rows straddle vectors).
 template <bool CAP, bool ALIBI, bool MASK>
 static void softmaxTileT(const Plan& P, float* sT, int qw, int nk, float* m, float* l, float* alpha,
-                         const ColumnInfo& ci, const uint64_t* maskT, const float* colMax) {
+                         const ColumnInfo& ci, const uint64_t* maskT, const float* colMax, const uint64_t* span) {
   const int nv = qw / kLanes;
   for (int c = 0; c < nv; ++c) {
     float* col = sT + kLanes * c;
@@ -247,7 +245,13 @@ static void softmaxTileT(const Plan& P, float* sT, int qw, int nk, float* m, flo
     vstore(alpha + kLanes * c, a);
     vstore(m + kLanes * c, mx);
     V sum = vzero();
-    for (int j = 0; j < nk; ++j) {
+    int jlo = 0, jhi = nk;
+    if (span) {
+      const uint64_t lanes = static_cast<uint64_t>(kLaneBits) << (kLanes * c);
+      for (; jlo < nk && !(span[jlo] & lanes); ++jlo) vstore(col + jlo * qw, vzero());
+      for (; jhi > jlo && !(span[jhi - 1] & lanes); --jhi) vstore(col + (jhi - 1) * qw, vzero());
+    }
+    for (int j = jlo; j < jhi; ++j) {
       const V p = vexp2(vsub(vload(col + j * qw), ms));
       vstore(col + j * qw, p);
       sum = vadd(sum, p);
@@ -259,17 +263,18 @@ static void softmaxTileT(const Plan& P, float* sT, int qw, int nk, float* m, flo
 // Online-softmax update of one tile: scores -> probabilities in place, new running max m, sums
 // l, and the factors alpha that rescale the accumulated output.
 static void softmaxTile(const Plan& P, float* sT, int qw, int nk, float* m, float* l, float* alpha,
-                        const ColumnInfo& ci, const uint64_t* maskT, const float* colMax) {
+                        const ColumnInfo& ci, const uint64_t* maskT, const float* colMax,
+                        const uint64_t* span = nullptr) {
   const int key = (P.softcap ? 4 : 0) | (P.alibi2 ? 2 : 0) | (maskT ? 1 : 0);
   switch (key) {
-    case 0: softmaxTileT<false, false, false>(P, sT, qw, nk, m, l, alpha, ci, maskT, colMax); break;
-    case 1: softmaxTileT<false, false, true>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr); break;
-    case 2: softmaxTileT<false, true, false>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr); break;
-    case 3: softmaxTileT<false, true, true>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr); break;
-    case 4: softmaxTileT<true, false, false>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr); break;
-    case 5: softmaxTileT<true, false, true>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr); break;
-    case 6: softmaxTileT<true, true, false>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr); break;
-    default: softmaxTileT<true, true, true>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr); break;
+    case 0: softmaxTileT<false, false, false>(P, sT, qw, nk, m, l, alpha, ci, maskT, colMax, span); break;
+    case 1: softmaxTileT<false, false, true>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr, nullptr); break;
+    case 2: softmaxTileT<false, true, false>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr, nullptr); break;
+    case 3: softmaxTileT<false, true, true>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr, nullptr); break;
+    case 4: softmaxTileT<true, false, false>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr, nullptr); break;
+    case 5: softmaxTileT<true, false, true>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr, nullptr); break;
+    case 6: softmaxTileT<true, true, false>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr, nullptr); break;
+    default: softmaxTileT<true, true, true>(P, sT, qw, nk, m, l, alpha, ci, maskT, nullptr, nullptr); break;
   }
 }
 
@@ -385,6 +390,58 @@ __attribute__((noinline, cold)) static void addNonFiniteRows(const Plan& P, cons
   }
 }
 
+// Whether V tile kt of (b, hk) holds only finite values, scanned by `scan` (a bool()) unless the
+// call's record (Plan::vFinite) already knows.
+template <class Scan>
+static inline bool vTileFinite(const Plan& P, int b, int hk, int kt, Scan scan) {
+  if (!P.vFinite) return scan();
+  uint8_t* rec = P.vFinite + (static_cast<int64_t>(b) * P.Hkv + hk) * P.numKBlocks + kt;
+  uint8_t known = __atomic_load_n(rec, __ATOMIC_RELAXED);
+  if (known == 0) {
+    known = scan() ? 1 : 2;
+    __atomic_store_n(rec, known, __ATOMIC_RELAXED);
+  }
+  return known == 1;
+}
+
+// The next item's query rows, brought into L2 a few cache lines at a time between the stages of
+// this item's tiles. Where an item has few key tiles (sliding windows), packQ would otherwise wait
+// on memory at the start of every item. A prefetch that misses holds a line-fill buffer as a load
+// does, so a burst of them stalls as the loads would; spread out, they overlap the arithmetic.
+struct QueryPrefetch {
+  const char* row0 = nullptr;  // the next item's first query row; null: nothing to prefetch
+  int64_t headBytes = 0, rowBytes = 0;
+  int nqi = 0, nq = 0, linesPerRow = 0, perStep = 0;
+  int c = 0, line = 0;  // the next line to request: query column c, line `line` of its row
+};
+
+// Stages of a key tile between which queryPrefetchStep runs (S^T, softmax, P V).
+constexpr int kPrefetchSteps = 3;
+
+static QueryPrefetch queryPrefetch(const Plan& P, const Item* next, int tiles) {
+  QueryPrefetch f;
+  if (!next || P.q.sd != 1 || tiles <= 0) return f;
+  const int64_t esize = P.q.dtype == DType::F32 ? 4 : 2;
+  f.nqi = imin(kBQ, P.Sq - next->qb * kBQ);
+  f.nq = f.nqi * next->ng;
+  f.linesPerRow = static_cast<int>((P.D * esize + 63) / 64);
+  const int steps = tiles * kPrefetchSteps;
+  f.perStep = (f.nq * f.linesPerRow + steps - 1) / steps;
+  f.headBytes = P.q.sh * esize;
+  f.rowBytes = P.q.ss * esize;
+  f.row0 = static_cast<const char*>(P.q.data) +
+           (next->b * P.q.sb + next->h * P.q.sh + static_cast<int64_t>(next->qb) * kBQ * P.q.ss) * esize;
+  return f;
+}
+
+ATTNFLOW_PREFETCHES static void queryPrefetchStep(QueryPrefetch& f) {
+  for (int n = 0; n < f.perStep && f.c < f.nq; ++n) {
+    const char* row = f.row0 + (f.c / f.nqi) * f.headBytes + (f.c % f.nqi) * f.rowBytes;
+    __builtin_prefetch(row + 64 * f.line, 0, 2);
+    if (++f.line == f.linesPerRow) f.line = 0, ++f.c;
+  }
+}
+
 #include "kernel_mass.h"
 
 // The start of an item: empty running max, sum and output; the ALiBi slope and query position of
@@ -446,7 +503,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
   const int nq = nqi * it.ng;              // columns: rows x packed heads (<= kBQ)
   const int qw = roundLanes(nq);
   const int D = P.D, Dp = P.Dp;
-  uint64_t maskT[64];
+  uint64_t maskScratch[64];
   float colMax[kBQ];
   float colSlope[kBQ], colRel[kBQ], keyRel[kBK];
   int64_t colPos[kBQ];
@@ -460,7 +517,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
   beginItem(P, S, h, i0, nqi, nq, qw, colSlope, colPos);
   if (it.e1 > it.e0) packQ(P, S, b, h, i0, nqi, nq, qw);
 
-  const int64_t tileWords = static_cast<int64_t>(kBQ) * P.wordsPerRow;
+  QueryPrefetch ahead = queryPrefetch(P, S.next, it.e1 - it.e0);
   const float* kSrc = static_cast<const float*>(P.k.data);
   const float* vSrc = static_cast<const float*>(P.v.data);
   const int64_t kHead = b * P.k.sb + hk * P.k.sh;
@@ -472,6 +529,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     const int j0 = kt * kBK;
     const int nk = imin(kBK, P.Sk - j0);
     const int nextJ0 = e + 1 < it.e1 ? P.colIdx[e + 1] * kBK : -1;
+    queryPrefetchStep(ahead);
 
     const float* kp;
     int64_t ks;
@@ -479,7 +537,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
       kp = kSrc + kHead + static_cast<int64_t>(j0) * P.k.ss;
       ks = P.k.ss;
     } else {
-      packK(P, S, b, hk, j0, nk, nextJ0);
+      packK(P, S.kBuf, b, hk, j0, nk, nextJ0);
       kp = S.kBuf;
       ks = Dp;
     }
@@ -489,12 +547,14 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
       vp = vSrc + vHead + static_cast<int64_t>(j0) * P.v.ss;
       vs = P.v.ss;
     } else {
-      packV(P, S, b, hk, j0, nk, nextJ0);
+      packV(P, S.vBuf, b, hk, j0, nk, nextJ0);
       vp = S.vBuf;
       vs = Dp;
     }
     if (P.alibi2) setAlibiTile(P, hk, j0, nk, qw, colPos, colRel, keyRel);
 
+    const uint64_t* maskT = t < 0 ? nullptr : tileMaskT(P, t, nqi, nq, maskScratch);
+    queryPrefetchStep(ahead);
     if (t < 0 && !P.softcap && !P.alibi2) {
       // nothing to apply to the scores: the column maxima come out of the S^T kernel
       for (int c = 0; c < qw; ++c) colMax[c] = S.m[c];
@@ -506,19 +566,20 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     } else {
       // a partial tile: only the blocks with an allowed pair; without softcap or ALiBi the mask
       // and the column maxima are applied as the blocks are stored
-      transposeMask(P.bits + t * tileWords, nqi, nq, maskT);
       if (!P.softcap && !P.alibi2) {
         for (int c = 0; c < qw; ++c) colMax[c] = S.m[c];
         computeSTMasked<true>(kp, ks, S.qT, qw, D, nk, S.sT, maskT, colMax);
-        softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, colMax);
+        softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, colMax, maskT);
       } else {
         computeSTMasked<false>(kp, ks, S.qT, qw, D, nk, S.sT, maskT, nullptr);
         softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, maskT, nullptr);
       }
     }
     if (P.keyMass) recordMass(S, e - it.e0, nk, qw);
+    queryPrefetchStep(ahead);
     uint64_t bad = 0;  // partial tile: rows of V holding inf / NaN, zeroed in the copy vp now points at
-    if (t >= 0 && !tileFinite(vp, vs, nk, Dp)) bad = zeroNonFiniteRows(S, nk, Dp, &vp, &vs);
+    if (t >= 0 && !vTileFinite(P, b, hk, kt, [&] { return tileFinite(vp, vs, nk, Dp); }))
+      bad = zeroNonFiniteRows(S, nk, Dp, &vp, &vs);
     if (t < 0)
       computePV(S.sT, qw, vp, vs, nk, nq, S.o, Dp, S.alpha);
     else
@@ -576,10 +637,19 @@ static void mergeRowImpl(const Plan& P, const Scratch& S, const Item& first, con
   }
 }
 
+// Key tile kt of (b, hk) converted as packK / packV would per item, into kDst / vDst (rows of Dp
+// floats; either may be null), for the call's converted copy (Plan::kvConverted).
+static void convertTileImpl(const Plan& P, int b, int hk, int kt, float* kDst, float* vDst) {
+  const int j0 = kt * kBK;
+  const int nk = imin(kBK, P.Sk - j0);
+  if (kDst) packK(P, kDst, b, hk, j0, nk, -1);
+  if (vDst) packV(P, vDst, b, hk, j0, nk, -1);
+}
+
 }  // namespace
 
 #if defined(ATTNFLOW_KERNEL_BF16DOT)
-extern const AttentionKernel kAttentionKernel = {kLanes, true, &runItemImpl, &mergeRowImpl};
+extern const AttentionKernel kAttentionKernel = {kLanes, true, &runItemImpl, &mergeRowImpl, &convertTileImpl};
 #else
-extern const AttentionKernel kAttentionKernel = {kLanes, false, &runItemImpl, &mergeRowImpl};
+extern const AttentionKernel kAttentionKernel = {kLanes, false, &runItemImpl, &mergeRowImpl, &convertTileImpl};
 #endif

@@ -76,6 +76,57 @@ void ropeRows(const RopeParams& rope, const Plan& P, std::vector<float>& cosT, s
   for (int64_t x = 0; x < nk; ++x) rowK[x] = keyPos(x) >= 0 ? row(keyPos(x)) : -1;
 }
 
+// The partial tiles' masks transposed once per call (Plan::bitsT), unless that copy would be
+// large: each then transposes its tile per use, as before.
+constexpr size_t kMaxTransposedTiles = 16384;  // 8 MiB
+
+void transposePartialTiles(const BlockMaskView& mask, ThreadPool& pool, std::vector<uint64_t>& bitsT) {
+  const size_t tileWords = static_cast<size_t>(kBQ) * mask.wordsPerRow;
+  const size_t tiles = tileWords ? mask.bitsLen / tileWords : 0;
+  if (tiles == 0 || tiles > kMaxTransposedTiles) return;
+  bitsT.resize(tiles * kBK);
+  auto body = [&](size_t blk) {
+    for (size_t t = blk * 64; t < std::min(tiles, blk * 64 + 64); ++t)
+      transposeMask(mask.bits + t * tileWords, kBQ, kBQ, &bitsT[t * kBK]);
+  };
+  pool.parallelFor((tiles + 63) / 64, body);
+}
+
+// float32 K rotated (RoPE) and float32 V in other layouts, copied once per call when every key
+// tile is read by several query tiles: the items then read the copy in place, where each would
+// otherwise rotate or gather every tile it visits again. O(seqK x headDim) memory, bounded; past
+// the bound (or with few query tiles) the items work tile by tile. 16-bit K/V are not copied:
+// they are converted tile by tile into each thread's scratch, never into a float32 copy of the
+// tensor (that would double their memory).
+constexpr int kConvertMinQueryTiles = 4;
+constexpr size_t kConvertMaxBytes = size_t{128} << 20;
+
+OperandPlan convertedOperand(const std::vector<float>& rows, const Plan& P) {
+  const int64_t ss = P.Dp, sh = static_cast<int64_t>(P.Sk) * P.Dp;
+  return OperandPlan{rows.data(), DType::F32, sh * P.Hkv, sh, ss, 1};
+}
+
+void convertKeysAndValues(const AttentionKernel& kernel, ThreadPool& pool, Plan& P, PlanBuffers& buffers) {
+  const bool k = !P.kDirect && P.k.dtype == DType::F32, v = !P.vDirect && P.v.dtype == DType::F32;
+  if ((!k && !v) || P.bf16Dot || P.numQBlocks < kConvertMinQueryTiles) return;
+  const size_t rowFloats = static_cast<size_t>(P.B) * P.Hkv * P.Sk * P.Dp;
+  if (rowFloats * sizeof(float) * (k + v) > kConvertMaxBytes) return;
+  if (k) buffers.kConverted.resize(rowFloats);
+  if (v) buffers.vConverted.resize(rowFloats);
+  const int64_t tilesPerHead = P.numKBlocks;
+  auto body = [&](size_t x) {
+    const int64_t head = static_cast<int64_t>(x) / tilesPerHead;  // b * Hkv + hk
+    const int kt = static_cast<int>(static_cast<int64_t>(x) % tilesPerHead);
+    const size_t at = (static_cast<size_t>(head) * P.Sk + static_cast<size_t>(kt) * kBK) * P.Dp;
+    kernel.convertTile(P, static_cast<int>(head / P.Hkv), static_cast<int>(head % P.Hkv), kt,
+                       k ? &buffers.kConverted[at] : nullptr, v ? &buffers.vConverted[at] : nullptr);
+  };
+  pool.parallelFor(static_cast<size_t>(P.B) * P.Hkv * tilesPerHead, body);
+  // From here on the items read the copies in place: the rotation is in K's copy already.
+  if (k) P.k = convertedOperand(buffers.kConverted, P), P.kDirect = true;
+  if (v) P.v = convertedOperand(buffers.vConverted, P), P.vDirect = true;
+}
+
 }  // namespace
 
 void planCall(const AttentionParams& p, const AttentionKernel& kernel, ThreadPool& pool, Plan& P,
@@ -101,8 +152,15 @@ void planCall(const AttentionParams& p, const AttentionKernel& kernel, ThreadPoo
     P.ropeSin = buffers.ropeSin.data();
   }
   finishPlan(P, kernel.lanes);
+  if (p.mask.bitsLen > 0) {
+    if (P.Sq >= kBQ) transposePartialTiles(p.mask, pool, buffers.bitsT);
+    if (!buffers.bitsT.empty()) P.bitsT = buffers.bitsT.data();
+    buffers.vFinite.assign(static_cast<size_t>(P.B) * P.Hkv * P.numKBlocks, 0);
+    P.vFinite = buffers.vFinite.data();
+  }
   P.bf16Dot = kernel.bf16Dot && P.q.dtype == DType::BF16 && P.k.dtype == DType::BF16 && P.v.dtype == DType::BF16 &&
               !P.rope && P.D % 2 == 0 && P.k.sd == 1 && P.v.sd == 1;
+  convertKeysAndValues(kernel, pool, P, buffers);
 }
 
 }  // namespace cpu

@@ -17,12 +17,16 @@ namespace cpu {
 struct PlanBuffers {
   std::vector<float> alibi2, ropeCos, ropeSin;
   std::vector<int32_t> ropeRowQ, ropeRowK;
+  std::vector<uint64_t> bitsT;
+  std::vector<uint8_t> vFinite;
+  std::vector<float> kConverted, vConverted;
 };
 
 // Completes the plan of a resolved call (`P` holds the core::AttentionCall of `p`) for `kernel`:
 // padding to its lanes, the query scale, ALiBi slopes in log2 units, RoPE tables (built on
 // `pool`; rows for explicit positions), whether K and V tiles are read in place, whether its
-// bf16 dot-product path applies.
+// bf16 dot-product path applies, the per-call caches of partial tiles (Plan::bitsT, vFinite), and
+// K / V converted once for the whole call where many query tiles would each convert them.
 void planCall(const AttentionParams& p, const AttentionKernel& kernel, ThreadPool& pool, Plan& P,
               PlanBuffers& buffers);
 
@@ -31,7 +35,8 @@ void planCall(const AttentionParams& p, const AttentionKernel& kernel, ThreadPoo
 // few rows to keep `threads` threads busy.
 struct Schedule {
   std::vector<Item> items;
-  std::vector<uint32_t> order;      // the order items are handed to threads
+  std::vector<uint32_t> order;      // the order items are handed to threads...
+  std::vector<uint32_t> chains;     // ...in chains: chain c is order[chains[c] .. chains[c + 1])
   std::vector<Item> merges;         // the first item of each split row...
   std::vector<int32_t> mergeCount;  // ...and how many partial results it has
   int32_t slots = 0;                // partial results in all

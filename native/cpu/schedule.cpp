@@ -30,6 +30,10 @@ Schedule scheduleItems(const Plan& P, unsigned threads) {
   for (size_t i = 0; i < s.order.size(); ++i) s.order[i] = static_cast<uint32_t>(i);
   std::stable_sort(s.order.begin(), s.order.end(),
                    [&](uint32_t a, uint32_t b) { return cut::takenBefore(P, s.items[a], s.items[b]); });
+  cut::cutChains(
+      P, s.order.size(), threads, [&](size_t k) -> const Item& { return s.items[s.order[k]]; },
+      [&](size_t k) { s.chains.push_back(static_cast<uint32_t>(k)); });
+  s.chains.push_back(static_cast<uint32_t>(s.order.size()));
   if (P.keyMass) {
     s.massOffset.reserve(static_cast<size_t>(s.slots));
     for (const Item& it : s.items)

@@ -57,6 +57,34 @@ inline bool takenBefore(const Plan& P, const Item& a, const Item& b) {
   return ga != gb ? ga < gb : itemCost(P, a) > itemCost(P, b);
 }
 
+// Chains: runs of consecutive items (in the order threads take them) that one thread runs in
+// turn. Where items are small (a sliding window gives each query tile a handful of key tiles), a
+// chain keeps the key/value tiles that consecutive query tiles share in one core's cache, and the
+// thread knows the item it runs next, so it can prefetch that item's query rows. A chain grows
+// within one (batch, kv head) group until it holds kChainTiles key tiles, while there are at
+// least kChainsPerThread chains per thread.
+constexpr int64_t kChainTiles = 32;
+constexpr int64_t kChainsPerThread = 8;
+
+// Calls chain(start) at the first position of each chain of `n` items taken in the order at(k).
+template <class At, class Chain>
+void cutChains(const Plan& P, size_t n, unsigned threads, At at, Chain chain) {
+  const size_t perThread = static_cast<size_t>(kChainsPerThread) * (threads ? threads : 1);
+  const size_t maxItems = n / perThread > 1 ? n / perThread : 1;
+  for (size_t k = 0; k < n;) {
+    chain(k);
+    const Item& first = at(k);
+    const int64_t group = static_cast<int64_t>(first.b) * P.Hkv + first.h / P.group;
+    int64_t tiles = 0;
+    size_t items = 0;
+    do {
+      tiles += at(k).e1 - at(k).e0;
+      ++items, ++k;
+    } while (k < n && tiles < kChainTiles && items < maxItems &&
+             static_cast<int64_t>(at(k).b) * P.Hkv + at(k).h / P.group == group);
+  }
+}
+
 // Cuts the call for `threads` threads: sink.item(Item) for each work item, in cut order, and
 // sink.split(first, parts) for each split row (its first item, before the items of its parts).
 template <class Sink>

@@ -18,7 +18,7 @@ namespace cpu {
 namespace {
 
 struct Job {
-  void (*fn)(void*, size_t) = nullptr;
+  void (*fn)(void*, size_t, size_t) = nullptr;
   void* ctx = nullptr;
   size_t n = 0;
   std::atomic<size_t> next{0};
@@ -31,15 +31,18 @@ struct Job {
   std::exception_ptr error;
 };
 
-// Claims and runs items of `j` until none is left; reports finished items.
+// Claims and runs items of `j` until none is left; reports finished items. Each item's successor
+// is claimed before the item runs, so the item can prefetch for it.
 void runItems(Job& j) {
   size_t finished = 0;
-  for (;;) {
-    const size_t i = j.next.fetch_add(1, std::memory_order_relaxed);
-    if (i >= j.n) break;
+  size_t i = j.next.fetch_add(1, std::memory_order_relaxed);
+  while (i < j.n) {
+    const size_t following = j.next.fetch_add(1, std::memory_order_relaxed);
+    const size_t cur = i;
+    i = following;
     if (!j.failed.load(std::memory_order_relaxed)) {
       try {
-        j.fn(j.ctx, i);
+        j.fn(j.ctx, cur, following < j.n ? following : ThreadPool::kNone);
       } catch (...) {
         std::lock_guard<std::mutex> g(j.errorMutex);
         if (!j.error) j.error = std::current_exception();
@@ -133,7 +136,7 @@ ThreadPool& ThreadPool::instance() {
   return *pool;
 }
 
-void ThreadPool::parallelFor(size_t n, void (*fn)(void*, size_t), void* ctx) {
+void ThreadPool::parallelFor(size_t n, void (*fn)(void*, size_t, size_t), void* ctx) {
   if (n == 0) return;
   Job j;
   j.fn = fn;

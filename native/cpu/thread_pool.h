@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <type_traits>
 
 namespace attnflow {
 namespace cpu {
@@ -17,14 +18,25 @@ class ThreadPool {
   // Threads that may compute at once (workers + the caller slot).
   unsigned threads() const { return workers_ + 1; }
 
-  // Runs fn(ctx, i) for every i in [0, n) and returns when all have finished. If an item throws,
-  // the remaining items are skipped and the first exception is rethrown here.
-  void parallelFor(size_t n, void (*fn)(void* ctx, size_t i), void* ctx);
+  // Runs fn(ctx, i, next) for every i in [0, n) and returns when all have finished. A thread
+  // claims its next index before it runs i, so fn learns it (`next`, or kNone when the thread
+  // has no more) and may prefetch for it. If an item throws, the remaining items are skipped and
+  // the first exception is rethrown here.
+  static constexpr size_t kNone = ~static_cast<size_t>(0);
+  void parallelFor(size_t n, void (*fn)(void* ctx, size_t i, size_t next), void* ctx);
 
+  // f(i), or f(i, next) where f takes the index run next.
   template <class F>
   void parallelFor(size_t n, F& f) {
     parallelFor(
-        n, [](void* c, size_t i) { (*static_cast<F*>(c))(i); }, &f);
+        n,
+        [](void* c, size_t i, size_t next) {
+          if constexpr (std::is_invocable_v<F&, size_t, size_t>)
+            (*static_cast<F*>(c))(i, next);
+          else
+            (*static_cast<F*>(c))(i), (void)next;
+        },
+        &f);
   }
 
   struct Impl;

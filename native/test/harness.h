@@ -268,6 +268,7 @@ void testSplitAndPacking(const Kernels& kernels, bool quick);
 void testNonFinite(const Kernels& kernels, bool quick);
 void testLong(const Kernels& kernels);
 void testConcurrent();
+void testSchedule();  // schedule_test.cpp
 void testLinear(const Kernels& kernels, bool quick);
 void testBf16DotPath(const Kernels& kernels);
 void testPositionsAndKeyMass(const Kernels& kernels, bool quick);  // keymass_test.cpp

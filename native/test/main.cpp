@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   testNonFinite(kernels, quick);
   testPositionsAndKeyMass(kernels, quick);
   testConcurrent();
+  testSchedule();
   testLinear(kernels, quick);
   testBf16DotPath(kernels);
   if (longCases) testLong(kernels);
