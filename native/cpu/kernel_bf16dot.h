@@ -309,14 +309,14 @@ static void runItemDot(const Plan& P, const Item& it, const Scratch& S, float* p
   const uint16_t* kHead = static_cast<const uint16_t*>(P.k.data) + b * P.k.sb + hk * P.k.sh;
   const uint32_t* q2 = reinterpret_cast<const uint32_t*>(S.qT);
   uint32_t* p2 = reinterpret_cast<uint32_t*>(S.p2);
-  QueryPrefetch ahead = queryPrefetch(P, S.next, it.e1 - it.e0);
+  ItemPrefetch ahead = itemPrefetch(P, it, S.next, (it.e1 - it.e0) * 2);  // two steps per tile here
   for (int e = it.e0; e < it.e1; ++e) {
     const int kt = P.colIdx[e];
     const int t = P.partial[e];
     const int j0 = kt * kBK;
     const int nk = imin(kBK, P.Sk - j0);
     const uint16_t* kp = kHead + static_cast<int64_t>(j0) * P.k.ss;
-    queryPrefetchStep(ahead);
+    prefetchStep(ahead);
     const uint64_t* maskT = t < 0 ? nullptr : tileMaskT(P, t, nqi, nq, maskScratch);
     if (P.alibi2) setAlibiTile(P, hk, j0, nk, qw, colPos, colRel, keyRel);
 
@@ -332,7 +332,7 @@ static void runItemDot(const Plan& P, const Item& it, const Scratch& S, float* p
       softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, maskT, nullptr);
     }
     if (P.keyMass) recordMass(S, e - it.e0, nk, qw);
-    queryPrefetchStep(ahead);
+    prefetchStep(ahead);
     if (t >= 0 && !vTileFinite(P, b, hk, kt, [&] { return tileFiniteBf16(P, b, hk, j0, nk); })) {
       // the f32 path's exact treatment of non-finite V in a partial tile
       packV(P, S.vBuf, b, hk, j0, nk, -1);

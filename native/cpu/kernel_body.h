@@ -38,6 +38,82 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
 // n rounded up to a whole number of vectors.
 static inline int roundLanes(int n) { return (n + kLanes - 1) / kLanes * kLanes; }
 
+// GCC deems a function whose only effect is __builtin_prefetch free of side effects and drops the
+// calls to it (ipa-pure-const; also the loop that fnsplit cuts out of an inlined one), prefetches
+// and all: such functions are kept out of interprocedural analysis.
+#if defined(__GNUC__) && !defined(__clang__)
+#define ATTNFLOW_PREFETCHES __attribute__((noipa))
+#else
+#define ATTNFLOW_PREFETCHES __attribute__((noinline))
+#endif
+// What the next item will read first from memory, brought into L2 a few cache lines at a time
+// between the stages of this item's tiles: its query rows, and the K and V rows of its last key
+// tile when this item does not read that tile (a sliding window's next query tile reaches one
+// tile further). Where items have few key tiles, packQ and the new tile's first reads would
+// otherwise wait on memory in every item. A prefetch that misses holds a line-fill buffer as a
+// load does, so a burst of them stalls as the loads would; spread out, they overlap the arithmetic.
+struct PrefetchRun {
+  const char* base = nullptr;
+  int64_t groupBytes = 0, rowBytes = 0;  // rows come in groups (a query tile's packed heads)
+  int rowsPerGroup = 1, rows = 0, linesPerRow = 0;
+};
+struct ItemPrefetch {
+  PrefetchRun run[3];
+  int runs = 0, perStep = 0;
+  int r = 0, group = 0, row = 0, line = 0;  // the next line to request: run r, row `row` of group `group`
+  int done = 0;                              // rows of run r in the groups before `group`
+};
+
+// prefetchStep runs between the register blocks of S^T and of P V: about this many per key tile.
+constexpr int kPrefetchSteps = 2 * (kBQ / 6 + 1);
+
+static void addRun(ItemPrefetch& f, const OperandPlan& op, int64_t off, int64_t groupStride, int rowsPerGroup,
+                   int rows, int D) {
+  if (op.sd != 1 || rows <= 0) return;
+  const int64_t esize = op.dtype == DType::F32 ? 4 : 2;
+  PrefetchRun& r = f.run[f.runs++];
+  r.base = static_cast<const char*>(op.data) + off * esize;
+  r.groupBytes = groupStride * esize;
+  r.rowBytes = op.ss * esize;
+  r.rowsPerGroup = rowsPerGroup;
+  r.rows = rows;
+  r.linesPerRow = static_cast<int>((D * esize + 63) / 64);
+}
+
+static ItemPrefetch itemPrefetch(const Plan& P, const Item& it, const Item* next, int steps) {
+  ItemPrefetch f;
+  if (!next || steps <= 0) return f;
+  const int nqi = imin(kBQ, P.Sq - next->qb * kBQ);
+  addRun(f, P.q, next->b * P.q.sb + next->h * P.q.sh + static_cast<int64_t>(next->qb) * kBQ * P.q.ss, P.q.sh, nqi,
+         nqi * next->ng, P.D);
+  if (next->e1 > next->e0) {
+    const int kt = P.colIdx[next->e1 - 1];
+    const int hk = next->h / P.group;
+    const bool sameHead = it.b == next->b && it.h / P.group == hk;
+    if (!sameHead || it.e1 == it.e0 || kt > P.colIdx[it.e1 - 1]) {
+      const int j0 = kt * kBK, nk = imin(kBK, P.Sk - j0);
+      addRun(f, P.k, next->b * P.k.sb + hk * P.k.sh + static_cast<int64_t>(j0) * P.k.ss, 0, nk, nk, P.D);
+      addRun(f, P.v, next->b * P.v.sb + hk * P.v.sh + static_cast<int64_t>(j0) * P.v.ss, 0, nk, nk, P.D);
+    }
+  }
+  int lines = 0;
+  for (int r = 0; r < f.runs; ++r) lines += f.run[r].rows * f.run[r].linesPerRow;
+  f.perStep = (lines + steps - 1) / steps;
+  return f;
+}
+
+ATTNFLOW_PREFETCHES static void prefetchStep(ItemPrefetch& f) {
+  for (int n = 0; n < f.perStep && f.r < f.runs; ++n) {
+    const PrefetchRun& r = f.run[f.r];
+    __builtin_prefetch(r.base + f.group * r.groupBytes + f.row * r.rowBytes + 64 * f.line, 0, 2);
+    if (++f.line < r.linesPerRow) continue;
+    f.line = 0;
+    if (++f.row < r.rowsPerGroup && f.done + f.row < r.rows) continue;
+    f.done += f.row, f.row = 0, ++f.group;
+    if (f.done == r.rows) f.done = 0, f.group = 0, ++f.r;
+  }
+}
+
 #include "kernel_micro.h"
 
 // ---------------------------------------------------------------------------------------------
@@ -128,14 +204,6 @@ static void packQ(const Plan& P, const Scratch& S, int b, int h, int i0, int nqi
 // Asks for the row of n elements at element offset `off` of an operand (unit headDim stride) to be
 // brought into the cache. The tile copies below request the next tile's row as they copy this
 // one's, so when K/V stream from memory (decoding) a tile's latency overlaps the work on the last.
-// GCC deems a function whose only effect is __builtin_prefetch free of side effects and drops the
-// calls to it (ipa-pure-const; also the loop that fnsplit cuts out of an inlined one), prefetches
-// and all: such functions are kept out of interprocedural analysis.
-#if defined(__GNUC__) && !defined(__clang__)
-#define ATTNFLOW_PREFETCHES __attribute__((noipa))
-#else
-#define ATTNFLOW_PREFETCHES __attribute__((noinline))
-#endif
 ATTNFLOW_PREFETCHES static void prefetchRow(const OperandPlan& op, int64_t off, int n) {
   if (op.sd != 1) return;
   const int64_t esize = op.dtype == DType::F32 ? 4 : 2;
@@ -404,44 +472,6 @@ static inline bool vTileFinite(const Plan& P, int b, int hk, int kt, Scan scan) 
   return known == 1;
 }
 
-// The next item's query rows, brought into L2 a few cache lines at a time between the stages of
-// this item's tiles. Where an item has few key tiles (sliding windows), packQ would otherwise wait
-// on memory at the start of every item. A prefetch that misses holds a line-fill buffer as a load
-// does, so a burst of them stalls as the loads would; spread out, they overlap the arithmetic.
-struct QueryPrefetch {
-  const char* row0 = nullptr;  // the next item's first query row; null: nothing to prefetch
-  int64_t headBytes = 0, rowBytes = 0;
-  int nqi = 0, nq = 0, linesPerRow = 0, perStep = 0;
-  int c = 0, line = 0;  // the next line to request: query column c, line `line` of its row
-};
-
-// Stages of a key tile between which queryPrefetchStep runs (S^T, softmax, P V).
-constexpr int kPrefetchSteps = 3;
-
-static QueryPrefetch queryPrefetch(const Plan& P, const Item* next, int tiles) {
-  QueryPrefetch f;
-  if (!next || P.q.sd != 1 || tiles <= 0) return f;
-  const int64_t esize = P.q.dtype == DType::F32 ? 4 : 2;
-  f.nqi = imin(kBQ, P.Sq - next->qb * kBQ);
-  f.nq = f.nqi * next->ng;
-  f.linesPerRow = static_cast<int>((P.D * esize + 63) / 64);
-  const int steps = tiles * kPrefetchSteps;
-  f.perStep = (f.nq * f.linesPerRow + steps - 1) / steps;
-  f.headBytes = P.q.sh * esize;
-  f.rowBytes = P.q.ss * esize;
-  f.row0 = static_cast<const char*>(P.q.data) +
-           (next->b * P.q.sb + next->h * P.q.sh + static_cast<int64_t>(next->qb) * kBQ * P.q.ss) * esize;
-  return f;
-}
-
-ATTNFLOW_PREFETCHES static void queryPrefetchStep(QueryPrefetch& f) {
-  for (int n = 0; n < f.perStep && f.c < f.nq; ++n) {
-    const char* row = f.row0 + (f.c / f.nqi) * f.headBytes + (f.c % f.nqi) * f.rowBytes;
-    __builtin_prefetch(row + 64 * f.line, 0, 2);
-    if (++f.line == f.linesPerRow) f.line = 0, ++f.c;
-  }
-}
-
 #include "kernel_mass.h"
 
 // The start of an item: empty running max, sum and output; the ALiBi slope and query position of
@@ -517,7 +547,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
   beginItem(P, S, h, i0, nqi, nq, qw, colSlope, colPos);
   if (it.e1 > it.e0) packQ(P, S, b, h, i0, nqi, nq, qw);
 
-  QueryPrefetch ahead = queryPrefetch(P, S.next, it.e1 - it.e0);
+  ItemPrefetch ahead = itemPrefetch(P, it, S.next, (it.e1 - it.e0) * kPrefetchSteps);
   const float* kSrc = static_cast<const float*>(P.k.data);
   const float* vSrc = static_cast<const float*>(P.v.data);
   const int64_t kHead = b * P.k.sb + hk * P.k.sh;
@@ -529,7 +559,6 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     const int j0 = kt * kBK;
     const int nk = imin(kBK, P.Sk - j0);
     const int nextJ0 = e + 1 < it.e1 ? P.colIdx[e + 1] * kBK : -1;
-    queryPrefetchStep(ahead);
 
     const float* kp;
     int64_t ks;
@@ -554,36 +583,34 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     if (P.alibi2) setAlibiTile(P, hk, j0, nk, qw, colPos, colRel, keyRel);
 
     const uint64_t* maskT = t < 0 ? nullptr : tileMaskT(P, t, nqi, nq, maskScratch);
-    queryPrefetchStep(ahead);
     if (t < 0 && !P.softcap && !P.alibi2) {
       // nothing to apply to the scores: the column maxima come out of the S^T kernel
       for (int c = 0; c < qw; ++c) colMax[c] = S.m[c];
-      computeST<true>(kp, ks, S.qT, qw, D, nk, S.sT, colMax);
+      computeST<true>(kp, ks, S.qT, qw, D, nk, S.sT, colMax, &ahead);
       softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, colMax);
     } else if (t < 0) {
-      computeST<false>(kp, ks, S.qT, qw, D, nk, S.sT, nullptr);
+      computeST<false>(kp, ks, S.qT, qw, D, nk, S.sT, nullptr, &ahead);
       softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, nullptr);
     } else {
       // a partial tile: only the blocks with an allowed pair; without softcap or ALiBi the mask
       // and the column maxima are applied as the blocks are stored
       if (!P.softcap && !P.alibi2) {
         for (int c = 0; c < qw; ++c) colMax[c] = S.m[c];
-        computeSTMasked<true>(kp, ks, S.qT, qw, D, nk, S.sT, maskT, colMax);
+        computeSTMasked<true>(kp, ks, S.qT, qw, D, nk, S.sT, maskT, colMax, &ahead);
         softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, colMax, maskT);
       } else {
-        computeSTMasked<false>(kp, ks, S.qT, qw, D, nk, S.sT, maskT, nullptr);
+        computeSTMasked<false>(kp, ks, S.qT, qw, D, nk, S.sT, maskT, nullptr, &ahead);
         softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, maskT, nullptr);
       }
     }
     if (P.keyMass) recordMass(S, e - it.e0, nk, qw);
-    queryPrefetchStep(ahead);
     uint64_t bad = 0;  // partial tile: rows of V holding inf / NaN, zeroed in the copy vp now points at
     if (t >= 0 && !vTileFinite(P, b, hk, kt, [&] { return tileFinite(vp, vs, nk, Dp); }))
       bad = zeroNonFiniteRows(S, nk, Dp, &vp, &vs);
     if (t < 0)
-      computePV(S.sT, qw, vp, vs, nk, nq, S.o, Dp, S.alpha);
+      computePV(S.sT, qw, vp, vs, nk, nq, S.o, Dp, S.alpha, &ahead);
     else
-      computePVMasked(S.sT, qw, vp, vs, nk, nq, S.o, Dp, S.alpha, maskT);
+      computePVMasked(S.sT, qw, vp, vs, nk, nq, S.o, Dp, S.alpha, maskT, &ahead);
     if (bad) addNonFiniteRows(P, S, b, hk, j0, nq, qw, maskT, bad);
   }
 

@@ -71,19 +71,25 @@ static inline void stRows(int rows, const float* k, int64_t ks, const float* qT,
 
 template <int C, bool MAXF>
 static inline void stColumns(const float* k, int64_t ks, const float* qT, int qw, int D, int nk, float* sT,
-                             float* colMax) {
+                             float* colMax, ItemPrefetch* pf) {
   int j = 0;
-  for (; j + kStR <= nk; j += kStR) stBlock<kStR, C, MAXF>(k + j * ks, ks, qT, qw, D, sT + j * qw, colMax);
+  for (; j + kStR <= nk; j += kStR) {
+    stBlock<kStR, C, MAXF>(k + j * ks, ks, qT, qw, D, sT + j * qw, colMax);
+    if (pf) prefetchStep(*pf);
+  }
   if (j < nk) stRows<kStR - 1, C, MAXF>(nk - j, k + j * ks, ks, qT, qw, D, sT + j * qw, colMax);
 }
 
+// pf: prefetches for the next item, a step after each register block (null: none).
 template <bool MAXF>
-static void computeST(const float* k, int64_t ks, const float* qT, int qw, int D, int nk, float* sT, float* colMax) {
+static void computeST(const float* k, int64_t ks, const float* qT, int qw, int D, int nk, float* sT, float* colMax,
+                      ItemPrefetch* pf = nullptr) {
   const int nv = qw / kLanes;
   int c = 0;
   for (; c + kStC <= nv; c += kStC)
-    stColumns<kStC, MAXF>(k, ks, qT + kLanes * c, qw, D, nk, sT + kLanes * c, MAXF ? colMax + kLanes * c : nullptr);
-  for (; c < nv; ++c) stColumns<1, MAXF>(k, ks, qT + kLanes * c, qw, D, nk, sT + kLanes * c, MAXF ? colMax + kLanes * c : nullptr);
+    stColumns<kStC, MAXF>(k, ks, qT + kLanes * c, qw, D, nk, sT + kLanes * c, MAXF ? colMax + kLanes * c : nullptr, pf);
+  for (; c < nv; ++c)
+    stColumns<1, MAXF>(k, ks, qT + kLanes * c, qw, D, nk, sT + kLanes * c, MAXF ? colMax + kLanes * c : nullptr, pf);
 }
 
 // S^T of a partial tile: only the blocks of kStR keys x vectors of kLanes queries that hold an allowed
@@ -113,7 +119,7 @@ static inline void stRowsCols(int rows, int cols, const float* k, int64_t ks, co
 
 template <bool FOLD>
 static void computeSTMasked(const float* k, int64_t ks, const float* qT, int qw, int D, int nk, float* sT,
-                            const uint64_t* maskT, float* colMax) {
+                            const uint64_t* maskT, float* colMax, ItemPrefetch* pf = nullptr) {
   const int nv = qw / kLanes;
   const V ninf = vset1(-__builtin_inff());
   for (int j = 0; j < nk; j += kStR) {
@@ -130,6 +136,7 @@ static void computeSTMasked(const float* k, int64_t ks, const float* qT, int qw,
     for (int c0 = cLo; c0 < cHi; c0 += kStC)
       stRowsCols<kStR, FOLD>(rows, imin(kStC, cHi - c0), k + j * ks, ks, qT + kLanes * c0, qw, D, sT + j * qw + kLanes * c0,
                              FOLD ? colMax + kLanes * c0 : nullptr, maskT + j, kLanes * c0);
+    if (pf) prefetchStep(*pf);
   }
 }
 
@@ -179,24 +186,27 @@ static inline void pvRows(int rows, const float* pT, int qw, const float* v, int
 
 template <int C>
 static inline void pvColumns(const float* pT, int qw, const float* v, int64_t vs, int nk, int nq, float* o, int Dp,
-                             const float* alpha) {
+                             const float* alpha, ItemPrefetch* pf) {
   int i = 0;
-  for (; i + kPvR <= nq; i += kPvR) pvBlock<kPvR, C>(pT + i, qw, v, vs, nk, o + i * Dp, Dp, alpha + i);
+  for (; i + kPvR <= nq; i += kPvR) {
+    pvBlock<kPvR, C>(pT + i, qw, v, vs, nk, o + i * Dp, Dp, alpha + i);
+    if (pf) prefetchStep(*pf);
+  }
   if (i < nq) pvRows<kPvR - 1, C>(nq - i, pT + i, qw, v, vs, nk, o + i * Dp, Dp, alpha + i);
 }
 
 static void computePV(const float* pT, int qw, const float* v, int64_t vs, int nk, int nq, float* o, int Dp,
-                      const float* alpha) {
+                      const float* alpha, ItemPrefetch* pf = nullptr) {
   const int nv = Dp / kLanes;
   int c = 0;
-  for (; c + kPvC <= nv; c += kPvC) pvColumns<kPvC>(pT, qw, v + kLanes * c, vs, nk, nq, o + kLanes * c, Dp, alpha);
-  for (; c < nv; ++c) pvColumns<1>(pT, qw, v + kLanes * c, vs, nk, nq, o + kLanes * c, Dp, alpha);
+  for (; c + kPvC <= nv; c += kPvC) pvColumns<kPvC>(pT, qw, v + kLanes * c, vs, nk, nq, o + kLanes * c, Dp, alpha, pf);
+  for (; c < nv; ++c) pvColumns<1>(pT, qw, v + kLanes * c, vs, nk, nq, o + kLanes * c, Dp, alpha, pf);
 }
 
 // P V of a partial tile: each block of queries reads only the keys from its first to its last
 // allowed one (the other probabilities are exactly 0), and is still rescaled by alpha.
 static void computePVMasked(const float* pT, int qw, const float* v, int64_t vs, int nk, int nq, float* o, int Dp,
-                            const float* alpha, const uint64_t* maskT) {
+                            const float* alpha, const uint64_t* maskT, ItemPrefetch* pf = nullptr) {
   const int nv = Dp / kLanes;
   for (int i = 0; i < nq; i += kPvR) {
     const int rows = imin(kPvR, nq - i);
@@ -210,6 +220,7 @@ static void computePVMasked(const float* pT, int qw, const float* v, int64_t vs,
     int c = 0;
     for (; c + kPvC <= nv; c += kPvC) pvRows<kPvR, kPvC>(rows, pj, qw, vj + kLanes * c, vs, j1 - j0, oi + kLanes * c, Dp, alpha + i);
     for (; c < nv; ++c) pvRows<kPvR, 1>(rows, pj, qw, vj + kLanes * c, vs, j1 - j0, oi + kLanes * c, Dp, alpha + i);
+    if (pf) prefetchStep(*pf);
   }
 }
 
