@@ -388,14 +388,23 @@ static void storeRow(const Plan& P, int64_t off, const float* src) {
 // +inf score on the way): out and lse NaN.
 static void finishRow(const Plan& P, const Scratch& S, int b, int h, int iq, const float* oRow, float mi, float li) {
   const int D = P.D;
-  if (li == 0.f) {
-    for (int d = 0; d < D; ++d) S.row[d] = 0.f;
-  } else {
-    const float inv = 1.f / li;
-    for (int d = 0; d < D; ++d) S.row[d] = oRow[d] * inv;
-  }
+  const float inv = li == 0.f ? 0.f : 1.f / li;
   const int64_t off = b * P.osb + h * P.osh + static_cast<int64_t>(iq) * P.oss;
-  storeRow(P, off, S.row);
+  if (P.outType == DType::F32 && P.osd == 1) {  // straight into the output
+    float* dst = static_cast<float*>(P.out) + off;
+    if (li == 0.f) {
+      for (int d = 0; d < D; ++d) dst[d] = 0.f;
+    } else {
+      for (int d = 0; d < D; ++d) dst[d] = oRow[d] * inv;
+    }
+  } else {
+    if (li == 0.f) {
+      for (int d = 0; d < D; ++d) S.row[d] = 0.f;
+    } else {
+      for (int d = 0; d < D; ++d) S.row[d] = oRow[d] * inv;
+    }
+    storeRow(P, off, S.row);
+  }
   if (P.lse) {
     const int64_t li64 = (static_cast<int64_t>(b) * P.Hq + h) * P.Sq + iq;
     P.lse[li64] = core::rowLse(mi, li);

@@ -33,6 +33,34 @@ void testFixedCases(const Kernels& kernels) {
     }
 }
 
+// Calls with at least four query tiles read float32 K rotated by RoPE, and float32 V whose head
+// dimension is not a whole number of vectors, through a copy made once per call (plan.cpp); the
+// items then read the copy in place. Layouts, RoPE styles, partial tiles and GQA through it.
+void testCallCopies(const Kernels& kernels) {
+  const char* kinds[] = {"causal", "sliding", "random"};
+  const Layout lays[] = {Layout::BHSD, Layout::BSHD, Layout::StridedD};
+  uint64_t seed = 900;
+  for (int t = 0; t < 6; ++t) {
+    Case c;
+    c.name = std::string("call copy ") + kinds[t % 3];
+    c.B = 1 + t % 2;
+    c.Hkv = 2;
+    c.Hq = t % 2 ? 4 : 2;
+    c.Sq = 260 + 7 * t;
+    c.Sk = 300;
+    c.D = t < 3 ? 64 : 40;
+    c.lq = c.lo = Layout::BSHD;
+    c.lk = lays[t % 3];
+    c.lv = lays[(t + 1) % 3];
+    c.maskHeads = std::string(kinds[t % 3]) == "random" ? c.Hq : 1;
+    c.allowed = makePattern(kinds[t % 3], c.Sq, c.Sk, seed, 90);
+    c.opt.rope.enabled = t != 4;  // one case copies V alone
+    c.opt.rope.interleaved = t % 2 == 1;
+    c.opt.rope.dims = t == 5 ? 16 : c.D;
+    runCase(c, seed++, kernels);
+  }
+}
+
 void testRandomCases(const Kernels& kernels, int count, uint64_t seed0) {
   Rng rng(seed0);
   const int dims[] = {32, 64, 80, 128, 1, 7, 33, 100, 16, 40};

@@ -262,6 +262,7 @@ void testCpuInfo();
 void testKernelRegistry();
 void testValidation();
 void testFixedCases(const Kernels& kernels);
+void testCallCopies(const Kernels& kernels);
 void testRandomCases(const Kernels& kernels, int count, uint64_t seed0);
 void testDecode(const Kernels& kernels, bool quick);
 void testSplitAndPacking(const Kernels& kernels, bool quick);

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   }
   testValidation();
   testFixedCases(kernels);
+  testCallCopies(kernels);
   testRandomCases(kernels, quick ? 40 : 150, 2024);
   testDecode(kernels, quick);
   testSplitAndPacking(kernels, quick);
