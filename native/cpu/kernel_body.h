@@ -567,7 +567,9 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     const int t = P.partial[e];
     const int j0 = kt * kBK;
     const int nk = imin(kBK, P.Sk - j0);
-    const int nextJ0 = e + 1 < it.e1 ? P.colIdx[e + 1] * kBK : -1;
+    // Decoding streams each K/V tile from memory once: its copies request the next tile's rows.
+    // Otherwise the tiles are shared by query tiles and sit in cache; requests would only cost.
+    const int nextJ0 = P.numQBlocks <= 1 && e + 1 < it.e1 ? P.colIdx[e + 1] * kBK : -1;
 
     const float* kp;
     int64_t ks;
