@@ -72,3 +72,24 @@ describe('CPU kernels by instruction set', () => {
     expect(out.error).toBe(out.kernelError);
   });
 });
+
+// GCC deems a function whose only effect is __builtin_prefetch free of side effects and deletes
+// the calls to it; the kernels' prefetch helpers are kept out of that analysis
+// (ATTNFLOW_PREFETCHES in native/cpu/kernel_body.h). This reads the addon this process loaded and
+// checks every x86-64 kernel still has them, each with its prefetch instructions.
+describe.runIf(process.platform === 'linux' && process.arch === 'x64')('CPU kernels keep their prefetches (linux-x64)', () => {
+  it('prefetchRow and prefetchStep of every kernel hold prefetch instructions', () => {
+    const addonPath = (createRequire(import.meta.url)('node-gyp-build') as { path: (dir: string) => string }).path(root);
+    const r = spawnSync('objdump', ['-d', '-C', '--no-show-raw-insn', addonPath], { encoding: 'utf8', maxBuffer: 1 << 30 });
+    expect(r.error?.message ?? null, 'objdump (binutils) is needed to read the addon').toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+    const blocks = r.stdout.split('\n\n');
+    for (const isa of ['avx512', 'avx2', 'portable']) {
+      for (const helper of ['prefetchRow', 'prefetchStep']) {
+        const body = blocks.find((b) => b.includes(`<attnflow::cpu::${isa}::(anonymous namespace)::${helper}(`) && b.includes('>:\n'));
+        expect(body, `${isa} ${helper} is in ${addonPath}`).toBeDefined();
+        expect(body!, `${isa} ${helper} prefetches`).toMatch(/\tprefetch(t0|t1|t2|nta|w)\s/);
+      }
+    }
+  });
+});
