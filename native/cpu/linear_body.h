@@ -58,12 +58,26 @@ static inline void gemmBlock(int K, const float* __restrict a, int64_t lda, cons
     for (int j = 0; j < NV; ++j) vstore(c + i * ldc + kLanes * j, r[i][j]);
 }
 
+// The last `rest` (< kGemmNV) vectors of columns as one block: the triangle of QKᵀ ends rows at
+// 1, 2, 3 vectors, and one wider block reads A once where narrow blocks would read it per vector.
+template <int R, int NV>
+static inline void gemmTail(int rest, int K, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                            int64_t ldc, bool acc) {
+  if constexpr (NV >= 1) {
+    if (rest == NV) {
+      gemmBlock<R, NV>(K, a, lda, b, ldb, c, ldc, acc);
+      return;
+    }
+    gemmTail<R, NV - 1>(rest, K, a, lda, b, ldb, c, ldc, acc);
+  }
+}
+
 template <int R>
 static inline void gemmRows(int N, int K, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
                             bool acc) {
   int j = 0;
   for (; j + kGemmNV * kLanes <= N; j += kGemmNV * kLanes) gemmBlock<R, kGemmNV>(K, a, lda, b + j, ldb, c + j, ldc, acc);
-  for (; j < N; j += kLanes) gemmBlock<R, 1>(K, a, lda, b + j, ldb, c + j, ldc, acc);
+  if (j < N) gemmTail<R, kGemmNV - 1>((N - j) / kLanes, K, a, lda, b + j, ldb, c + j, ldc, acc);
 }
 
 // gemmRows<rows> for 1 <= rows <= R.
