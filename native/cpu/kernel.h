@@ -48,6 +48,9 @@ struct Plan : core::AttentionCall {
   // How K and V tiles are read: straight from the caller's float32 buffer (direct) or copied /
   // converted (16-bit, RoPE, odd strides, streaming decode) into per-thread scratch first.
   bool kDirect, vDirect;
+  // Every K/V tile is read by one item only (one query tile: decoding), so K/V stream from memory
+  // once: always copied, each copy requesting the next tile's rows (plan_rules.h).
+  bool kvStream;
   // q, k and v bfloat16, read as stored by the AVX512-BF16 dot-product path (kernel_bf16dot.h)
   bool bf16Dot;
 

@@ -388,23 +388,17 @@ static void storeRow(const Plan& P, int64_t off, const float* src) {
 // +inf score on the way): out and lse NaN.
 static void finishRow(const Plan& P, const Scratch& S, int b, int h, int iq, const float* oRow, float mi, float li) {
   const int D = P.D;
-  const float inv = li == 0.f ? 0.f : 1.f / li;
   const int64_t off = b * P.osb + h * P.osh + static_cast<int64_t>(iq) * P.oss;
-  if (P.outType == DType::F32 && P.osd == 1) {  // straight into the output
-    float* dst = static_cast<float*>(P.out) + off;
-    if (li == 0.f) {
-      for (int d = 0; d < D; ++d) dst[d] = 0.f;
-    } else {
-      for (int d = 0; d < D; ++d) dst[d] = oRow[d] * inv;
-    }
+  // float32 rows of unit stride go straight into the output; others through S.row and storeRow
+  const bool direct = P.outType == DType::F32 && P.osd == 1;
+  float* dst = direct ? static_cast<float*>(P.out) + off : S.row;
+  if (li == 0.f) {
+    for (int d = 0; d < D; ++d) dst[d] = 0.f;
   } else {
-    if (li == 0.f) {
-      for (int d = 0; d < D; ++d) S.row[d] = 0.f;
-    } else {
-      for (int d = 0; d < D; ++d) S.row[d] = oRow[d] * inv;
-    }
-    storeRow(P, off, S.row);
+    const float inv = 1.f / li;
+    for (int d = 0; d < D; ++d) dst[d] = oRow[d] * inv;
   }
+  if (!direct) storeRow(P, off, S.row);
   if (P.lse) {
     const int64_t li64 = (static_cast<int64_t>(b) * P.Hq + h) * P.Sq + iq;
     P.lse[li64] = core::rowLse(mi, li);
@@ -567,9 +561,9 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     const int t = P.partial[e];
     const int j0 = kt * kBK;
     const int nk = imin(kBK, P.Sk - j0);
-    // Decoding streams each K/V tile from memory once: its copies request the next tile's rows.
-    // Otherwise the tiles are shared by query tiles and sit in cache; requests would only cost.
-    const int nextJ0 = P.numQBlocks <= 1 && e + 1 < it.e1 ? P.colIdx[e + 1] * kBK : -1;
+    // Only streamed tiles request the next one's rows: tiles shared by query tiles sit in cache,
+    // where the requests would only cost.
+    const int nextJ0 = P.kvStream && e + 1 < it.e1 ? P.colIdx[e + 1] * kBK : -1;
 
     const float* kp;
     int64_t ks;

@@ -35,7 +35,8 @@ inline void finishPlan(Plan& P, int lanes) {
   P.qScale = P.softcap ? P.scale : P.scaleLog2;
   P.kDirect = P.k.dtype == DType::F32 && !P.rope && P.k.sd == 1;
   P.vDirect = P.v.dtype == DType::F32 && P.v.sd == 1 && P.D % lanes == 0;
-  if (P.numQBlocks <= 1) P.kDirect = P.vDirect = false;  // decoding: see above
+  P.kvStream = P.numQBlocks <= 1;  // decoding: see above
+  if (P.kvStream) P.kDirect = P.vDirect = false;
 }
 
 // RoPE tables hold cos/sin of (pos + offset) * base^(-2t/dims) for t < dims/2, as float32

@@ -6,7 +6,7 @@ import { existsSync, readdirSync } from 'node:fs';
 
 import { Tensor, attention, attentionSync, compileMask } from '../../dist/index.js';
 import { attentionOracle } from '../../dist/reference/oracle.js';
-import { operandView } from '../../dist/backends/operands.js';
+import { referenceProblem } from '../../dist/backends/reference.js';
 import { planAttention } from '../../dist/attention/plan.js';
 import * as cudaState from '../../dist/native/cuda.js';
 import * as cudaBackend from '../../dist/backends/cuda.js';
@@ -77,20 +77,7 @@ export function inputs({ b = 1, hq = 2, hkv = hq, sq, sk, d, dtype = 'float32', 
  */
 export function oracle(q, k, v, options = {}) {
   const plan = planAttention(q, k, v, { ...options, backend: 'reference', returnLse: undefined, out: undefined });
-  return attentionOracle(
-    {
-      q: operandView(plan.q),
-      k: operandView(plan.k),
-      v: operandView(plan.v),
-      pattern: plan.pattern,
-      scale: plan.scale,
-      softcap: plan.softcap,
-      alibiSlopes: plan.alibiSlopes,
-      rope: plan.rope,
-      positions: plan.positions,
-    },
-    { keyMass: plan.returnKeyMass },
-  );
+  return attentionOracle(referenceProblem(plan, null), { keyMass: plan.returnKeyMass });
 }
 
 /** A (host or device) result in logical bhsd order, as float64. */

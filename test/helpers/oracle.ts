@@ -8,24 +8,14 @@ import { toPattern } from '../../lib/patterns/index.js';
 import type { Tensor } from '../../lib/tensor.js';
 import type { AttentionOptions } from '../../lib/attention/plan.js';
 import { planAttention } from '../../lib/attention/plan.js';
-import { operandView } from '../../lib/backends/operands.js';
+import { referenceProblem } from '../../lib/backends/reference.js';
 
 /** SPEC's bars, by input dtype. */
 export const TOLERANCE = { float32: 1e-5, float16: 2e-3, bfloat16: 1e-2 } as const;
 
 /** Oracle result in the logical bhsd order: out [B, Hq, Sq, D], lse [B, Hq, Sq]. */
 export function oracle(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): { out: Float64Array; lse: Float64Array } {
-  const plan = planAttention(q, k, v, { ...options, backend: 'reference' });
-  return attentionOracle({
-    q: operandView(plan.q),
-    k: operandView(plan.k),
-    v: operandView(plan.v),
-    pattern: plan.pattern,
-    scale: plan.scale,
-    softcap: plan.softcap,
-    alibiSlopes: plan.alibiSlopes,
-    rope: plan.rope,
-  });
+  return attentionOracle(referenceProblem(planAttention(q, k, v, { ...options, backend: 'reference' }), null));
 }
 
 /** A backend's output in logical bhsd order, as float64. */
