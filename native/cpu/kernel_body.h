@@ -227,6 +227,21 @@ static void packK(const Plan& P, float* kDst, int b, int hk, int j0, int nk, int
   }
 }
 
+// K rows converted for S^T a register block at a time into the head of kBuf (KInPlace's
+// counterpart): a block stays in L1 from its conversion to its last use, where a converted 16 KB
+// tile would stream through L1 twice. nextJ0 >= 0 (decoding): the rows of the tile at nextJ0 are
+// requested as these are converted.
+struct KConverted {
+  const Plan& P;
+  float* buf;
+  int b, hk, j0, nextJ0;
+  const float* rows(int j, int n, int64_t* stride) const {
+    packK(P, buf, b, hk, j0 + j, n, nextJ0 >= 0 ? nextJ0 + j : -1);
+    *stride = P.Dp;
+    return buf;
+  }
+};
+
 // Converts nk rows of V into vDst [nk][Dp] (a thread's vBuf, or the call's copy), zero-padding
 // headDim to Dp.
 static void packV(const Plan& P, float* vDst, int b, int hk, int j0, int nk, int nextJ0) {
@@ -528,6 +543,32 @@ static void endItem(const Plan& P, const Scratch& S, const Item& it, int i0, int
 #include "kernel_bf16dot.h"
 #endif
 
+// S^T of one tile and its online-softmax update: scores -> probabilities in S.sT, with S.m, S.l
+// and S.alpha updated. t < 0: a full tile; else partial tile t, whose transposed mask is maskT.
+template <class KRows>
+static inline void scoreTile(const Plan& P, const Scratch& S, const KRows& k, int t, int nk, int qw,
+                             const uint64_t* maskT, const ColumnInfo& ci, float* colMax, ItemPrefetch* ahead) {
+  const int D = P.D;
+  if (t < 0 && !P.softcap && !P.alibi2) {
+    // nothing to apply to the scores: the column maxima come out of the S^T kernel
+    for (int c = 0; c < qw; ++c) colMax[c] = S.m[c];
+    computeST<true>(k, S.qT, qw, D, nk, S.sT, colMax, ahead);
+    softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, colMax);
+  } else if (t < 0) {
+    computeST<false>(k, S.qT, qw, D, nk, S.sT, nullptr, ahead);
+    softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, nullptr);
+  } else if (!P.softcap && !P.alibi2) {
+    // a partial tile: only the blocks with an allowed pair; without softcap or ALiBi the mask
+    // and the column maxima are applied as the blocks are stored
+    for (int c = 0; c < qw; ++c) colMax[c] = S.m[c];
+    computeSTMasked<true>(k, S.qT, qw, D, nk, S.sT, maskT, colMax, ahead);
+    softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, colMax, maskT);
+  } else {
+    computeSTMasked<false>(k, S.qT, qw, D, nk, S.sT, maskT, nullptr, ahead);
+    softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, maskT, nullptr);
+  }
+}
+
 static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* partials) {
   const int b = it.b, h = it.h, qb = it.qb;
   const int hk = h / P.group;
@@ -535,7 +576,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
   const int nqi = imin(kBQ, P.Sq - i0);  // query rows of the tile
   const int nq = nqi * it.ng;              // columns: rows x packed heads (<= kBQ)
   const int qw = roundLanes(nq);
-  const int D = P.D, Dp = P.Dp;
+  const int Dp = P.Dp;
   uint64_t maskScratch[64];
   float colMax[kBQ];
   float colSlope[kBQ], colRel[kBQ], keyRel[kBK];
@@ -561,20 +602,19 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     const int t = P.partial[e];
     const int j0 = kt * kBK;
     const int nk = imin(kBK, P.Sk - j0);
-    // Only streamed tiles request the next one's rows: tiles shared by query tiles sit in cache,
-    // where the requests would only cost.
+    // Only streamed tiles request the next one's rows as they are converted: tiles shared by query
+    // tiles sit in cache, where the requests would only cost.
     const int nextJ0 = P.kvStream && e + 1 < it.e1 ? P.colIdx[e + 1] * kBK : -1;
 
-    const float* kp;
-    int64_t ks;
-    if (P.kDirect) {
-      kp = kSrc + kHead + static_cast<int64_t>(j0) * P.k.ss;
-      ks = P.k.ss;
-    } else {
-      packK(P, S.kBuf, b, hk, j0, nk, nextJ0);
-      kp = S.kBuf;
-      ks = Dp;
-    }
+    if (P.alibi2) setAlibiTile(P, hk, j0, nk, qw, colPos, colRel, keyRel);
+
+    const uint64_t* maskT = t < 0 ? nullptr : tileMaskT(P, t, nqi, nq, maskScratch);
+    if (P.kDirect)
+      scoreTile(P, S, KInPlace{kSrc + kHead + static_cast<int64_t>(j0) * P.k.ss, P.k.ss}, t, nk, qw, maskT, ci, colMax,
+                &ahead);
+    else
+      scoreTile(P, S, KConverted{P, S.kBuf, b, hk, j0, nextJ0}, t, nk, qw, maskT, ci, colMax, &ahead);
+    if (P.keyMass) recordMass(S, e - it.e0, nk, qw);
     const float* vp;
     int64_t vs;
     if (P.vDirect) {
@@ -585,30 +625,6 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
       vp = S.vBuf;
       vs = Dp;
     }
-    if (P.alibi2) setAlibiTile(P, hk, j0, nk, qw, colPos, colRel, keyRel);
-
-    const uint64_t* maskT = t < 0 ? nullptr : tileMaskT(P, t, nqi, nq, maskScratch);
-    if (t < 0 && !P.softcap && !P.alibi2) {
-      // nothing to apply to the scores: the column maxima come out of the S^T kernel
-      for (int c = 0; c < qw; ++c) colMax[c] = S.m[c];
-      computeST<true>(kp, ks, S.qT, qw, D, nk, S.sT, colMax, &ahead);
-      softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, colMax);
-    } else if (t < 0) {
-      computeST<false>(kp, ks, S.qT, qw, D, nk, S.sT, nullptr, &ahead);
-      softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, nullptr);
-    } else {
-      // a partial tile: only the blocks with an allowed pair; without softcap or ALiBi the mask
-      // and the column maxima are applied as the blocks are stored
-      if (!P.softcap && !P.alibi2) {
-        for (int c = 0; c < qw; ++c) colMax[c] = S.m[c];
-        computeSTMasked<true>(kp, ks, S.qT, qw, D, nk, S.sT, maskT, colMax, &ahead);
-        softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, nullptr, colMax, maskT);
-      } else {
-        computeSTMasked<false>(kp, ks, S.qT, qw, D, nk, S.sT, maskT, nullptr, &ahead);
-        softmaxTile(P, S.sT, qw, nk, S.m, S.l, S.alpha, ci, maskT, nullptr);
-      }
-    }
-    if (P.keyMass) recordMass(S, e - it.e0, nk, qw);
     uint64_t bad = 0;  // partial tile: rows of V holding inf / NaN, zeroed in the copy vp now points at
     if (t >= 0 && !vTileFinite(P, b, hk, kt, [&] { return tileFinite(vp, vs, nk, Dp); }))
       bad = zeroNonFiniteRows(S, nk, Dp, &vp, &vs);

@@ -69,27 +69,36 @@ static inline void stRows(int rows, const float* k, int64_t ks, const float* qT,
   }
 }
 
-template <int C, bool MAXF>
-static inline void stColumns(const float* k, int64_t ks, const float* qT, int qw, int D, int nk, float* sT,
-                             float* colMax, ItemPrefetch* pf) {
-  int j = 0;
-  for (; j + kStR <= nk; j += kStR) {
-    stBlock<kStR, C, MAXF>(k + j * ks, ks, qT, qw, D, sT + j * qw, colMax);
-    if (pf) prefetchStep(*pf);
+// Where S^T reads a tile's K rows: in place (row stride ks), or, through the kernel body's
+// KConverted, converted one register block of rows at a time just before the block uses them.
+struct KInPlace {
+  const float* k;
+  int64_t ks;
+  const float* rows(int j, int /*n*/, int64_t* stride) const {
+    *stride = ks;
+    return k + j * ks;
   }
-  if (j < nk) stRows<kStR - 1, C, MAXF>(nk - j, k + j * ks, ks, qT, qw, D, sT + j * qw, colMax);
-}
+};
 
-// pf: prefetches for the next item, a step after each register block (null: none).
-template <bool MAXF>
-static void computeST(const float* k, int64_t ks, const float* qT, int qw, int D, int nk, float* sT, float* colMax,
+// Blocks of kStR keys, each against every vector of queries before the next keys, so that a block's
+// K rows (converted ones included) are read from L1 by all its column blocks. pf: prefetches for
+// the next item, a step after each block of keys (null: none).
+template <bool MAXF, class KRows>
+static void computeST(const KRows& src, const float* qT, int qw, int D, int nk, float* sT, float* colMax,
                       ItemPrefetch* pf = nullptr) {
   const int nv = qw / kLanes;
-  int c = 0;
-  for (; c + kStC <= nv; c += kStC)
-    stColumns<kStC, MAXF>(k, ks, qT + kLanes * c, qw, D, nk, sT + kLanes * c, MAXF ? colMax + kLanes * c : nullptr, pf);
-  for (; c < nv; ++c)
-    stColumns<1, MAXF>(k, ks, qT + kLanes * c, qw, D, nk, sT + kLanes * c, MAXF ? colMax + kLanes * c : nullptr, pf);
+  for (int j = 0; j < nk; j += kStR) {
+    const int rows = imin(kStR, nk - j);
+    int64_t ks;
+    const float* k = src.rows(j, rows, &ks);
+    float* s = sT + j * qw;
+    int c = 0;
+    for (; c + kStC <= nv; c += kStC)
+      stRows<kStR, kStC, MAXF>(rows, k, ks, qT + kLanes * c, qw, D, s + kLanes * c, MAXF ? colMax + kLanes * c : nullptr);
+    for (; c < nv; ++c)
+      stRows<kStR, 1, MAXF>(rows, k, ks, qT + kLanes * c, qw, D, s + kLanes * c, MAXF ? colMax + kLanes * c : nullptr);
+    if (pf) prefetchStep(*pf);
+  }
 }
 
 // S^T of a partial tile: only the blocks of kStR keys x vectors of kLanes queries that hold an allowed
@@ -117,8 +126,8 @@ static inline void stRowsCols(int rows, int cols, const float* k, int64_t ks, co
   }
 }
 
-template <bool FOLD>
-static void computeSTMasked(const float* k, int64_t ks, const float* qT, int qw, int D, int nk, float* sT,
+template <bool FOLD, class KRows>
+static void computeSTMasked(const KRows& src, const float* qT, int qw, int D, int nk, float* sT,
                             const uint64_t* maskT, float* colMax, ItemPrefetch* pf = nullptr) {
   const int nv = qw / kLanes;
   const V ninf = vset1(-__builtin_inff());
@@ -133,8 +142,10 @@ static void computeSTMasked(const float* k, int64_t ks, const float* qT, int qw,
         for (int c = 0; c < nv; ++c)
           if (c < cLo || c >= cHi) vstore(sT + (j + r) * qw + kLanes * c, ninf);
     }
+    int64_t ks = 0;
+    const float* k = cLo < cHi ? src.rows(j, rows, &ks) : nullptr;
     for (int c0 = cLo; c0 < cHi; c0 += kStC)
-      stRowsCols<kStR, FOLD>(rows, imin(kStC, cHi - c0), k + j * ks, ks, qT + kLanes * c0, qw, D, sT + j * qw + kLanes * c0,
+      stRowsCols<kStR, FOLD>(rows, imin(kStC, cHi - c0), k, ks, qT + kLanes * c0, qw, D, sT + j * qw + kLanes * c0,
                              FOLD ? colMax + kLanes * c0 : nullptr, maskT + j, kLanes * c0);
     if (pf) prefetchStep(*pf);
   }
