@@ -596,6 +596,8 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
   const float* vSrc = static_cast<const float*>(P.v.data);
   const int64_t kHead = b * P.k.sb + hk * P.k.sh;
   const int64_t vHead = b * P.v.sb + hk * P.v.sh;
+  // 16-bit V rows that P V can widen as it reads them (streamed V keeps packV's look-ahead)
+  const bool vWidenable = !P.vDirect && P.v.dtype != DType::F32 && P.v.sd == 1 && P.D == Dp && !P.kvStream;
 
   for (int e = it.e0; e < it.e1; ++e) {
     const int kt = P.colIdx[e];
@@ -617,11 +619,17 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     if (P.keyMass) recordMass(S, e - it.e0, nk, qw);
     const float* vp;
     int64_t vs;
+    VWiden widen;  // a full tile's 16-bit V, converted by P V's first block of queries
+    const bool widening = t < 0 && vWidenable;
     if (P.vDirect) {
       vp = vSrc + vHead + static_cast<int64_t>(j0) * P.v.ss;
       vs = P.v.ss;
     } else {
-      packV(P, S.vBuf, b, hk, j0, nk, nextJ0);
+      if (widening)
+        widen = {static_cast<const uint16_t*>(P.v.data) + vHead + static_cast<int64_t>(j0) * P.v.ss, P.v.ss,
+                 P.v.dtype == DType::BF16};
+      else
+        packV(P, S.vBuf, b, hk, j0, nk, nextJ0);
       vp = S.vBuf;
       vs = Dp;
     }
@@ -629,7 +637,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     if (t >= 0 && !vTileFinite(P, b, hk, kt, [&] { return tileFinite(vp, vs, nk, Dp); }))
       bad = zeroNonFiniteRows(S, nk, Dp, &vp, &vs);
     if (t < 0)
-      computePV(S.sT, qw, vp, vs, nk, nq, S.o, Dp, S.alpha, &ahead);
+      computePV(S.sT, qw, vp, vs, nk, nq, S.o, Dp, S.alpha, &ahead, widening ? &widen : nullptr);
     else
       computePVMasked(S.sT, qw, vp, vs, nk, nq, S.o, Dp, S.alpha, maskT, &ahead);
     if (bad) addNonFiniteRows(P, S, b, hk, j0, nq, qw, maskT, bad);

@@ -153,10 +153,13 @@ static void computeSTMasked(const KRows& src, const float* qT, int qw, int D, in
 
 // ---------------------------------------------------------------------------------------------
 // Micro-kernel 2: O[i][d] = alpha[i] * O[i][d] + sum_j P^T[j][i] * V[j][d] for R queries x C
-// vectors of kLanes headDim columns.
-template <int R, int C>
+// vectors of kLanes headDim columns. WIDEN 1 / 2: V is also widened as it is read, from float16 /
+// bfloat16 rows w (row stride ws) into v (which then is writable scratch), so the first block of
+// queries converts the V tile that the other blocks read.
+template <int R, int C, int WIDEN = 0>
 static inline void pvBlock(const float* __restrict pT, int qw, const float* __restrict v, int64_t vs, int nk,
-                           float* __restrict o, int Dp, const float* __restrict alpha) {
+                           float* __restrict o, int Dp, const float* __restrict alpha,
+                           const uint16_t* __restrict w = nullptr, int64_t ws = 0) {
   V acc[R][C];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
@@ -166,10 +169,14 @@ static inline void pvBlock(const float* __restrict pT, int qw, const float* __re
   }
   const float* pj = pT;
   const float* vj = v;
-  for (int j = 0; j < nk; ++j, pj += qw, vj += vs) {
+  for (int j = 0; j < nk; ++j, pj += qw, vj += vs, w += ws) {
     V vv[C];
 #pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) vv[c] = vload(vj + kLanes * c);
+    for (int c = 0; c < C; ++c) {
+      if constexpr (WIDEN == 1) loadF16(w + kLanes * c, const_cast<float*>(vj) + kLanes * c, kLanes);
+      if constexpr (WIDEN == 2) loadBF16(w + kLanes * c, const_cast<float*>(vj) + kLanes * c, kLanes);
+      vv[c] = vload(vj + kLanes * c);
+    }
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const V p = vbcast(pj + r);
@@ -183,22 +190,38 @@ static inline void pvBlock(const float* __restrict pT, int qw, const float* __re
     for (int c = 0; c < C; ++c) vstore(o + r * Dp + kLanes * c, acc[r][c]);
 }
 
-template <int R, int C>
+template <int R, int C, int WIDEN = 0>
 static inline void pvRows(int rows, const float* pT, int qw, const float* v, int64_t vs, int nk, float* o, int Dp,
-                          const float* alpha) {
+                          const float* alpha, const uint16_t* w = nullptr, int64_t ws = 0) {
   if constexpr (R >= 1) {
     if (rows == R) {
-      pvBlock<R, C>(pT, qw, v, vs, nk, o, Dp, alpha);
+      pvBlock<R, C, WIDEN>(pT, qw, v, vs, nk, o, Dp, alpha, w, ws);
       return;
     }
-    pvRows<R - 1, C>(rows, pT, qw, v, vs, nk, o, Dp, alpha);
+    pvRows<R - 1, C, WIDEN>(rows, pT, qw, v, vs, nk, o, Dp, alpha, w, ws);
   }
 }
 
+// A full tile's 16-bit V, widened by P V's first block of queries into vBuf (unit headDim stride,
+// D == Dp): its rows are read while that block's arithmetic runs, not in a pass of their own.
+struct VWiden {
+  const uint16_t* src;
+  int64_t ss;  // source row stride (elements)
+  bool bf16;
+};
+
 template <int C>
 static inline void pvColumns(const float* pT, int qw, const float* v, int64_t vs, int nk, int nq, float* o, int Dp,
-                             const float* alpha, ItemPrefetch* pf) {
+                             const float* alpha, ItemPrefetch* pf, const VWiden* wv, int col) {
   int i = 0;
+  if (wv) {
+    i = imin(kPvR, nq);
+    if (wv->bf16)
+      pvRows<kPvR, C, 2>(i, pT, qw, v, vs, nk, o, Dp, alpha, wv->src + col, wv->ss);
+    else
+      pvRows<kPvR, C, 1>(i, pT, qw, v, vs, nk, o, Dp, alpha, wv->src + col, wv->ss);
+    if (pf) prefetchStep(*pf);
+  }
   for (; i + kPvR <= nq; i += kPvR) {
     pvBlock<kPvR, C>(pT + i, qw, v, vs, nk, o + i * Dp, Dp, alpha + i);
     if (pf) prefetchStep(*pf);
@@ -206,12 +229,14 @@ static inline void pvColumns(const float* pT, int qw, const float* v, int64_t vs
   if (i < nq) pvRows<kPvR - 1, C>(nq - i, pT + i, qw, v, vs, nk, o + i * Dp, Dp, alpha + i);
 }
 
+// wv: V to widen into v (see VWiden), or null when v already holds float32 values.
 static void computePV(const float* pT, int qw, const float* v, int64_t vs, int nk, int nq, float* o, int Dp,
-                      const float* alpha, ItemPrefetch* pf = nullptr) {
+                      const float* alpha, ItemPrefetch* pf = nullptr, const VWiden* wv = nullptr) {
   const int nv = Dp / kLanes;
   int c = 0;
-  for (; c + kPvC <= nv; c += kPvC) pvColumns<kPvC>(pT, qw, v + kLanes * c, vs, nk, nq, o + kLanes * c, Dp, alpha, pf);
-  for (; c < nv; ++c) pvColumns<1>(pT, qw, v + kLanes * c, vs, nk, nq, o + kLanes * c, Dp, alpha, pf);
+  for (; c + kPvC <= nv; c += kPvC)
+    pvColumns<kPvC>(pT, qw, v + kLanes * c, vs, nk, nq, o + kLanes * c, Dp, alpha, pf, wv, kLanes * c);
+  for (; c < nv; ++c) pvColumns<1>(pT, qw, v + kLanes * c, vs, nk, nq, o + kLanes * c, Dp, alpha, pf, wv, kLanes * c);
 }
 
 // P V of a partial tile: each block of queries reads only the keys from its first to its last
