@@ -152,6 +152,22 @@ static inline void loadRow(const OperandPlan& op, int64_t off, int64_t sd, int D
   }
 }
 
+// Converts n rows of D elements from element offset off (row stride op.ss) into dst rows of
+// dstStride floats. The dtype is dispatched once for all rows: a converted tile's rows are short
+// (D elements), and per-row dispatch cost as much as the conversion.
+static inline void loadRows(const OperandPlan& op, int64_t off, int n, int D, float* __restrict dst,
+                            int64_t dstStride) {
+  if (op.sd != 1 || op.dtype == DType::F32) {
+    for (int r = 0; r < n; ++r) loadRow(op, off + r * op.ss, op.sd, D, dst + r * dstStride);
+  } else if (op.dtype == DType::F16) {
+    const uint16_t* src = static_cast<const uint16_t*>(op.data) + off;
+    for (int r = 0; r < n; ++r) loadF16(src + r * op.ss, dst + r * dstStride, D);
+  } else {
+    const uint16_t* src = static_cast<const uint16_t*>(op.data) + off;
+    for (int r = 0; r < n; ++r) loadBF16(src + r * op.ss, dst + r * dstStride, D);
+  }
+}
+
 // Rotates the leading dims of x (RoPE) with the cos/sin of one position.
 static inline void ropeRow(float* __restrict x, const float* __restrict cs, const float* __restrict sn, int half,
                            bool interleaved) {
@@ -212,14 +228,19 @@ ATTNFLOW_PREFETCHES static void prefetchRow(const OperandPlan& op, int64_t off, 
 }
 
 // Converts nk rows of K (rotated) into kDst [nk][Dp] (a thread's kBuf, or the call's copy).
+// nextJ0 >= 0: each row also requests the row at the same place in the tile at nextJ0.
 static void packK(const Plan& P, float* kDst, int b, int hk, int j0, int nk, int nextJ0) {
   const int D = P.D, Dp = P.Dp;
   const int half = P.ropeDims / 2;
-  for (int r = 0; r < nk; ++r) {
+  const int64_t off = b * P.k.sb + hk * P.k.sh + static_cast<int64_t>(j0) * P.k.ss;
+  if (nextJ0 < 0) loadRows(P.k, off, nk, D, kDst, Dp);
+  for (int r = 0; r < nk && (nextJ0 >= 0 || P.rope); ++r) {
     float* dst = kDst + static_cast<int64_t>(r) * Dp;
-    const int64_t off = b * P.k.sb + hk * P.k.sh + static_cast<int64_t>(j0 + r) * P.k.ss;
-    if (nextJ0 >= 0 && nextJ0 + r < P.Sk) prefetchRow(P.k, off + static_cast<int64_t>(nextJ0 - j0) * P.k.ss, D);
-    loadRow(P.k, off, P.k.sd, D, dst);
+    if (nextJ0 >= 0) {
+      const int64_t rowOff = off + static_cast<int64_t>(r) * P.k.ss;
+      if (nextJ0 + r < P.Sk) prefetchRow(P.k, rowOff + static_cast<int64_t>(nextJ0 - j0) * P.k.ss, D);
+      loadRows(P.k, rowOff, 1, D, dst, Dp);
+    }
     if (P.rope) {
       const int64_t pj = P.ropeRowK ? P.ropeRowK[static_cast<int64_t>(hk) * P.Sk + j0 + r] : j0 + r - P.ropeLo;
       if (pj >= 0) ropeRow(dst, P.ropeCos + pj * half, P.ropeSin + pj * half, half, P.ropeInterleaved);
@@ -243,16 +264,22 @@ struct KConverted {
 };
 
 // Converts nk rows of V into vDst [nk][Dp] (a thread's vBuf, or the call's copy), zero-padding
-// headDim to Dp.
+// headDim to Dp. nextJ0 as for packK.
 static void packV(const Plan& P, float* vDst, int b, int hk, int j0, int nk, int nextJ0) {
   const int D = P.D, Dp = P.Dp;
-  for (int r = 0; r < nk; ++r) {
-    float* dst = vDst + static_cast<int64_t>(r) * Dp;
-    const int64_t off = b * P.v.sb + hk * P.v.sh + static_cast<int64_t>(j0 + r) * P.v.ss;
-    if (nextJ0 >= 0 && nextJ0 + r < P.Sk) prefetchRow(P.v, off + static_cast<int64_t>(nextJ0 - j0) * P.v.ss, D);
-    loadRow(P.v, off, P.v.sd, D, dst);
-    for (int d = D; d < Dp; ++d) dst[d] = 0.f;
+  const int64_t off = b * P.v.sb + hk * P.v.sh + static_cast<int64_t>(j0) * P.v.ss;
+  if (nextJ0 < 0) {
+    loadRows(P.v, off, nk, D, vDst, Dp);
+  } else {
+    for (int r = 0; r < nk; ++r) {
+      const int64_t rowOff = off + static_cast<int64_t>(r) * P.v.ss;
+      if (nextJ0 + r < P.Sk) prefetchRow(P.v, rowOff + static_cast<int64_t>(nextJ0 - j0) * P.v.ss, D);
+      loadRows(P.v, rowOff, 1, D, vDst + static_cast<int64_t>(r) * Dp, Dp);
+    }
   }
+  if (D < Dp)
+    for (int r = 0; r < nk; ++r)
+      for (int d = D; d < Dp; ++d) vDst[static_cast<int64_t>(r) * Dp + d] = 0.f;
 }
 
 // ---------------------------------------------------------------------------------------------
