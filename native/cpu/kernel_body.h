@@ -62,6 +62,7 @@ struct ItemPrefetch {
   int runs = 0, perStep = 0;
   int r = 0, group = 0, row = 0, line = 0;  // the next line to request: run r, row `row` of group `group`
   int done = 0;                              // rows of run r in the groups before `group`
+  const char* at = nullptr;                  // that line's row
 };
 
 // prefetchStep runs between the register blocks of S^T and of P V: about this many per key tile.
@@ -78,6 +79,11 @@ static void addRun(ItemPrefetch& f, const OperandPlan& op, int64_t off, int64_t 
   r.rowsPerGroup = rowsPerGroup;
   r.rows = rows;
   r.linesPerRow = static_cast<int>((D * esize + 63) / 64);
+  if (r.rowBytes == D * esize && r.rowBytes % 64 == 0 && (rowsPerGroup >= rows || r.groupBytes == rowsPerGroup * r.rowBytes)) {
+    // contiguous whole-line rows (and groups): one run of lines, requested without row bookkeeping
+    r.linesPerRow *= rows;
+    r.rowsPerGroup = r.rows = 1;
+  }
 }
 
 static ItemPrefetch itemPrefetch(const Plan& P, const Item& it, const Item* next, int steps) {
@@ -99,18 +105,27 @@ static ItemPrefetch itemPrefetch(const Plan& P, const Item& it, const Item* next
   int lines = 0;
   for (int r = 0; r < f.runs; ++r) lines += f.run[r].rows * f.run[r].linesPerRow;
   f.perStep = (lines + steps - 1) / steps;
+  f.at = f.runs ? f.run[0].base : nullptr;
   return f;
 }
 
 ATTNFLOW_PREFETCHES static void prefetchStep(ItemPrefetch& f) {
   for (int n = 0; n < f.perStep && f.r < f.runs; ++n) {
+    __builtin_prefetch(f.at + 64 * f.line, 0, 2);
     const PrefetchRun& r = f.run[f.r];
-    __builtin_prefetch(r.base + f.group * r.groupBytes + f.row * r.rowBytes + 64 * f.line, 0, 2);
     if (++f.line < r.linesPerRow) continue;
     f.line = 0;
-    if (++f.row < r.rowsPerGroup && f.done + f.row < r.rows) continue;
+    if (++f.row < r.rowsPerGroup && f.done + f.row < r.rows) {
+      f.at += r.rowBytes;
+      continue;
+    }
     f.done += f.row, f.row = 0, ++f.group;
-    if (f.done == r.rows) f.done = 0, f.group = 0, ++f.r;
+    if (f.done == r.rows) {
+      f.done = 0, f.group = 0;
+      if (++f.r < f.runs) f.at = f.run[f.r].base;
+    } else {
+      f.at = r.base + f.group * r.groupBytes;
+    }
   }
 }
 
