@@ -309,7 +309,7 @@ static void runItemDot(const Plan& P, const Item& it, const Scratch& S, float* p
   const uint16_t* kHead = static_cast<const uint16_t*>(P.k.data) + b * P.k.sb + hk * P.k.sh;
   const uint32_t* q2 = reinterpret_cast<const uint32_t*>(S.qT);
   uint32_t* p2 = reinterpret_cast<uint32_t*>(S.p2);
-  ItemPrefetch ahead = itemPrefetch(P, it, S.next, (it.e1 - it.e0) * 2);  // two steps per tile here
+  PrefetchSteps ahead = itemPrefetch(P, it, S.next, (it.e1 - it.e0) * 2);  // two steps per tile here
   for (int e = it.e0; e < it.e1; ++e) {
     const int kt = P.colIdx[e];
     const int t = P.partial[e];

@@ -38,56 +38,26 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
 // n rounded up to a whole number of vectors.
 static inline int roundLanes(int n) { return (n + kLanes - 1) / kLanes * kLanes; }
 
-// GCC deems a function whose only effect is __builtin_prefetch free of side effects and drops the
-// calls to it (ipa-pure-const; also the loop that fnsplit cuts out of an inlined one), prefetches
-// and all: such functions are kept out of interprocedural analysis.
-#if defined(__GNUC__) && !defined(__clang__)
-#define ATTNFLOW_PREFETCHES __attribute__((noipa))
-#else
-#define ATTNFLOW_PREFETCHES __attribute__((noinline))
-#endif
-// What the next item will read first from memory, brought into L2 a few cache lines at a time
-// between the stages of this item's tiles: its query rows, and the K and V rows of its last key
-// tile when this item does not read that tile (a sliding window's next query tile reaches one
-// tile further). Where items have few key tiles, packQ and the new tile's first reads would
-// otherwise wait on memory in every item. A prefetch that misses holds a line-fill buffer as a
-// load does, so a burst of them stalls as the loads would; spread out, they overlap the arithmetic.
-struct PrefetchRun {
-  const char* base = nullptr;
-  int64_t groupBytes = 0, rowBytes = 0;  // rows come in groups (a query tile's packed heads)
-  int rowsPerGroup = 1, rows = 0, linesPerRow = 0;
-};
-struct ItemPrefetch {
-  PrefetchRun run[3];
-  int runs = 0, perStep = 0;
-  int r = 0, group = 0, row = 0, line = 0;  // the next line to request: run r, row `row` of group `group`
-  int done = 0;                              // rows of run r in the groups before `group`
-  const char* at = nullptr;                  // that line's row
-};
+#include "prefetch_steps.h"
+
+// An item's prefetches (prefetch_steps.h) request what the next item will read first: its query
+// rows, and the K and V rows of its last key tile when this item does not read that tile (a
+// sliding window's next query tile reaches one tile further). Where items have few key tiles,
+// packQ and the new tile's first reads would otherwise wait on memory in every item.
 
 // prefetchStep runs between the register blocks of S^T and of P V: about this many per key tile.
 constexpr int kPrefetchSteps = 2 * (kBQ / 6 + 1);
 
-static void addRun(ItemPrefetch& f, const OperandPlan& op, int64_t off, int64_t groupStride, int rowsPerGroup,
+static void addRun(PrefetchSteps& f, const OperandPlan& op, int64_t off, int64_t groupStride, int rowsPerGroup,
                    int rows, int D) {
-  if (op.sd != 1 || rows <= 0) return;
+  if (op.sd != 1) return;
   const int64_t esize = op.dtype == DType::F32 ? 4 : 2;
-  PrefetchRun& r = f.run[f.runs++];
-  r.base = static_cast<const char*>(op.data) + off * esize;
-  r.groupBytes = groupStride * esize;
-  r.rowBytes = op.ss * esize;
-  r.rowsPerGroup = rowsPerGroup;
-  r.rows = rows;
-  r.linesPerRow = static_cast<int>((D * esize + 63) / 64);
-  if (r.rowBytes == D * esize && r.rowBytes % 64 == 0 && (rowsPerGroup >= rows || r.groupBytes == rowsPerGroup * r.rowBytes)) {
-    // contiguous whole-line rows (and groups): one run of lines, requested without row bookkeeping
-    r.linesPerRow *= rows;
-    r.rowsPerGroup = r.rows = 1;
-  }
+  addPrefetchRun(f, static_cast<const char*>(op.data) + off * esize, groupStride * esize, op.ss * esize, rowsPerGroup,
+                 rows, D * esize);
 }
 
-static ItemPrefetch itemPrefetch(const Plan& P, const Item& it, const Item* next, int steps) {
-  ItemPrefetch f;
+static PrefetchSteps itemPrefetch(const Plan& P, const Item& it, const Item* next, int steps) {
+  PrefetchSteps f;
   if (!next || steps <= 0) return f;
   const int nqi = imin(kBQ, P.Sq - next->qb * kBQ);
   addRun(f, P.q, next->b * P.q.sb + next->h * P.q.sh + static_cast<int64_t>(next->qb) * kBQ * P.q.ss, P.q.sh, nqi,
@@ -102,31 +72,8 @@ static ItemPrefetch itemPrefetch(const Plan& P, const Item& it, const Item* next
       addRun(f, P.v, next->b * P.v.sb + hk * P.v.sh + static_cast<int64_t>(j0) * P.v.ss, 0, nk, nk, P.D);
     }
   }
-  int lines = 0;
-  for (int r = 0; r < f.runs; ++r) lines += f.run[r].rows * f.run[r].linesPerRow;
-  f.perStep = (lines + steps - 1) / steps;
-  f.at = f.runs ? f.run[0].base : nullptr;
+  spreadPrefetches(f, steps);
   return f;
-}
-
-ATTNFLOW_PREFETCHES static void prefetchStep(ItemPrefetch& f) {
-  for (int n = 0; n < f.perStep && f.r < f.runs; ++n) {
-    __builtin_prefetch(f.at + 64 * f.line, 0, 2);
-    const PrefetchRun& r = f.run[f.r];
-    if (++f.line < r.linesPerRow) continue;
-    f.line = 0;
-    if (++f.row < r.rowsPerGroup && f.done + f.row < r.rows) {
-      f.at += r.rowBytes;
-      continue;
-    }
-    f.done += f.row, f.row = 0, ++f.group;
-    if (f.done == r.rows) {
-      f.done = 0, f.group = 0;
-      if (++f.r < f.runs) f.at = f.run[f.r].base;
-    } else {
-      f.at = r.base + f.group * r.groupBytes;
-    }
-  }
 }
 
 #include "kernel_micro.h"
@@ -589,7 +536,7 @@ static void endItem(const Plan& P, const Scratch& S, const Item& it, int i0, int
 // and S.alpha updated. t < 0: a full tile; else partial tile t, whose transposed mask is maskT.
 template <class KRows>
 static inline void scoreTile(const Plan& P, const Scratch& S, const KRows& k, int t, int nk, int qw,
-                             const uint64_t* maskT, const ColumnInfo& ci, float* colMax, ItemPrefetch* ahead) {
+                             const uint64_t* maskT, const ColumnInfo& ci, float* colMax, PrefetchSteps* ahead) {
   const int D = P.D;
   if (t < 0 && !P.softcap && !P.alibi2) {
     // nothing to apply to the scores: the column maxima come out of the S^T kernel
@@ -633,7 +580,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
   beginItem(P, S, h, i0, nqi, nq, qw, colSlope, colPos);
   if (it.e1 > it.e0) packQ(P, S, b, h, i0, nqi, nq, qw);
 
-  ItemPrefetch ahead = itemPrefetch(P, it, S.next, (it.e1 - it.e0) * kPrefetchSteps);
+  PrefetchSteps ahead = itemPrefetch(P, it, S.next, (it.e1 - it.e0) * kPrefetchSteps);
   const float* kSrc = static_cast<const float*>(P.k.data);
   const float* vSrc = static_cast<const float*>(P.v.data);
   const int64_t kHead = b * P.k.sb + hk * P.k.sh;

@@ -85,7 +85,7 @@ struct KInPlace {
 // the next item, a step after each block of keys (null: none).
 template <bool MAXF, class KRows>
 static void computeST(const KRows& src, const float* qT, int qw, int D, int nk, float* sT, float* colMax,
-                      ItemPrefetch* pf = nullptr) {
+                      PrefetchSteps* pf = nullptr) {
   const int nv = qw / kLanes;
   for (int j = 0; j < nk; j += kStR) {
     const int rows = imin(kStR, nk - j);
@@ -128,7 +128,7 @@ static inline void stRowsCols(int rows, int cols, const float* k, int64_t ks, co
 
 template <bool FOLD, class KRows>
 static void computeSTMasked(const KRows& src, const float* qT, int qw, int D, int nk, float* sT,
-                            const uint64_t* maskT, float* colMax, ItemPrefetch* pf = nullptr) {
+                            const uint64_t* maskT, float* colMax, PrefetchSteps* pf = nullptr) {
   const int nv = qw / kLanes;
   const V ninf = vset1(-__builtin_inff());
   for (int j = 0; j < nk; j += kStR) {
@@ -212,7 +212,7 @@ struct VWiden {
 
 template <int C>
 static inline void pvColumns(const float* pT, int qw, const float* v, int64_t vs, int nk, int nq, float* o, int Dp,
-                             const float* alpha, ItemPrefetch* pf, const VWiden* wv, int col) {
+                             const float* alpha, PrefetchSteps* pf, const VWiden* wv, int col) {
   int i = 0;
   if (wv) {
     i = imin(kPvR, nq);
@@ -231,7 +231,7 @@ static inline void pvColumns(const float* pT, int qw, const float* v, int64_t vs
 
 // wv: V to widen into v (see VWiden), or null when v already holds float32 values.
 static void computePV(const float* pT, int qw, const float* v, int64_t vs, int nk, int nq, float* o, int Dp,
-                      const float* alpha, ItemPrefetch* pf = nullptr, const VWiden* wv = nullptr) {
+                      const float* alpha, PrefetchSteps* pf = nullptr, const VWiden* wv = nullptr) {
   const int nv = Dp / kLanes;
   int c = 0;
   for (; c + kPvC <= nv; c += kPvC)
@@ -242,7 +242,7 @@ static void computePV(const float* pT, int qw, const float* v, int64_t vs, int n
 // P V of a partial tile: each block of queries reads only the keys from its first to its last
 // allowed one (the other probabilities are exactly 0), and is still rescaled by alpha.
 static void computePVMasked(const float* pT, int qw, const float* v, int64_t vs, int nk, int nq, float* o, int Dp,
-                            const float* alpha, const uint64_t* maskT, ItemPrefetch* pf = nullptr) {
+                            const float* alpha, const uint64_t* maskT, PrefetchSteps* pf = nullptr) {
   const int nv = Dp / kLanes;
   for (int i = 0; i < nq; i += kPvR) {
     const int rows = imin(kPvR, nq - i);

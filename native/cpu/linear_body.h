@@ -14,6 +14,8 @@
 
 namespace {
 
+#include "prefetch_steps.h"
+
 using linear::LinPlan;
 using linear::LinScratch;
 
@@ -94,7 +96,7 @@ static inline void gemmRowsUpTo(int rows, int N, int K, const float* a, int64_t 
 }
 
 static void gemm(int M, int N, int K, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
-                 bool acc, Tri tri) {
+                 bool acc, Tri tri, PrefetchSteps* pf = nullptr) {
   constexpr int R = kGemmR;
   for (int i0 = 0; i0 < M; i0 += R) {
     const int r = M - i0 < R ? M - i0 : R;
@@ -104,6 +106,7 @@ static void gemm(int M, int N, int K, const float* a, int64_t lda, const float* 
     const float* ai = a + i0 * lda;
     float* ci = c + i0 * ldc;
     gemmRowsUpTo<R>(r, n, k, ai, lda, b, ldb, ci, ldc, acc);
+    if (pf) prefetchStep(*pf);
   }
 }
 
@@ -149,18 +152,20 @@ static inline void storeRow(void* base, DType dt, int64_t off, int64_t sd, int n
   }
 }
 
-// Asks for `rows` rows of n elements (row stride ss, element stride sd) to be brought into the
-// cache: the inputs of the next chunk, requested one chunk ahead so their memory latency overlaps
-// this chunk's arithmetic.
-static inline void prefetchRows(const void* base, DType dt, int64_t off, int64_t ss, int64_t sd, int rows, int n) {
-  const int64_t esize = dt == DType::F32 ? 4 : 2;
-  if (sd != 1) return;  // strided rows: left to the hardware
-  const char* p0 = static_cast<const char*>(base) + off * esize;
-  const int64_t bytes = n * esize;
-  for (int t = 0; t < rows; ++t) {
-    const char* r = p0 + t * ss * esize;
-    for (int64_t x = 0; x < bytes; x += 64) __builtin_prefetch(r + x, 0, 3);
-  }
+// Requests the next chunk's rows (the `rows` rows of n elements from element offset off, row stride
+// ss, of each of q, k and v) spread over this chunk's GEMM row blocks (`steps` of them).
+static PrefetchSteps nextChunkPrefetch(const LinPlan& p, int64_t qOff, int64_t kOff, int64_t vOff, int rows,
+                                       int steps) {
+  PrefetchSteps f;
+  const int64_t esize = p.dtype == DType::F32 ? 4 : 2;
+  const auto add = [&](const auto& op, int64_t off, int n) {
+    if (op.sd == 1) addPrefetchRun(f, static_cast<const char*>(op.data) + off * esize, 0, op.ss * esize, rows, rows, n * esize);
+  };
+  add(p.q, qOff, p.Dk);
+  add(p.k, kOff, p.Dk);
+  add(p.v, vOff, p.Dv);
+  spreadPrefetches(f, steps);
+  return f;
 }
 
 // kT [Df][Cp] = the transpose of φ(k) [L][Fp] (columns from L on zero): whole kLanes x kLanes
@@ -247,9 +252,14 @@ static void runHead(const LinPlan& p, int32_t b, int32_t h, float* scratch) {
     const int L = static_cast<int>(p.N - n0 < C ? p.N - n0 : C);
 
     // --- load: φ(q), φ(k) (and kᵀ), v, gates -------------------------------------------------
-    // The next chunk's rows are requested from memory a third at a time between this chunk's
-    // products (all at once, the requests would only queue up behind each other).
+    // The next chunk's rows are requested from memory a few lines per row block of this chunk's
+    // GEMMs (the QKᵀ one unless the gates are per dimension, the two output ones, the state one).
     const int next = n0 + C < p.N ? static_cast<int>(p.N - n0 - C < C ? p.N - n0 - C : C) : 0;
+    PrefetchSteps ahead;
+    if (next > 0)
+      ahead = nextChunkPrefetch(p, b * p.q.sb + h * p.q.sh + (n0 + C) * p.q.ss, b * p.k.sb + kh * p.k.sh + (n0 + C) * p.k.ss,
+                                b * p.v.sb + kh * p.v.sh + (n0 + C) * p.v.ss, next,
+                                (perDim ? 2 : 3) * ((L + kGemmR - 1) / kGemmR) + (Df + kGemmR - 1) / kGemmR);
     for (int t = 0; t < L; ++t)
       loadRow(p.q.data, p.dtype, b * p.q.sb + h * p.q.sh + (n0 + t) * p.q.ss, p.q.sd, Dk, Dkp, s.x + t * Dkp);
     featureRows(p, s, L, s.qf);
@@ -280,8 +290,7 @@ static void runHead(const LinPlan& p, int32_t b, int32_t h, float* scratch) {
 
     // --- A: the intra-chunk scores (lower triangle) ------------------------------------------
     if (!perDim) {
-      prefetchRows(p.q.data, p.dtype, b * p.q.sb + h * p.q.sh + (n0 + C) * p.q.ss, p.q.ss, p.q.sd, next, Dk);
-      gemm(L, Cp, Df, s.qf, Fp, s.kT, Cp, s.a, Cp, false, kTriN);
+      gemm(L, Cp, Df, s.qf, Fp, s.kT, Cp, s.a, Cp, false, kTriN, &ahead);
       for (int t = 0; t < L; ++t) {
         float* arow = s.a + t * Cp;
         if (scalarDecay) {
@@ -332,10 +341,8 @@ static void runHead(const LinPlan& p, int32_t b, int32_t h, float* scratch) {
       for (int t = 0; t < L; ++t)
         for (int i = 0; i < Fp; i += kLanes) vstore(s.qf + t * Fp + i, vmul(vload(s.qf + t * Fp + i), vload(s.gD + t * Fp + i)));
     }
-    if (perDim) prefetchRows(p.q.data, p.dtype, b * p.q.sb + h * p.q.sh + (n0 + C) * p.q.ss, p.q.ss, p.q.sd, next, Dk);
-    prefetchRows(p.k.data, p.dtype, b * p.k.sb + kh * p.k.sh + (n0 + C) * p.k.ss, p.k.ss, p.k.sd, next, Dk);
-    gemm(L, Vp, Df, s.qf, Fp, s.S, Vp, s.y, Vp, false, kFull);
-    gemm(L, Vp, L, s.a, Cp, s.vv, Vp, s.y, Vp, true, kTriK);
+    gemm(L, Vp, Df, s.qf, Fp, s.S, Vp, s.y, Vp, false, kFull, &ahead);
+    gemm(L, Vp, L, s.a, Cp, s.vv, Vp, s.y, Vp, true, kTriK, &ahead);
     if (p.normalize) {
       for (int t = 0; t < L; ++t) {
         V acc = vzero();
@@ -366,8 +373,7 @@ static void runHead(const LinPlan& p, int32_t b, int32_t h, float* scratch) {
         s.z[f] *= gl[f];
       }
     }
-    prefetchRows(p.v.data, p.dtype, b * p.v.sb + kh * p.v.sh + (n0 + C) * p.v.ss, p.v.ss, p.v.sd, next, Dv);
-    gemm(Df, Vp, L, s.kT, Cp, s.vv, Vp, s.S, Vp, true, kFull);
+    gemm(Df, Vp, L, s.kT, Cp, s.vv, Vp, s.S, Vp, true, kFull, &ahead);
     for (int f = 0; f < Df; ++f) {
       V acc = vzero();
       for (int u = 0; u < Cp; u += kLanes) acc = vadd(acc, vload(s.kT + f * Cp + u));
