@@ -616,7 +616,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     } else {
       if (widening)
         widen = {static_cast<const uint16_t*>(P.v.data) + vHead + static_cast<int64_t>(j0) * P.v.ss, P.v.ss,
-                 P.v.dtype == DType::BF16};
+                 P.v.dtype == DType::BF16, S.vBuf};
       else
         packV(P, S.vBuf, b, hk, j0, nk, nextJ0);
       vp = S.vBuf;

@@ -153,13 +153,23 @@ static void computeSTMasked(const KRows& src, const float* qT, int qw, int D, in
 
 // ---------------------------------------------------------------------------------------------
 // Micro-kernel 2: O[i][d] = alpha[i] * O[i][d] + sum_j P^T[j][i] * V[j][d] for R queries x C
-// vectors of kLanes headDim columns. WIDEN 1 / 2: V is also widened as it is read, from float16 /
-// bfloat16 rows w (row stride ws) into v (which then is writable scratch), so the first block of
-// queries converts the V tile that the other blocks read.
+// vectors of kLanes headDim columns. WIDEN 1 / 2: V is instead read from float16 / bfloat16 rows w
+// (row stride ws), widened in registers, and also stored into vOut (row stride vs), so the first
+// block of queries converts the V tile that the other blocks then read as float32.
+template <int WIDEN>
+static inline V widenLanes(const uint16_t* w) {
+  alignas(64) float t[kLanes];
+  if constexpr (WIDEN == 1)
+    loadF16(w, t, kLanes);
+  else
+    loadBF16(w, t, kLanes);
+  return vload(t);
+}
+
 template <int R, int C, int WIDEN = 0>
 static inline void pvBlock(const float* __restrict pT, int qw, const float* __restrict v, int64_t vs, int nk,
                            float* __restrict o, int Dp, const float* __restrict alpha,
-                           const uint16_t* __restrict w = nullptr, int64_t ws = 0) {
+                           const uint16_t* __restrict w = nullptr, int64_t ws = 0, float* __restrict vOut = nullptr) {
   V acc[R][C];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
@@ -168,14 +178,16 @@ static inline void pvBlock(const float* __restrict pT, int qw, const float* __re
     for (int c = 0; c < C; ++c) acc[r][c] = vmul(vload(o + r * Dp + kLanes * c), a);
   }
   const float* pj = pT;
-  const float* vj = v;
-  for (int j = 0; j < nk; ++j, pj += qw, vj += vs, w += ws) {
+  for (int j = 0; j < nk; ++j, pj += qw) {
     V vv[C];
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
-      if constexpr (WIDEN == 1) loadF16(w + kLanes * c, const_cast<float*>(vj) + kLanes * c, kLanes);
-      if constexpr (WIDEN == 2) loadBF16(w + kLanes * c, const_cast<float*>(vj) + kLanes * c, kLanes);
-      vv[c] = vload(vj + kLanes * c);
+      if constexpr (WIDEN == 0) {
+        vv[c] = vload(v + j * vs + kLanes * c);
+      } else {
+        vv[c] = widenLanes<WIDEN>(w + j * ws + kLanes * c);
+        vstore(vOut + j * vs + kLanes * c, vv[c]);
+      }
     }
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
@@ -192,22 +204,23 @@ static inline void pvBlock(const float* __restrict pT, int qw, const float* __re
 
 template <int R, int C, int WIDEN = 0>
 static inline void pvRows(int rows, const float* pT, int qw, const float* v, int64_t vs, int nk, float* o, int Dp,
-                          const float* alpha, const uint16_t* w = nullptr, int64_t ws = 0) {
+                          const float* alpha, const uint16_t* w = nullptr, int64_t ws = 0, float* vOut = nullptr) {
   if constexpr (R >= 1) {
     if (rows == R) {
-      pvBlock<R, C, WIDEN>(pT, qw, v, vs, nk, o, Dp, alpha, w, ws);
+      pvBlock<R, C, WIDEN>(pT, qw, v, vs, nk, o, Dp, alpha, w, ws, vOut);
       return;
     }
-    pvRows<R - 1, C, WIDEN>(rows, pT, qw, v, vs, nk, o, Dp, alpha, w, ws);
+    pvRows<R - 1, C, WIDEN>(rows, pT, qw, v, vs, nk, o, Dp, alpha, w, ws, vOut);
   }
 }
 
-// A full tile's 16-bit V, widened by P V's first block of queries into vBuf (unit headDim stride,
-// D == Dp): its rows are read while that block's arithmetic runs, not in a pass of their own.
+// A full tile's 16-bit V, widened by P V's first block of queries into dst (vBuf: unit headDim
+// stride, D == Dp): its rows are read while that block's arithmetic runs, not in a pass of their own.
 struct VWiden {
   const uint16_t* src;
   int64_t ss;  // source row stride (elements)
   bool bf16;
+  float* dst;
 };
 
 template <int C>
@@ -217,9 +230,9 @@ static inline void pvColumns(const float* pT, int qw, const float* v, int64_t vs
   if (wv) {
     i = imin(kPvR, nq);
     if (wv->bf16)
-      pvRows<kPvR, C, 2>(i, pT, qw, v, vs, nk, o, Dp, alpha, wv->src + col, wv->ss);
+      pvRows<kPvR, C, 2>(i, pT, qw, nullptr, vs, nk, o, Dp, alpha, wv->src + col, wv->ss, wv->dst + col);
     else
-      pvRows<kPvR, C, 1>(i, pT, qw, v, vs, nk, o, Dp, alpha, wv->src + col, wv->ss);
+      pvRows<kPvR, C, 1>(i, pT, qw, nullptr, vs, nk, o, Dp, alpha, wv->src + col, wv->ss, wv->dst + col);
     if (pf) prefetchStep(*pf);
   }
   for (; i + kPvR <= nq; i += kPvR) {
