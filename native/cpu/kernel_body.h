@@ -42,8 +42,9 @@ static inline int roundLanes(int n) { return (n + kLanes - 1) / kLanes * kLanes;
 
 // An item's prefetches (prefetch_steps.h) request what the next item will read first: its query
 // rows, and the K and V rows of its last key tile when this item does not read that tile (a
-// sliding window's next query tile reaches one tile further). Where items have few key tiles,
-// packQ and the new tile's first reads would otherwise wait on memory in every item.
+// sliding window's next query tile reaches one tile further); and, for writing, this item's
+// output rows. Where items have few key tiles, packQ, the new tile's first reads and finishRow's
+// first writes would otherwise wait on memory in every item.
 
 // prefetchStep runs between the register blocks of S^T and of P V: about this many per key tile.
 constexpr int kPrefetchSteps = 2 * (kBQ / 6 + 1);
@@ -58,19 +59,28 @@ static void addRun(PrefetchSteps& f, const OperandPlan& op, int64_t off, int64_t
 
 static PrefetchSteps itemPrefetch(const Plan& P, const Item& it, const Item* next, int steps) {
   PrefetchSteps f;
-  if (!next || steps <= 0) return f;
-  const int nqi = imin(kBQ, P.Sq - next->qb * kBQ);
-  addRun(f, P.q, next->b * P.q.sb + next->h * P.q.sh + static_cast<int64_t>(next->qb) * kBQ * P.q.ss, P.q.sh, nqi,
-         nqi * next->ng, P.D);
-  if (next->e1 > next->e0) {
-    const int kt = P.colIdx[next->e1 - 1];
-    const int hk = next->h / P.group;
-    const bool sameHead = it.b == next->b && it.h / P.group == hk;
-    if (!sameHead || it.e1 == it.e0 || kt > P.colIdx[it.e1 - 1]) {
-      const int j0 = kt * kBK, nk = imin(kBK, P.Sk - j0);
-      addRun(f, P.k, next->b * P.k.sb + hk * P.k.sh + static_cast<int64_t>(j0) * P.k.ss, 0, nk, nk, P.D);
-      addRun(f, P.v, next->b * P.v.sb + hk * P.v.sh + static_cast<int64_t>(j0) * P.v.ss, 0, nk, nk, P.D);
+  if (steps <= 0) return f;
+  if (next) {
+    const int nqi = imin(kBQ, P.Sq - next->qb * kBQ);
+    addRun(f, P.q, next->b * P.q.sb + next->h * P.q.sh + static_cast<int64_t>(next->qb) * kBQ * P.q.ss, P.q.sh, nqi,
+           nqi * next->ng, P.D);
+    if (next->e1 > next->e0) {
+      const int kt = P.colIdx[next->e1 - 1];
+      const int hk = next->h / P.group;
+      const bool sameHead = it.b == next->b && it.h / P.group == hk;
+      if (!sameHead || it.e1 == it.e0 || kt > P.colIdx[it.e1 - 1]) {
+        const int j0 = kt * kBK, nk = imin(kBK, P.Sk - j0);
+        addRun(f, P.k, next->b * P.k.sb + hk * P.k.sh + static_cast<int64_t>(j0) * P.k.ss, 0, nk, nk, P.D);
+        addRun(f, P.v, next->b * P.v.sb + hk * P.v.sh + static_cast<int64_t>(j0) * P.v.ss, 0, nk, nk, P.D);
+      }
     }
+  }
+  if (it.slot < 0 && P.osd == 1) {  // this item's output rows, owned before finishRow writes them
+    const int nqi = imin(kBQ, P.Sq - it.qb * kBQ);
+    const int64_t esize = P.outType == DType::F32 ? 4 : 2;
+    const int64_t off = it.b * P.osb + it.h * P.osh + static_cast<int64_t>(it.qb) * kBQ * P.oss;
+    addPrefetchRun(f, static_cast<const char*>(P.out) + off * esize, P.osh * esize, P.oss * esize, nqi, nqi * it.ng,
+                   P.D * esize, true);
   }
   spreadPrefetches(f, steps);
   return f;
