@@ -12,8 +12,10 @@
 //                  softmax statistics of a query are lane-wise (vertical) vector operations
 //   o  [nq][Dp]    the output accumulator, O = diag(alpha) O + P V, P read by broadcast from sT
 // K is read by broadcast (any layout), V by vectors along headDim: neither is ever transposed, so
-// float32 K/V are read in place; 16-bit K/V, RoPE on K and odd V layouts go through a per-thread
-// converted copy of the tile.
+// float32 K/V are read in place. Other K (16-bit, RoPE, strided) is converted a register block of
+// rows at a time into per-thread scratch just before S^T reads it (KConverted); other V is
+// converted into a per-thread tile, by P V's first block of queries where it can (VWiden), else
+// by packV before P V.
 //
 // Non-finite inputs follow IEEE evaluation of softmax(scores over the row's neighborhood) · V:
 //   - a NaN score gives its probability exp2(NaN - m) = NaN (vexp2 keeps NaN), so the running sum
