@@ -44,8 +44,7 @@ static inline int roundLanes(int n) { return (n + kLanes - 1) / kLanes * kLanes;
 
 // An item's prefetches (prefetch_steps.h) request what the next item will read first: its query
 // rows, and the K and V rows of its last key tile when this item does not read that tile (a
-// sliding window's next query tile reaches one tile further); and, for writing, this item's
-// output rows. Where items have few key tiles, packQ, the new tile's first reads and finishRow's
+// sliding window's next query tile reaches one tile further); and this item's own output rows. Where items have few key tiles, packQ, the new tile's first reads and finishRow's
 // first writes would otherwise wait on memory in every item.
 
 // prefetchStep runs between the register blocks of S^T and of P V: about this many per key tile.
@@ -77,12 +76,14 @@ static PrefetchSteps itemPrefetch(const Plan& P, const Item& it, const Item* nex
       }
     }
   }
-  if (it.slot < 0 && P.osd == 1) {  // this item's output rows, owned before finishRow writes them
+  if (it.slot < 0 && P.osd == 1) {
+    // this item's output rows: in cache (exclusive, where no other core holds them) before
+    // finishRow's stores, which would otherwise each wait for a line of a fresh output
     const int nqi = imin(kBQ, P.Sq - it.qb * kBQ);
     const int64_t esize = P.outType == DType::F32 ? 4 : 2;
     const int64_t off = it.b * P.osb + it.h * P.osh + static_cast<int64_t>(it.qb) * kBQ * P.oss;
     addPrefetchRun(f, static_cast<const char*>(P.out) + off * esize, P.osh * esize, P.oss * esize, nqi, nqi * it.ng,
-                   P.D * esize, true);
+                   P.D * esize);
   }
   spreadPrefetches(f, steps);
   return f;
@@ -620,7 +621,7 @@ static void runItemImpl(const Plan& P, const Item& it, const Scratch& S, float* 
     if (P.keyMass) recordMass(S, e - it.e0, nk, qw);
     const float* vp;
     int64_t vs;
-    VWiden widen;  // a full tile's 16-bit V, converted by P V's first block of queries
+    VWiden widen{};  // a full tile's 16-bit V, converted by P V's first block of queries
     const bool widening = t < 0 && vWidenable;
     if (P.vDirect) {
       vp = vSrc + vHead + static_cast<int64_t>(j0) * P.v.ss;

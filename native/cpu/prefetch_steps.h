@@ -1,6 +1,6 @@
 // Prefetches spread over a stretch of arithmetic, shared by the attention and linear-attention
 // bodies (included inside their unnamed namespace, as kernel_micro.h is). What the next piece of
-// work (an attention item, a linear-scan chunk) will read first from memory, and what this piece
+// work (an attention item, a linear-scan chunk) will read first from memory, or what this piece
 // will write, is listed as runs of rows and requested a few cache lines per step, a step between
 // register blocks of this piece's products. A prefetch that misses holds a line-fill buffer as a
 // load does, so a burst of them stalls as the loads would; spread out, they overlap the arithmetic.
@@ -18,7 +18,6 @@ struct PrefetchRun {
   const char* base = nullptr;
   int64_t groupBytes = 0, rowBytes = 0;  // rows come in groups (a query tile's packed heads)
   int rowsPerGroup = 1, rows = 0, linesPerRow = 0;
-  bool write = false;
 };
 struct PrefetchSteps {
   PrefetchRun run[4];
@@ -29,10 +28,9 @@ struct PrefetchSteps {
 };
 
 // Adds `rows` rows of `rowBytes` bytes each (row stride `stride`, groups of rowsPerGroup rows
-// groupStride bytes apart) from `base`, for reading or (write) for writing. Contiguous rows of
-// whole lines are one run of lines.
+// groupStride bytes apart) from `base`. Contiguous rows of whole lines are one run of lines.
 static void addPrefetchRun(PrefetchSteps& f, const void* base, int64_t groupStride, int64_t stride, int rowsPerGroup,
-                           int rows, int64_t rowBytes, bool write = false) {
+                           int rows, int64_t rowBytes) {
   if (rows <= 0 || f.runs == 4) return;
   PrefetchRun& r = f.run[f.runs++];
   r.base = static_cast<const char*>(base);
@@ -41,7 +39,6 @@ static void addPrefetchRun(PrefetchSteps& f, const void* base, int64_t groupStri
   r.rowsPerGroup = rowsPerGroup;
   r.rows = rows;
   r.linesPerRow = static_cast<int>((rowBytes + 63) / 64);
-  r.write = write;
   if (stride == rowBytes && rowBytes % 64 == 0 && (rowsPerGroup >= rows || groupStride == rowsPerGroup * stride)) {
     r.linesPerRow *= rows;
     r.rowsPerGroup = r.rows = 1;
@@ -58,11 +55,8 @@ static void spreadPrefetches(PrefetchSteps& f, int steps) {
 
 ATTNFLOW_PREFETCHES static void prefetchStep(PrefetchSteps& f) {
   for (int n = 0; n < f.perStep && f.r < f.runs; ++n) {
+    __builtin_prefetch(f.at + 64 * f.line, 0, 2);
     const PrefetchRun& r = f.run[f.r];
-    if (r.write)
-      __builtin_prefetch(f.at + 64 * f.line, 1, 2);
-    else
-      __builtin_prefetch(f.at + 64 * f.line, 0, 2);
     if (++f.line < r.linesPerRow) continue;
     f.line = 0;
     if (++f.row < r.rowsPerGroup && f.done + f.row < r.rows) {
