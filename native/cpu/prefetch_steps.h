@@ -53,22 +53,31 @@ static void spreadPrefetches(PrefetchSteps& f, int steps) {
   f.at = f.runs ? f.run[0].base : nullptr;
 }
 
+// The next line to request, in run order (row by row, group by group), or null after the last.
+static inline const char* nextLine(PrefetchSteps& f) {
+  if (f.r >= f.runs) return nullptr;
+  const char* line = f.at + 64 * f.line;
+  const PrefetchRun& r = f.run[f.r];
+  if (++f.line < r.linesPerRow) return line;
+  f.line = 0;
+  if (++f.row < r.rowsPerGroup && f.done + f.row < r.rows) {
+    f.at += r.rowBytes;
+    return line;
+  }
+  f.done += f.row, f.row = 0, ++f.group;
+  if (f.done == r.rows) {
+    f.done = 0, f.group = 0;
+    if (++f.r < f.runs) f.at = f.run[f.r].base;
+  } else {
+    f.at = r.base + f.group * r.groupBytes;
+  }
+  return line;
+}
+
 ATTNFLOW_PREFETCHES static void prefetchStep(PrefetchSteps& f) {
-  for (int n = 0; n < f.perStep && f.r < f.runs; ++n) {
-    __builtin_prefetch(f.at + 64 * f.line, 0, 2);
-    const PrefetchRun& r = f.run[f.r];
-    if (++f.line < r.linesPerRow) continue;
-    f.line = 0;
-    if (++f.row < r.rowsPerGroup && f.done + f.row < r.rows) {
-      f.at += r.rowBytes;
-      continue;
-    }
-    f.done += f.row, f.row = 0, ++f.group;
-    if (f.done == r.rows) {
-      f.done = 0, f.group = 0;
-      if (++f.r < f.runs) f.at = f.run[f.r].base;
-    } else {
-      f.at = r.base + f.group * r.groupBytes;
-    }
+  for (int n = 0; n < f.perStep; ++n) {
+    const char* line = nextLine(f);
+    if (!line) return;
+    __builtin_prefetch(line, 0, 2);
   }
 }

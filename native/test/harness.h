@@ -270,6 +270,7 @@ void testNonFinite(const Kernels& kernels, bool quick);
 void testLong(const Kernels& kernels);
 void testConcurrent();
 void testSchedule();  // schedule_test.cpp
+void testPrefetchSteps();  // prefetch_test.cpp
 void testLinear(const Kernels& kernels, bool quick);
 void testBf16DotPath(const Kernels& kernels);
 void testPositionsAndKeyMass(const Kernels& kernels, bool quick);  // keymass_test.cpp

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   testPositionsAndKeyMass(kernels, quick);
   testConcurrent();
   testSchedule();
+  testPrefetchSteps();
   testLinear(kernels, quick);
   testBf16DotPath(kernels);
   if (longCases) testLong(kernels);
