@@ -304,7 +304,7 @@ __attribute__((noinline, cold)) static void addNonFiniteRows(const Plan& P, cons
   const int64_t vHead = b * P.v.sb + hk * P.v.sh;
   for (int j = 0; bad != 0; ++j, bad >>= 1) {
     if (!(bad & 1)) continue;
-    loadRow(P.v, vHead + static_cast<int64_t>(j0 + j) * P.v.ss, P.v.sd, D, S.row);
+    loadRows(P.v, vHead + static_cast<int64_t>(j0 + j) * P.v.ss, 1, D, S.row, 0);
     for (int c = 0; c < nq; ++c) {
       if (!(maskT[j] >> c & 1)) continue;
       const float p = S.sT[static_cast<int64_t>(j) * qw + c];

@@ -2,52 +2,41 @@
 // converted for S^T (KConverted), V tiles converted for P V (packV), RoPE applied on the way.
 // Included by kernel_body.h inside its unnamed namespace, after kernel_micro.h.
 
-// Converts D elements of an operand row (element stride sd) into float32 dst.
-static inline void loadRow(const OperandPlan& op, int64_t off, int64_t sd, int D, float* __restrict dst) {
-  switch (op.dtype) {
-    case DType::F32: {
-      const float* src = static_cast<const float*>(op.data) + off;
-      if (sd == 1) {
-        for (int d = 0; d < D; ++d) dst[d] = src[d];
-      } else {
-        for (int d = 0; d < D; ++d) dst[d] = src[d * sd];
-      }
-      break;
-    }
-    case DType::F16: {
-      const uint16_t* src = static_cast<const uint16_t*>(op.data) + off;
-      if (sd == 1) {
-        loadF16(src, dst, D);
-      } else {
-        for (int d = 0; d < D; ++d) dst[d] = halfToFloat(src[d * sd]);
-      }
-      break;
-    }
-    case DType::BF16: {
-      const uint16_t* src = static_cast<const uint16_t*>(op.data) + off;
-      if (sd == 1) {
-        loadBF16(src, dst, D);
-      } else {
-        for (int d = 0; d < D; ++d) dst[d] = bf16ToFloat(src[d * sd]);
-      }
-      break;
+// n rows of D elements (row stride ss, element stride sd) into float32 rows of stride ds: `rowOf`
+// converts a contiguous row, `one` a single element.
+template <class T, class Row, class One>
+static inline void convertRows(const T* src, int64_t ss, int64_t sd, int n, int D, float* __restrict dst, int64_t ds,
+                               Row rowOf, One one) {
+  for (int r = 0; r < n; ++r, src += ss, dst += ds) {
+    if (sd == 1) {
+      rowOf(src, dst, D);
+    } else {
+      for (int d = 0; d < D; ++d) dst[d] = one(src[d * sd]);
     }
   }
 }
 
-// Converts n rows of D elements from element offset off (row stride op.ss) into dst rows of
-// dstStride floats. The dtype is dispatched once for all rows: a converted tile's rows are short
-// (D elements), and per-row dispatch cost as much as the conversion.
+// Converts n rows of D elements of an operand from element offset off (its row and element
+// strides) into float32 dst rows of dstStride floats. The dtype is dispatched once for all rows:
+// a tile's rows are short (D elements), and per-row dispatch cost as much as the conversion.
 static inline void loadRows(const OperandPlan& op, int64_t off, int n, int D, float* __restrict dst,
                             int64_t dstStride) {
-  if (op.sd != 1 || op.dtype == DType::F32) {
-    for (int r = 0; r < n; ++r) loadRow(op, off + r * op.ss, op.sd, D, dst + r * dstStride);
-  } else if (op.dtype == DType::F16) {
-    const uint16_t* src = static_cast<const uint16_t*>(op.data) + off;
-    for (int r = 0; r < n; ++r) loadF16(src + r * op.ss, dst + r * dstStride, D);
-  } else {
-    const uint16_t* src = static_cast<const uint16_t*>(op.data) + off;
-    for (int r = 0; r < n; ++r) loadBF16(src + r * op.ss, dst + r * dstStride, D);
+  switch (op.dtype) {
+    case DType::F32:
+      convertRows(
+          static_cast<const float*>(op.data) + off, op.ss, op.sd, n, D, dst, dstStride,
+          [](const float* s, float* d, int m) {
+            for (int i = 0; i < m; ++i) d[i] = s[i];
+          },
+          [](float x) { return x; });
+      break;
+    case DType::F16:
+      convertRows(static_cast<const uint16_t*>(op.data) + off, op.ss, op.sd, n, D, dst, dstStride, loadF16, halfToFloat);
+      break;
+    case DType::BF16:
+      convertRows(static_cast<const uint16_t*>(op.data) + off, op.ss, op.sd, n, D, dst, dstStride, loadBF16,
+                  bf16ToFloat);
+      break;
   }
 }
 
@@ -83,7 +72,7 @@ static void packQ(const Plan& P, const Scratch& S, int b, int h, int i0, int nqi
     if (c < nq) {
       const int g = c / nqi, i = i0 + c % nqi;
       const int64_t off = b * P.q.sb + (h + g) * P.q.sh + static_cast<int64_t>(i) * P.q.ss;
-      loadRow(P.q, off, P.q.sd, D, row);
+      loadRows(P.q, off, 1, D, row, 0);
       if (P.rope) {
         const int64_t pi = P.ropeRowQ ? P.ropeRowQ[i] : i + P.shift - P.ropeLo;
         ropeRow(row, P.ropeCos + pi * half, P.ropeSin + pi * half, half, P.ropeInterleaved);

@@ -96,8 +96,8 @@ void transposePartialTiles(const BlockMaskView& mask, ThreadPool& pool, std::vec
 // tile is read by several query tiles: the items then read the copy in place, where each would
 // otherwise rotate or gather every tile it visits again. O(seqK x headDim) memory, bounded; past
 // the bound (or with few query tiles) the items work tile by tile. 16-bit K/V are not copied:
-// they are converted tile by tile into each thread's scratch, never into a float32 copy of the
-// tensor (that would double their memory).
+// the kernels convert them as they read them, into each thread's scratch, never into a float32
+// copy of the tensor (that would double their memory).
 constexpr int kConvertMinQueryTiles = 4;
 constexpr size_t kConvertMaxBytes = size_t{128} << 20;
 
