@@ -44,8 +44,9 @@ static inline int roundLanes(int n) { return (n + kLanes - 1) / kLanes * kLanes;
 
 // An item's prefetches (prefetch_steps.h) request what the next item will read first: its query
 // rows, and the K and V rows of its last key tile when this item does not read that tile (a
-// sliding window's next query tile reaches one tile further); and this item's own output rows. Where items have few key tiles, packQ, the new tile's first reads and finishRow's
-// first writes would otherwise wait on memory in every item.
+// sliding window's next query tile reaches one tile further); and this item's own output rows.
+// Where items have few key tiles, packQ, the new tile's first reads and finishRow's first writes
+// would otherwise wait on memory in every item.
 
 // prefetchStep runs between the register blocks of S^T and of P V: about this many per key tile.
 constexpr int kPrefetchSteps = 2 * (kBQ / 6 + 1);

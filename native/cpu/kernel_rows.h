@@ -99,24 +99,33 @@ ATTNFLOW_PREFETCHES static void prefetchRow(const OperandPlan& op, int64_t off, 
   for (int64_t x = 0; x < n * esize; x += 64) __builtin_prefetch(p + x, 0, 3);
 }
 
+// Converts the nk rows of an operand's key tile at j0 (head at element offset head) into dst
+// [nk][Dp]. nextJ0 >= 0: each row also requests the row at the same place in the tile at nextJ0.
+static void loadTile(const Plan& P, const OperandPlan& op, int64_t head, int j0, int nk, float* dst, int nextJ0) {
+  const int64_t off = head + static_cast<int64_t>(j0) * op.ss;
+  if (nextJ0 < 0) {
+    loadRows(op, off, nk, P.D, dst, P.Dp);
+    return;
+  }
+  const int64_t ahead = static_cast<int64_t>(nextJ0 - j0) * op.ss;
+  for (int r = 0; r < nk; ++r) {
+    const int64_t rowOff = off + static_cast<int64_t>(r) * op.ss;
+    if (nextJ0 + r < P.Sk) prefetchRow(op, rowOff + ahead, P.D);
+    loadRows(op, rowOff, 1, P.D, dst + static_cast<int64_t>(r) * P.Dp, P.Dp);
+  }
+}
+
 // Converts nk rows of K (rotated) into kDst [nk][Dp] (a thread's kBuf, or the call's copy).
-// nextJ0 >= 0: each row also requests the row at the same place in the tile at nextJ0.
+// nextJ0 as for loadTile.
 static void packK(const Plan& P, float* kDst, int b, int hk, int j0, int nk, int nextJ0) {
-  const int D = P.D, Dp = P.Dp;
+  loadTile(P, P.k, b * P.k.sb + hk * P.k.sh, j0, nk, kDst, nextJ0);
+  if (!P.rope) return;
   const int half = P.ropeDims / 2;
-  const int64_t off = b * P.k.sb + hk * P.k.sh + static_cast<int64_t>(j0) * P.k.ss;
-  if (nextJ0 < 0) loadRows(P.k, off, nk, D, kDst, Dp);
-  for (int r = 0; r < nk && (nextJ0 >= 0 || P.rope); ++r) {
-    float* dst = kDst + static_cast<int64_t>(r) * Dp;
-    if (nextJ0 >= 0) {
-      const int64_t rowOff = off + static_cast<int64_t>(r) * P.k.ss;
-      if (nextJ0 + r < P.Sk) prefetchRow(P.k, rowOff + static_cast<int64_t>(nextJ0 - j0) * P.k.ss, D);
-      loadRows(P.k, rowOff, 1, D, dst, Dp);
-    }
-    if (P.rope) {
-      const int64_t pj = P.ropeRowK ? P.ropeRowK[static_cast<int64_t>(hk) * P.Sk + j0 + r] : j0 + r - P.ropeLo;
-      if (pj >= 0) ropeRow(dst, P.ropeCos + pj * half, P.ropeSin + pj * half, half, P.ropeInterleaved);
-    }
+  for (int r = 0; r < nk; ++r) {
+    const int64_t pj = P.ropeRowK ? P.ropeRowK[static_cast<int64_t>(hk) * P.Sk + j0 + r] : j0 + r - P.ropeLo;
+    if (pj >= 0)
+      ropeRow(kDst + static_cast<int64_t>(r) * P.Dp, P.ropeCos + pj * half, P.ropeSin + pj * half, half,
+              P.ropeInterleaved);
   }
 }
 
@@ -136,19 +145,10 @@ struct KConverted {
 };
 
 // Converts nk rows of V into vDst [nk][Dp] (a thread's vBuf, or the call's copy), zero-padding
-// headDim to Dp. nextJ0 as for packK.
+// headDim to Dp. nextJ0 as for loadTile.
 static void packV(const Plan& P, float* vDst, int b, int hk, int j0, int nk, int nextJ0) {
   const int D = P.D, Dp = P.Dp;
-  const int64_t off = b * P.v.sb + hk * P.v.sh + static_cast<int64_t>(j0) * P.v.ss;
-  if (nextJ0 < 0) {
-    loadRows(P.v, off, nk, D, vDst, Dp);
-  } else {
-    for (int r = 0; r < nk; ++r) {
-      const int64_t rowOff = off + static_cast<int64_t>(r) * P.v.ss;
-      if (nextJ0 + r < P.Sk) prefetchRow(P.v, rowOff + static_cast<int64_t>(nextJ0 - j0) * P.v.ss, D);
-      loadRows(P.v, rowOff, 1, D, vDst + static_cast<int64_t>(r) * Dp, Dp);
-    }
-  }
+  loadTile(P, P.v, b * P.v.sb + hk * P.v.sh, j0, nk, vDst, nextJ0);
   if (D < Dp)
     for (int r = 0; r < nk; ++r)
       for (int d = D; d < Dp; ++d) vDst[static_cast<int64_t>(r) * Dp + d] = 0.f;

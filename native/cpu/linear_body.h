@@ -159,7 +159,8 @@ static PrefetchSteps nextChunkPrefetch(const LinPlan& p, int64_t qOff, int64_t k
   PrefetchSteps f;
   const int64_t esize = p.dtype == DType::F32 ? 4 : 2;
   const auto add = [&](const auto& op, int64_t off, int n) {
-    if (op.sd == 1) addPrefetchRun(f, static_cast<const char*>(op.data) + off * esize, 0, op.ss * esize, rows, rows, n * esize);
+    if (op.sd == 1)
+      addPrefetchRun(f, static_cast<const char*>(op.data) + off * esize, 0, op.ss * esize, rows, rows, n * esize);
   };
   add(p.q, qOff, p.Dk);
   add(p.k, kOff, p.Dk);
@@ -257,7 +258,8 @@ static void runHead(const LinPlan& p, int32_t b, int32_t h, float* scratch) {
     const int next = n0 + C < p.N ? static_cast<int>(p.N - n0 - C < C ? p.N - n0 - C : C) : 0;
     PrefetchSteps ahead;
     if (next > 0)
-      ahead = nextChunkPrefetch(p, b * p.q.sb + h * p.q.sh + (n0 + C) * p.q.ss, b * p.k.sb + kh * p.k.sh + (n0 + C) * p.k.ss,
+      ahead = nextChunkPrefetch(p, b * p.q.sb + h * p.q.sh + (n0 + C) * p.q.ss,
+                                b * p.k.sb + kh * p.k.sh + (n0 + C) * p.k.ss,
                                 b * p.v.sb + kh * p.v.sh + (n0 + C) * p.v.ss, next,
                                 (perDim ? 2 : 3) * ((L + kGemmR - 1) / kGemmR) + (Df + kGemmR - 1) / kGemmR);
     for (int t = 0; t < L; ++t)

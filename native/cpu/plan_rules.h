@@ -5,9 +5,9 @@
 //
 // float32 K/V with unit headDim stride are read in place (the S^T = K Q^T formulation needs no
 // transposed copy); 16-bit K/V, RoPE on K and other layouts are converted as the kernel reads
-// them, into per-thread scratch. When every K/V tile is used by a single item (one query tile: decoding),
-// K/V stream from memory once and a sequential copy is faster than the kernels' strided reads,
-// so they are always copied.
+// them, into per-thread scratch. When every K/V tile is used by a single item (one query tile:
+// decoding), K/V stream from memory once and a sequential copy is faster than the kernels'
+// strided reads, so they are always copied.
 #pragma once
 
 #include <cmath>
